@@ -1,0 +1,72 @@
+"""A folder of the user's own images: one sub-folder per class, or flat (unlabelled).
+
+``folder:<path>``. Optional split level: ``<path>/train/<class>/…`` and
+``<path>/test/<class>/…`` (also ``val``/``valid``). Every file is decoded once when the
+folder is opened; files that cannot be read are left out and listed in ``skipped``.
+"""
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+
+from vizkit import hookimpl
+from vizkit.datasets import DatasetEntry, FileListDataset
+from vizkit.errors import DatasetMissingError, ImageDecodeError
+from vizkit.images import SUPPORTED_EXTENSIONS, decode_image
+
+SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val"}
+
+
+def open_folder(argument: str | None) -> FileListDataset:
+    """Scan ``argument`` for images; raise :class:`DatasetMissingError` if it has none."""
+    if not argument:
+        raise DatasetMissingError("folder needs a path: folder:/path/to/images")
+    root = Path(argument).expanduser()
+    if not root.is_dir():
+        raise DatasetMissingError(f"{root} is not a folder. Pass folder:<path to a folder of "
+                                  "images, one sub-folder per class or flat>.")
+    subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    split_level = bool(subdirs) and all(s.lower() in SPLIT_NAMES for s in subdirs)
+    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    entries = []  # (path, class name or None, split)
+    for p in files:
+        parts = p.relative_to(root).parts
+        split = "all"
+        if split_level:
+            split, parts = SPLIT_NAMES[parts[0].lower()], parts[1:]
+        entries.append((p, parts[0] if len(parts) > 1 else None, split))
+    classes = sorted({c for _, c, _ in entries if c is not None})
+    paths, labels, splits, ids, skipped = [], [], [], [], []
+    digest = hashlib.sha256()
+    for p, cls, split in entries:
+        rel = str(p.relative_to(root))
+        if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            skipped.append((rel, "not an image file type"))
+            continue
+        try:
+            decode_image(str(p), name=rel)
+        except ImageDecodeError as e:
+            skipped.append((rel, str(e)))
+            continue
+        st = p.stat()
+        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        paths.append(str(p))
+        labels.append(classes.index(cls) if cls is not None else -1)
+        splits.append(split)
+        ids.append(rel)
+    if not paths:
+        raise DatasetMissingError(
+            f"No readable images in {root} ({len(skipped)} files skipped). Supported: "
+            + ", ".join(SUPPORTED_EXTENSIONS) + ".")
+    return FileListDataset(f"folder:{argument}", paths, np.asarray(labels, np.int64),
+                           np.asarray(splits), ids, classes, digest.hexdigest()[:16], skipped,
+                           f"Images from {root}")
+
+
+@hookimpl
+def register_datasets(register):
+    """Register ``folder:<path>``."""
+    register(DatasetEntry("folder", "Your own images: folder:<path>, one sub-folder per class "
+                          "or a flat folder.", open_folder, argument="path"))

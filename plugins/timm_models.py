@@ -1,0 +1,58 @@
+"""Any timm model by name: pretrained (hub, local cache), a weights file, or random."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import timm
+import torch
+
+from vizkit import hookimpl
+from vizkit.errors import WeightsUnavailableError
+from vizkit.models import ModelProvider
+
+
+def build(name: str, pretrained: bool = False, weights_file: str | None = None,
+          seed: int = 0, **kwargs) -> torch.nn.Module:
+    """Create timm model ``name``; weights from the hub/cache, ``weights_file``, or random.
+
+    Random weights are drawn with ``seed`` so that the same name gives the same model.
+    """
+    if weights_file:
+        path = Path(weights_file).expanduser()
+        if not path.is_file():
+            raise WeightsUnavailableError(f"Weights file {path} does not exist.")
+        module = timm.create_model(name, pretrained=False, **kwargs)
+        try:
+            timm.models.load_checkpoint(module, str(path), strict=True)
+        except Exception as e:
+            raise WeightsUnavailableError(
+                f"{path} does not hold weights for {name} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:300]}).") from e
+        return module
+    if pretrained:
+        try:
+            return timm.create_model(name, pretrained=True, **kwargs)
+        except Exception as e:
+            raise WeightsUnavailableError(
+                f"Could not get pretrained weights for {name} ({type(e).__name__}: "
+                f"{str(e).splitlines()[0][:200] if str(e) else ''}). Connect to the network "
+                "once (they are cached), pass a weights file with --weights FILE, or use "
+                "--weights random.") from e
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return timm.create_model(name, pretrained=False, **kwargs)
+
+
+TIMM = ModelProvider(
+    name="timm",
+    description="Any of timm's models (resnet18, efficientnet_b0, convnext_tiny, ...).",
+    names=lambda: timm.list_models(),
+    accepts=timm.is_model,
+    build=build,
+)
+
+
+@hookimpl(trylast=True)
+def register_models(register):
+    """Register the timm provider (last, so that plugins can answer names first)."""
+    register(TIMM)

@@ -1,0 +1,7 @@
+"""vizkit's app: a router over the pages that visualizer plugins register."""
+import streamlit as st
+
+from vizkit.app.router import navigation
+
+st.set_page_config(page_title="vizkit", page_icon=":material/visibility:", layout="wide")
+navigation().run()

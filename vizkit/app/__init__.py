@@ -1,0 +1,1 @@
+"""Streamlit pages and the helpers they share. Pages query the store and draw."""

@@ -1,0 +1,64 @@
+"""Cached reads for the app. Stored results never change once written (they are keyed by
+what made them), so they are cached by key; the catalog is re-read every few seconds so
+that results committed by a running job appear."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from vizkit.checkpoints import load_model
+from vizkit.models import LoadedModel
+from vizkit.paths import store_path
+from vizkit.store import Store
+
+
+def store() -> Store:
+    """The store the app reads (``$VIZKIT_STORE`` or ``data/vizkit.duckdb``)."""
+    return Store(store_path())
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def catalog(path: str, kind: str) -> pd.DataFrame:
+    """The results catalog of one kind (features or neighbors)."""
+    return Store(path).results(kind)
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def feature_matrix(path: str, result_key: str) -> np.ndarray:
+    """A stored feature matrix (immutable, cached by key)."""
+    return Store(path).features(result_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def image_table(path: str, dataset_key: str) -> pd.DataFrame:
+    return Store(path).image_table(dataset_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=16)
+def dataset_info(path: str, dataset_key: str) -> dict:
+    return Store(path).dataset(dataset_key)
+
+
+@st.cache_data(show_spinner=False, max_entries=4096)
+def thumbnails(path: str, dataset_key: str, idxs: tuple[int, ...]) -> dict[int, bytes]:
+    return Store(path).thumbnails(dataset_key, list(idxs))
+
+
+@st.cache_resource(show_spinner="Loading the model…", max_entries=4)
+def model_for(path: str, model: str, weights: str, checkpoint: str | None,
+              params: str) -> LoadedModel:
+    """The model that made a features result, to embed an uploaded image the same way."""
+    size = json.loads(params or "{}").get("preprocess", {}).get("height")
+    if checkpoint:
+        return load_model(None, checkpoint=checkpoint, store=Store(path), input_size=size)
+    return load_model(model, weights, input_size=size)
+
+
+def model_label(row: dict) -> str:
+    """How a features result's model is named in pickers."""
+    if isinstance(row.get("checkpoint"), str) and row["checkpoint"]:
+        return f"{row['model']} @ {row['checkpoint']}"
+    return f"{row['model']} ({row['weights']}, {row['weights_fp'][:6]})"

@@ -1,0 +1,139 @@
+"""What a dataset plugin registers, and the dataset interface every job reads through."""
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+from PIL import Image
+
+from vizkit.images import decode_image, to_array
+
+
+@dataclass
+class Batch:
+    """One batch of a dataset: positions, stable ids, images, labels (-1 = none), splits.
+
+    ``images`` is a uint8 array ``[N, H, W]`` / ``[N, H, W, 3]`` when the dataset's images
+    share one size, else a list of such arrays.
+    """
+
+    indices: np.ndarray
+    ids: list[str]
+    images: np.ndarray | list[np.ndarray]
+    labels: np.ndarray
+    splits: list[str]
+
+
+class Dataset:
+    """A finite, indexed collection of images with stable ids.
+
+    Subclasses set ``name``, ``classes``, ``ids``, ``labels``, ``splits``, ``fingerprint``
+    (a digest of the content, so that results are recomputed when it changes) and
+    implement :meth:`image_array`; array-backed datasets override :meth:`batch_images`.
+    """
+
+    name: str
+    description: str = ""
+    classes: list[str]
+    ids: list[str]
+    labels: np.ndarray
+    splits: np.ndarray
+    fingerprint: str
+    skipped: list[tuple[str, str]]  # (file, reason) of entries left out
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+    def image_array(self, index: int) -> np.ndarray:
+        """The image at ``index`` as uint8 ``[H, W]`` or ``[H, W, 3]``."""
+        raise NotImplementedError  # pragma: no cover - abstract
+
+    def image(self, index: int) -> Image.Image:
+        """The image at ``index`` as a PIL image."""
+        return Image.fromarray(self.image_array(index))
+
+    def batch_images(self, indices: np.ndarray) -> np.ndarray | list[np.ndarray]:
+        """The images at ``indices`` (see :class:`Batch` for the shape)."""
+        return [self.image_array(int(i)) for i in indices]
+
+    def iter_batches(self, batch_size: int = 256, start: int = 0,
+                     stop: int | None = None) -> Iterator[Batch]:
+        """Yield :class:`Batch` objects covering positions ``start`` to ``stop`` in order."""
+        stop = len(self) if stop is None else min(stop, len(self))
+        for lo in range(start, stop, batch_size):
+            idx = np.arange(lo, min(lo + batch_size, stop))
+            yield Batch(idx, [self.ids[i] for i in idx], self.batch_images(idx),
+                        self.labels[idx], [str(s) for s in self.splits[idx]])
+
+    def class_name(self, label: int) -> str:
+        """The class name of a label, or ``"(unlabelled)"`` for -1."""
+        return self.classes[label] if 0 <= label < len(self.classes) else "(unlabelled)"
+
+
+class ArrayDataset(Dataset):
+    """A dataset held as one uint8 array of same-sized images."""
+
+    def __init__(self, name: str, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
+                 ids: list[str], classes: list[str], fingerprint: str, description: str = ""):
+        self.name, self.images, self.labels, self.splits = name, images, labels, splits
+        self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
+        self.description, self.skipped = description, []
+
+    def image_array(self, index: int) -> np.ndarray:
+        return self.images[index]
+
+    def batch_images(self, indices: np.ndarray) -> np.ndarray:
+        return self.images[indices[0]: indices[-1] + 1] if _contiguous(indices) \
+            else self.images[indices]
+
+
+class FileListDataset(Dataset):
+    """A dataset of image files decoded on demand (a user's folder)."""
+
+    def __init__(self, name: str, paths: list[str], labels: np.ndarray, splits: np.ndarray,
+                 ids: list[str], classes: list[str], fingerprint: str,
+                 skipped: list[tuple[str, str]], description: str = ""):
+        self.name, self.paths, self.labels, self.splits = name, paths, labels, splits
+        self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
+        self.skipped, self.description = skipped, description
+
+    def image_array(self, index: int) -> np.ndarray:
+        return to_array(decode_image(self.paths[index], name=self.ids[index]))
+
+
+class SubsetDataset(Dataset):
+    """The first ``n`` images of another dataset, named ``name[:n]``."""
+
+    def __init__(self, base: Dataset, n: int):
+        n = min(n, len(base))
+        self.base, self.name = base, f"{base.name}[:{n}]"
+        self.classes, self.ids = base.classes, base.ids[:n]
+        self.labels, self.splits = base.labels[:n], base.splits[:n]
+        self.fingerprint, self.skipped = f"{base.fingerprint}-{n}", base.skipped
+        self.description = f"the first {n} images of {base.name}"
+
+    def image_array(self, index: int) -> np.ndarray:
+        return self.base.image_array(index)
+
+    def batch_images(self, indices: np.ndarray):
+        return self.base.batch_images(indices)
+
+
+def _contiguous(indices: np.ndarray) -> bool:
+    return len(indices) > 0 and indices[-1] - indices[0] == len(indices) - 1
+
+
+@dataclass(frozen=True)
+class DatasetEntry:
+    """A kind of dataset contributed by a plugin.
+
+    ``open(argument)`` returns a :class:`Dataset`; ``argument`` is the text after ``:`` in
+    ``name:<argument>`` (``None`` for datasets that take none). It raises
+    :class:`vizkit.errors.DatasetMissingError` with the fix when the data is absent.
+    """
+
+    name: str
+    description: str
+    open: Callable[[str | None], Dataset] = field(compare=False)
+    argument: str | None = None  # e.g. "path": the user writes name:<path>

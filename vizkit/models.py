@@ -1,0 +1,250 @@
+"""What a model plugin registers, and the loaded model every job and page uses.
+
+A :class:`ModelProvider` builds ``torch.nn.Module`` objects by name (timm's registry is the
+built-in one). :func:`vizkit.registry.Registry.load_model` wraps the module in a
+:class:`LoadedModel`, which knows its preprocessing (from the model's own config), its
+inspectable layers with output shapes, and how to return pooled features of several layers
+in one forward pass.
+"""
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+PRE_LOGITS = "pre_logits"  # pseudo-layer: the pooled features the classifier sees
+
+
+@dataclass(frozen=True)
+class ModelProvider:
+    """A source of models contributed by a plugin.
+
+    ``names()`` lists the names it knows (for listings and "did you mean");
+    ``accepts(name)`` says whether it can build ``name``;
+    ``build(name, pretrained, weights_file)`` returns an ``nn.Module`` (pretrained weights
+    when ``pretrained``; weights read from ``weights_file`` when given; else random) and
+    raises :class:`vizkit.errors.WeightsUnavailableError` when weights cannot be had.
+    """
+
+    name: str
+    description: str
+    names: Callable[[], list[str]] = field(compare=False)
+    accepts: Callable[[str], bool] = field(compare=False)
+    build: Callable[..., nn.Module] = field(compare=False)
+
+
+@dataclass(frozen=True)
+class PreprocessConfig:
+    """How images are turned into model input: channels, size, mean/std, crop."""
+
+    channels: int
+    height: int
+    width: int
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    interpolation: str = "bilinear"
+    crop_pct: float = 1.0
+
+    @classmethod
+    def from_module(cls, module: nn.Module, input_size: int | None = None) -> PreprocessConfig:
+        """Read the config timm attaches to a model (``pretrained_cfg``) or use defaults."""
+        from timm.data import resolve_data_config
+
+        cfg = resolve_data_config({}, model=module)
+        c, h, w = cfg["input_size"]
+        if input_size:
+            h = w = int(input_size)
+        interp = cfg.get("interpolation", "bilinear")
+        return cls(c, h, w, tuple(cfg["mean"]), tuple(cfg["std"]),
+                   interp if interp in ("bilinear", "bicubic", "nearest") else "bilinear",
+                   float(cfg.get("crop_pct", 1.0)))
+
+
+class Preprocessor:
+    """Turns uint8 images (``[N,H,W]``, ``[N,H,W,3]`` or a list of such) into model input."""
+
+    def __init__(self, config: PreprocessConfig):
+        self.config = config
+        self.mean = torch.tensor(config.mean, dtype=torch.float32).view(1, -1, 1, 1)
+        self.std = torch.tensor(config.std, dtype=torch.float32).view(1, -1, 1, 1)
+
+    def __call__(self, images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
+        """Float tensor ``[N, C, H, W]`` resized, channel-matched and normalised."""
+        if isinstance(images, list):
+            same = len({im.shape for im in images}) == 1
+            if not same:
+                return torch.cat([self(im[None]) for im in images])
+            images = np.stack(images)
+        x = torch.from_numpy(np.ascontiguousarray(images))
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        x = x.float().div_(255.0)
+        x = self._match_channels(x)
+        x = self._resize_crop(x)
+        return (x - self.mean) / self.std
+
+    def _match_channels(self, x: torch.Tensor) -> torch.Tensor:
+        want = self.config.channels
+        if x.shape[1] == want:
+            return x
+        if x.shape[1] == 1:
+            return x.expand(-1, want, -1, -1)
+        weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
+        gray = (x[:, :3] * weights).sum(1, keepdim=True)
+        return gray if want == 1 else gray.expand(-1, want, -1, -1)
+
+    def _resize_crop(self, x: torch.Tensor) -> torch.Tensor:
+        c = self.config
+        h, w = x.shape[-2:]
+        if (h, w) == (c.height, c.width):
+            return x
+        scale = max(c.height, c.width) / c.crop_pct / min(h, w)
+        new_h, new_w = max(c.height, round(h * scale)), max(c.width, round(w * scale))
+        x = F.interpolate(x, size=(new_h, new_w), mode=c.interpolation,
+                          antialias=c.interpolation != "nearest" and scale < 1,
+                          align_corners=False if c.interpolation != "nearest" else None)
+        top, left = (new_h - c.height) // 2, (new_w - c.width) // 2
+        return x[..., top: top + c.height, left: left + c.width].clamp_(0, 1)
+
+
+@dataclass(frozen=True)
+class LayerInfo:
+    """An inspectable layer: dotted module name, module type, output shape (no batch)."""
+
+    name: str
+    kind: str
+    shape: tuple[int, ...]
+
+    @property
+    def channels(self) -> int:
+        return self.shape[0]
+
+    @property
+    def spatial(self) -> bool:
+        return len(self.shape) == 3
+
+
+def weights_fingerprint(module: nn.Module) -> str:
+    """A digest of every parameter and buffer: changes whenever the weights change."""
+    h = hashlib.sha256()
+    for name, t in module.state_dict().items():
+        h.update(name.encode())
+        h.update(t.detach().cpu().contiguous().numpy().tobytes())
+    return h.hexdigest()[:16]
+
+
+def pool(t: torch.Tensor) -> torch.Tensor:
+    """Global-average pooling: ``[N,C,H,W]`` and ``[N,L,C]`` tokens become ``[N,C]``."""
+    if t.ndim == 4:
+        return t.mean(dim=(2, 3))
+    if t.ndim == 3:
+        return t.mean(dim=1)
+    return t.reshape(t.shape[0], -1)
+
+
+class LoadedModel:
+    """A model ready for extraction: module in eval mode, preprocessing and layers."""
+
+    def __init__(self, name: str, module: nn.Module, weights: str, checkpoint: str | None = None,
+                 input_size: int | None = None):
+        self.name, self.module, self.weights, self.checkpoint = name, module.eval(), weights, \
+            checkpoint
+        self.config = PreprocessConfig.from_module(module, input_size)
+        self.preprocess = Preprocessor(self.config)
+        self.weights_fingerprint = weights_fingerprint(module)
+        self._layers: list[LayerInfo] | None = None
+
+    @property
+    def label(self) -> str:
+        """How the model is shown to a person: ``name`` plus checkpoint or weights."""
+        return f"{self.name} @ {self.checkpoint}" if self.checkpoint else \
+            f"{self.name} ({self.weights})"
+
+    def candidate_modules(self) -> dict[str, nn.Module]:
+        """Modules whose outputs are worth inspecting: those at most two levels deep."""
+        return {n: m for n, m in self.module.named_modules() if n and n.count(".") <= 1}
+
+    def layers(self) -> list[LayerInfo]:
+        """Inspectable layers in forward order, with output shapes (one dry forward)."""
+        if self._layers is None:
+            shapes: dict[str, tuple[str, tuple[int, ...]]] = {}
+            hooks = [m.register_forward_hook(self._shape_hook(n, m, shapes))
+                     for n, m in self.candidate_modules().items()]
+            try:
+                x = torch.zeros(1, self.config.channels, self.config.height, self.config.width)
+                with torch.inference_mode():
+                    out = self._forward(x, want_pre_logits=self._has_head())
+            finally:
+                for h in hooks:
+                    h.remove()
+            layers = [LayerInfo(n, k, s) for n, (k, s) in shapes.items()]
+            if PRE_LOGITS in out:
+                layers.append(LayerInfo(PRE_LOGITS, "pooled features", tuple(out[PRE_LOGITS]
+                                                                            .shape[1:])))
+            self._layers = layers
+        return self._layers
+
+    @staticmethod
+    def _shape_hook(name, module, shapes):
+        def hook(_m, _inp, output):
+            if isinstance(output, torch.Tensor) and output.ndim in (2, 3, 4) \
+                    and name not in shapes:
+                shapes[name] = (type(module).__name__, tuple(output.shape[1:]))
+        return hook
+
+    def _has_head(self) -> bool:
+        return hasattr(self.module, "forward_features") and hasattr(self.module, "forward_head")
+
+    def _forward(self, x: torch.Tensor, want_pre_logits: bool) -> dict[str, torch.Tensor]:
+        if want_pre_logits and self._has_head():
+            feats = self.module.forward_features(x)
+            return {PRE_LOGITS: self.module.forward_head(feats, pre_logits=True)}
+        self.module(x)
+        return {}
+
+    def layer(self, name: str) -> LayerInfo:
+        """The :class:`LayerInfo` of ``name``; :class:`UnknownNameError` when not a layer."""
+        from vizkit.errors import UnknownNameError
+
+        for info in self.layers():
+            if info.name == name:
+                return info
+        raise UnknownNameError("layer", name, [i.name for i in self.layers()],
+                               f"See `vizkit layers {self.name}`.")
+
+    def default_layers(self) -> list[str]:
+        """A sensible default: the deepest spatial layer and the pooled features."""
+        layers = self.layers()
+        spatial = [i.name for i in layers if i.spatial and "." not in i.name]
+        flat = [i.name for i in layers if i.name == PRE_LOGITS]
+        return (spatial[-1:] if spatial else []) + flat or [layers[-1].name]
+
+    def activations(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """Raw outputs of ``layers`` for the preprocessed batch ``x`` (one forward pass)."""
+        for name in layers:
+            self.layer(name)
+        modules = self.candidate_modules()
+        captured: dict[str, torch.Tensor] = {}
+        hooks = [modules[n].register_forward_hook(
+            lambda _m, _i, o, n=n: captured.__setitem__(n, o)) for n in layers if n in modules]
+        try:
+            with torch.inference_mode():
+                out = self._forward(x, want_pre_logits=PRE_LOGITS in layers)
+        finally:
+            for h in hooks:
+                h.remove()
+        captured.update(out)
+        return {n: captured[n] for n in layers}
+
+    def pooled_features(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
+        """Globally average-pooled features ``[N, C]`` of ``layers`` in one forward pass."""
+        return {n: pool(t).float() for n, t in self.activations(x, layers).items()}
+
+    def embed_images(self, images, layers: list[str]) -> dict[str, np.ndarray]:
+        """Preprocess uint8 images and return pooled features as float32 numpy arrays."""
+        feats = self.pooled_features(self.preprocess(images), layers)
+        return {n: t.numpy() for n, t in feats.items()}

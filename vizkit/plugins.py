@@ -1,0 +1,113 @@
+"""The plugin manager: built-in plugins plus entry points of the group ``vizkit``.
+
+Built lazily (a Streamlit page reruns on every click, so nothing happens at import).
+A plugin that fails to import or to register is recorded in :func:`failures` and left out;
+every other plugin keeps working.
+"""
+from __future__ import annotations
+
+import importlib
+import os
+import traceback
+from dataclasses import dataclass
+from importlib.metadata import entry_points
+from types import ModuleType
+
+import pluggy
+
+from vizkit import hookspecs
+
+BUILTIN_PLUGINS = (
+    "vizkit_plugins.metrics",
+    "vizkit_plugins.fashion_mnist",
+    "vizkit_plugins.digits",
+    "vizkit_plugins.folder",
+    "vizkit_plugins.cifar10",
+    "vizkit_plugins.small_cnn",
+    "vizkit_plugins.timm_models",
+    "vizkit_plugins.pages",
+)
+ENTRY_POINT_GROUP = "vizkit"
+ALLOW_ENV = "VIZKIT_PLUGINS"  # comma-separated entry-point names to load; unset = all
+
+
+@dataclass(frozen=True)
+class PluginFailure:
+    """A plugin that could not be loaded or registered: its name, where, and why."""
+
+    plugin: str
+    stage: str  # "import" or "register_<kind>"
+    error: str
+    detail: str = ""
+
+
+_pm: pluggy.PluginManager | None = None
+_failures: list[PluginFailure] = []
+
+
+def get_plugin_manager() -> pluggy.PluginManager:
+    """The process-wide plugin manager, built on first use."""
+    global _pm
+    if _pm is None:
+        pm = pluggy.PluginManager("vizkit")
+        pm.add_hookspecs(hookspecs)
+        for module_name in BUILTIN_PLUGINS:
+            _register_module(pm, module_name, lambda n=module_name: importlib.import_module(n))
+        allowed = {s.strip() for s in os.environ.get(ALLOW_ENV, "").split(",") if s.strip()}
+        for ep in entry_points(group=ENTRY_POINT_GROUP):
+            if allowed and ep.name not in allowed:
+                continue
+            _register_module(pm, ep.name, ep.load, dist=ep.dist)
+        pm.check_pending()
+        _pm = pm
+    return _pm
+
+
+def _register_module(pm: pluggy.PluginManager, name: str, load, dist=None) -> None:
+    try:
+        plugin: ModuleType = load()
+        pm.register(plugin, name=name)
+        if dist is not None:
+            _dists[name] = (dist.metadata["Name"], dist.version)
+    except Exception as e:  # a broken plugin must not take vizkit down
+        record_failure(name, "import", e)
+
+
+_dists: dict[str, tuple[str, str]] = {}
+
+
+def record_failure(plugin: str, stage: str, error: BaseException) -> None:
+    """Note that ``plugin`` failed at ``stage``; shown by ``vizkit plugins`` and the app."""
+    _failures.append(PluginFailure(plugin, stage, f"{type(error).__name__}: {error}",
+                                   "".join(traceback.format_exception(error))[-2000:]))
+
+
+def failures() -> list[PluginFailure]:
+    """Plugins that failed to import or register in this process."""
+    get_plugin_manager()
+    return list(_failures)
+
+
+def get_plugins() -> list[dict]:
+    """Loaded plugins: name, distribution and version (built-ins say ``cnn-vizkit``), hooks."""
+    from vizkit import __version__
+
+    pm = get_plugin_manager()
+    out = []
+    for plugin in pm.get_plugins():
+        name = pm.get_name(plugin)
+        dist, version = _dists.get(name, ("cnn-vizkit", __version__))
+        hooks = sorted(h.name for h in pm.get_hookcallers(plugin) or [])
+        out.append({"name": name, "distribution": dist, "version": version, "hooks": hooks})
+    return sorted(out, key=lambda p: (p["distribution"] != "cnn-vizkit", p["name"]))
+
+
+def reset() -> None:
+    """Forget the manager and failures (tests; the next use rebuilds them)."""
+    global _pm
+    _pm = None
+    _failures.clear()
+    _dists.clear()
+    from vizkit import registry
+
+    registry.reset()

@@ -1,0 +1,99 @@
+"""Read-side lookups shared by the CLI and the app: which results exist, and searches."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from vizkit.errors import ResultMissingError
+from vizkit.metrics import Metric
+from vizkit.search import topk
+from vizkit.store import Store
+
+
+def _precompute_hint(dataset: str, model: str, layer: str, metric: str | None = None) -> str:
+    cmd = f"vizkit precompute --dataset {dataset} --model {model} --layers {layer}"
+    return cmd + (f" --metrics {metric}" if metric else "")
+
+
+def features_row(store: Store, dataset: str, model: str, layer: str, *,
+                 weights_fp: str | None = None, weights: str | None = None) -> dict:
+    """The newest stored features of (dataset, model, layer), matching the weights.
+
+    ``dataset`` is a dataset name or a full ``name#fingerprint`` key; ``weights_fp`` pins
+    exact weights (a checkpoint or a weights file); else ``weights`` (pretrained/random).
+    """
+    df = store.results("features") if store.exists() else pd.DataFrame()
+    if not df.empty:
+        df = df[(df["model"] == model) & (df["layer"] == layer) &
+                ((df["dataset_key"] == dataset) | df["dataset_key"].str.startswith(dataset + "#"))]
+        if weights_fp:
+            df = df[df["weights_fp"] == weights_fp]
+        elif weights:
+            df = df[df["weights"] == weights]
+    if df.empty:
+        raise ResultMissingError(
+            f"No features of {model} / {layer} on {dataset.split('#')[0]} in the store. "
+            f"Make them with: {_precompute_hint(dataset.split('#')[0], model, layer)}")
+    return df.iloc[-1].to_dict()
+
+
+def neighbors_row(store: Store, features: dict, metric: str) -> dict | None:
+    """The stored neighbour lists computed from ``features`` under ``metric``, or None."""
+    df = store.results("neighbors")
+    df = df[(df["source_key"] == features["result_key"]) & (df["metric"] == metric)]
+    return None if df.empty else df.iloc[-1].to_dict()
+
+
+def describe(store: Store, dataset_key: str, idx: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
+    """A result table: rank, idx, id, label, class_name, score."""
+    table = store.image_table(dataset_key)
+    classes = store.dataset(dataset_key)["classes"]
+    rows = table.iloc[np.asarray(idx, np.int64)]
+    labels = rows["label"].to_numpy()
+    return pd.DataFrame({
+        "rank": np.arange(1, len(idx) + 1), "idx": np.asarray(idx, np.int64),
+        "id": rows["image_id"].to_numpy(), "label": labels,
+        "class_name": [classes[v] if 0 <= v < len(classes) else "(unlabelled)" for v in labels],
+        "score": np.asarray(scores, np.float64)})
+
+
+def search_by_index(store: Store, features: dict, metric: Metric, idx: int, k: int = 50,
+                    feature_matrix: np.ndarray | None = None) -> pd.DataFrame:
+    """Top-``k`` of dataset image ``idx`` (itself excluded): from stored lists when they
+    are long enough, else computed from the stored features."""
+    n = int(features["n"])
+    if not 0 <= idx < n:
+        raise ResultMissingError(f"Image index {idx} is out of range (0 to {n - 1}).")
+    nrow = neighbors_row(store, features, metric.name)
+    if nrow is not None and int(nrow["k"]) >= k:
+        nbr, score = store.neighbors(nrow["result_key"], idx)
+        return describe(store, features["dataset_key"], nbr[:k], score[:k])
+    matrix = feature_matrix if feature_matrix is not None else \
+        store.features(features["result_key"])
+    nbr, score = topk(metric, matrix[idx: idx + 1], matrix, k, exclude=np.array([idx]))
+    return describe(store, features["dataset_key"], nbr[0], score[0])
+
+
+def search_by_vector(store: Store, features: dict, metric: Metric, vector: np.ndarray,
+                     k: int = 50, feature_matrix: np.ndarray | None = None,
+                     scorer=None) -> pd.DataFrame:
+    """Top-``k`` dataset images for a query feature vector (an uploaded image's)."""
+    matrix = feature_matrix if feature_matrix is not None else \
+        store.features(features["result_key"])
+    with torch.inference_mode():
+        nbr, score = topk(metric, vector.reshape(1, -1), matrix, k, scorer=scorer)
+    return describe(store, features["dataset_key"], nbr[0], score[0])
+
+
+def index_of(store: Store, dataset_key: str, image_id: str) -> int:
+    """The position of image ``image_id`` (or a decimal position) in a stored dataset."""
+    table = store.image_table(dataset_key)
+    hits = np.flatnonzero(table["image_id"].to_numpy() == image_id)
+    if len(hits):
+        return int(hits[0])
+    if image_id.isdigit() and int(image_id) < len(table):
+        return int(image_id)
+    from vizkit.errors import UnknownNameError
+
+    raise UnknownNameError("image id", image_id, table["image_id"].head(20).tolist())

@@ -1,0 +1,147 @@
+"""The registry: everything plugins registered, looked up by name.
+
+Each ``register_*`` hook implementation is called on its own, so that one plugin that
+raises (or registers a duplicate name) is reported and the others keep working.
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from vizkit.datasets import Dataset, DatasetEntry, SubsetDataset
+from vizkit.errors import DuplicateNameError, UnknownNameError, VizkitError
+from vizkit.metrics import Metric
+from vizkit.models import LoadedModel, ModelProvider
+from vizkit.visualizers import Visualizer
+
+KINDS = {
+    "dataset": ("register_datasets", DatasetEntry),
+    "model": ("register_models", ModelProvider),
+    "metric": ("register_metrics", Metric),
+    "visualizer": ("register_visualizers", Visualizer),
+}
+
+
+@dataclass
+class Registry:
+    """Name → object per kind, and which plugin registered each name."""
+
+    items: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    owners: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
+
+    def add(self, kind: str, obj: Any, plugin: str) -> None:
+        """Record ``obj`` of ``kind`` from ``plugin``; raise on a wrong type or taken name."""
+        expected = KINDS[kind][1]
+        if not isinstance(obj, expected):
+            raise TypeError(f"register() for {kind}s takes a {expected.__name__}, "
+                            f"got {type(obj).__name__}")
+        if obj.name in self.items[kind]:
+            raise DuplicateNameError(
+                f"Duplicate {kind} name: {obj.name}, from plugins "
+                f"{self.owners[kind][obj.name]} and {plugin}")
+        self.items[kind][obj.name] = obj
+        self.owners[kind][obj.name] = plugin
+
+    # -- datasets -----------------------------------------------------------------
+    def dataset_names(self) -> list[str]:
+        """Dataset names as a user types them (``folder:<path>`` for those taking one)."""
+        return [e.name + (f":<{e.argument}>" if e.argument else "")
+                for e in self.items["dataset"].values()]
+
+    def open_dataset(self, name: str) -> Dataset:
+        """Open dataset ``name`` (``kind`` or ``kind:<argument>``)."""
+        match = re.fullmatch(r"(.+)\[:(\d+)\]", name)
+        if match:  # "name[:N]": the first N images
+            return SubsetDataset(self.open_dataset(match.group(1)), int(match.group(2)))
+        kind, _, argument = name.partition(":")
+        entry = self.items["dataset"].get(kind)
+        if entry is None:
+            raise UnknownNameError("dataset", name, self.dataset_names())
+        if entry.argument and not argument:
+            raise VizkitError(f"Dataset {kind} needs a {entry.argument}: {kind}:<{entry.argument}>.")
+        return _open_cached(entry, argument or None)
+
+    # -- models -------------------------------------------------------------------
+    def model_provider(self, name: str) -> ModelProvider:
+        """The first provider that accepts model ``name``."""
+        for provider in self.items["model"].values():
+            if provider.accepts(name):
+                return provider
+        known = [n for p in self.items["model"].values() for n in p.names()]
+        raise UnknownNameError("model", name, known)
+
+    def model_names(self) -> list[str]:
+        """Every model name the providers know."""
+        return [n for p in self.items["model"].values() for n in p.names()]
+
+    def load_model(self, name: str, weights: str = "pretrained", *,
+                   weights_file: str | None = None, checkpoint: str | None = None,
+                   input_size: int | None = None, model_kwargs: dict | None = None,
+                   state_dict: dict | None = None) -> LoadedModel:
+        """Build model ``name`` with weights ``pretrained``/``random``/a file, wrapped.
+
+        ``checkpoint`` labels (``run:epoch``) weights given as a ``state_dict``.
+        """
+        provider = self.model_provider(name)
+        module = provider.build(name, pretrained=weights == "pretrained" and not weights_file
+                                and state_dict is None, weights_file=weights_file,
+                                **(model_kwargs or {}))
+        if state_dict is not None:
+            module.load_state_dict(state_dict, strict=True)
+        label = "file" if weights_file else weights
+        return LoadedModel(name, module, label, checkpoint, input_size)
+
+    # -- metrics and visualizers --------------------------------------------------
+    def metric(self, name: str) -> Metric:
+        """The metric called ``name``."""
+        try:
+            return self.items["metric"][name]
+        except KeyError:
+            raise UnknownNameError("metric", name, self.items["metric"]) from None
+
+    def metrics(self) -> list[Metric]:
+        return list(self.items["metric"].values())
+
+    def visualizers(self) -> list[Visualizer]:
+        """Visualizers in navigation order."""
+        return sorted(self.items["visualizer"].values(), key=lambda v: (v.order, v.title))
+
+
+_open_cache: dict[tuple[str, str | None], Dataset] = {}
+
+
+def _open_cached(entry: DatasetEntry, argument: str | None) -> Dataset:
+    key = (entry.name, argument)
+    if key not in _open_cache:
+        _open_cache[key] = entry.open(argument)
+    return _open_cache[key]
+
+
+_registry: Registry | None = None
+
+
+def get_registry() -> Registry:
+    """The process-wide registry, built from the plugin manager on first use."""
+    global _registry
+    if _registry is None:
+        from vizkit.plugins import get_plugin_manager, record_failure
+
+        pm = get_plugin_manager()
+        reg = Registry()
+        for kind, (hook_name, _cls) in KINDS.items():
+            for impl in getattr(pm.hook, hook_name).get_hookimpls()[::-1]:
+                try:
+                    impl.function(register=lambda obj, k=kind, p=impl.plugin_name:
+                                  reg.add(k, obj, p))
+                except Exception as e:  # reported; other plugins keep working
+                    record_failure(impl.plugin_name, hook_name, e)
+        _registry = reg
+    return _registry
+
+
+def reset() -> None:
+    """Forget the registry and opened datasets (tests)."""
+    global _registry
+    _registry = None
+    _open_cache.clear()

@@ -1,0 +1,296 @@
+"""All access to the store file: parameterised SQL, short-lived connections, retries."""
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from vizkit.errors import ResultMissingError, StoreBusyError, StoreError
+from vizkit.paths import store_path
+from vizkit.store.schema import DDL, META_TABLE, MIGRATIONS, SCHEMA_VERSION
+
+LOCK_WAIT_S = 60.0
+
+
+def _now() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def _is_lock_error(e: Exception) -> bool:
+    text = str(e).lower()
+    return "lock" in text or "conflicting" in text or "being used by another" in text
+
+
+class Store:
+    """One vizkit store file. Cheap to create; opens the file only inside a query."""
+
+    def __init__(self, path: str | Path | None = None, lock_wait_s: float = LOCK_WAIT_S):
+        self.path = Path(path) if path else store_path()
+        self.lock_wait_s = lock_wait_s
+        self._checked = False
+
+    # -- connections ----------------------------------------------------------------
+    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        deadline = time.monotonic() + self.lock_wait_s
+        delay = 0.02
+        while True:
+            try:
+                return duckdb.connect(str(self.path), read_only=read_only)
+            except (duckdb.IOException, duckdb.ConnectionException) as e:
+                if not _is_lock_error(e):
+                    raise StoreError(
+                        f"{self.path} cannot be opened as a vizkit store: "
+                        f"{str(e).splitlines()[0]}. If it is not a DuckDB file, move it aside "
+                        "or point --store / VIZKIT_STORE elsewhere.") from e
+                if time.monotonic() > deadline:
+                    raise StoreBusyError(
+                        f"{self.path} stayed locked by another process for "
+                        f"{self.lock_wait_s:.0f} s. A job may be committing a large result; "
+                        "try again in a moment.") from e
+                time.sleep(delay)
+                delay = min(delay * 1.5, 0.25)
+
+    def exists(self) -> bool:
+        return self.path.is_file()
+
+    @contextmanager
+    def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection, closed on exit. Raises if there is no store yet."""
+        if not self.exists():
+            raise ResultMissingError(
+                f"There is no store at {self.path} yet. Run `vizkit demo` (no network needed) "
+                "or `vizkit precompute ...` to make one.")
+        con = self._connect(read_only=True)
+        try:
+            if not self._checked:
+                self._check_schema(con)
+            yield con
+        finally:
+            con.close()
+
+    @contextmanager
+    def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A connection inside one transaction: all of it is committed, or none of it."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        con = self._connect(read_only=False)
+        try:
+            self._init_or_check(con)
+            con.begin()
+            try:
+                yield con
+                con.commit()
+            except BaseException:
+                con.rollback()
+                raise
+        finally:
+            con.close()
+
+    # -- schema ---------------------------------------------------------------------
+    def _version(self, con) -> int | None:
+        tables = {r[0] for r in con.execute(
+            "SELECT table_name FROM information_schema.tables").fetchall()}
+        if META_TABLE not in tables:
+            return None if not tables else -1
+        rows = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
+                           ).fetchall()
+        return int(rows[0][0]) if rows else -1
+
+    def _check_schema(self, con) -> None:
+        version = self._version(con)
+        if version is None:
+            raise ResultMissingError(f"The store {self.path} is empty. Run `vizkit demo` or "
+                                     "`vizkit precompute ...` to fill it.")
+        self._raise_if_incompatible(version)
+        self._checked = True
+
+    def _raise_if_incompatible(self, version: int) -> None:
+        if version == -1:
+            raise StoreError(f"{self.path} is a DuckDB database but not a vizkit store (it has "
+                             "no vizkit_meta table). Point --store / VIZKIT_STORE at another "
+                             "file; vizkit will not write into it.")
+        if version > SCHEMA_VERSION:
+            raise StoreError(f"{self.path} was written by a newer vizkit (store schema "
+                             f"v{version}; this one reads v{SCHEMA_VERSION}). Upgrade vizkit "
+                             "(pip install -U cnn-vizkit).")
+        if version < SCHEMA_VERSION and version not in MIGRATIONS:
+            raise StoreError(f"{self.path} was written by an older vizkit (store schema "
+                             f"v{version}; this one needs v{SCHEMA_VERSION}) and cannot be "
+                             "migrated. Move it aside and re-run your precompute jobs.")
+
+    def _init_or_check(self, con) -> None:
+        version = self._version(con)
+        if version is None:
+            con.execute(DDL)
+            con.execute(f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?), "
+                        "('created_at', ?)", [str(SCHEMA_VERSION), _now().isoformat()])
+            version = SCHEMA_VERSION
+        self._raise_if_incompatible(version)
+        while version < SCHEMA_VERSION:
+            for sql in MIGRATIONS[version]:
+                con.execute(sql)
+            version += 1
+            con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'",
+                        [str(version)])
+        self._checked = True
+
+    # -- datasets and images --------------------------------------------------------
+    def has_dataset(self, dataset_key: str) -> bool:
+        if not self.exists():
+            return False
+        with self.read() as con:
+            return con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
+                               [dataset_key]).fetchall()[0][0] > 0
+
+    def put_dataset(self, dataset_key: str, name: str, fingerprint: str, classes: list[str],
+                    description: str, skipped: list, rows: pd.DataFrame) -> None:
+        """Store a dataset's image table (idx, image_id, label, split, thumb) in one go."""
+        table = pa.Table.from_pandas(rows.assign(dataset_key=dataset_key)[
+            ["dataset_key", "idx", "image_id", "label", "split", "thumb"]], preserve_index=False)
+        with self.write() as con:
+            if con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
+                           [dataset_key]).fetchall()[0][0]:
+                return
+            con.register("new_images", table)
+            con.execute("INSERT INTO images SELECT * FROM new_images")
+            con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [dataset_key, name, fingerprint, len(rows), json.dumps(classes),
+                         description, json.dumps(skipped), _now()])
+
+    def datasets(self) -> pd.DataFrame:
+        """All stored datasets (newest first)."""
+        with self.read() as con:
+            return con.execute("SELECT * FROM datasets ORDER BY created_at DESC").df()
+
+    def dataset(self, dataset_key: str) -> dict:
+        with self.read() as con:
+            row = con.execute("SELECT * FROM datasets WHERE dataset_key = ?", [dataset_key]
+                              ).df()
+        if row.empty:
+            raise ResultMissingError(f"Dataset {dataset_key} is not in the store.")
+        out = row.iloc[0].to_dict()
+        out["classes"] = json.loads(out["classes"])
+        out["skipped"] = json.loads(out["skipped"] or "[]")
+        return out
+
+    def image_table(self, dataset_key: str) -> pd.DataFrame:
+        """idx, image_id, label, split of every image of a dataset, in idx order."""
+        with self.read() as con:
+            return con.execute("SELECT idx, image_id, label, split FROM images "
+                               "WHERE dataset_key = ? ORDER BY idx", [dataset_key]).df()
+
+    def thumbnails(self, dataset_key: str, idxs: list[int]) -> dict[int, bytes]:
+        """PNG thumbnails of the given images, by idx."""
+        with self.read() as con:
+            rows = con.execute("SELECT idx, thumb FROM images WHERE dataset_key = ? AND "
+                               "idx IN (SELECT unnest(?))", [dataset_key, [int(i) for i in idxs]]
+                               ).fetchall()
+        return {int(i): bytes(t) for i, t in rows}
+
+    # -- results --------------------------------------------------------------------
+    def result(self, result_key: str) -> dict | None:
+        """The catalog row of a finished result, or None."""
+        if not self.exists():
+            return None
+        with self.read() as con:
+            df = con.execute("SELECT * FROM results WHERE result_key = ?", [result_key]).df()
+        return None if df.empty else df.iloc[0].to_dict()
+
+    def results(self, kind: str | None = None) -> pd.DataFrame:
+        """The catalog of finished results, optionally of one kind."""
+        with self.read() as con:
+            sql, args = "SELECT * FROM results", []
+            if kind:
+                sql, args = sql + " WHERE kind = ?", [kind]
+            return con.execute(sql + " ORDER BY created_at", args).df()
+
+    def put_result(self, meta: dict, data: pa.Table, table: str) -> None:
+        """Insert a finished result's rows into ``table`` and its catalog row, atomically."""
+        with self.write() as con:
+            if con.execute("SELECT count(*) FROM results WHERE result_key = ?",
+                           [meta["result_key"]]).fetchall()[0][0]:
+                return
+            con.register("new_rows", data)
+            con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")
+            cols = list(meta) + ["created_at"]
+            con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
+                        f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
+
+    def put_features(self, meta: dict, matrix: np.ndarray) -> None:
+        """Store an ``[n, dim]`` feature matrix as a finished result."""
+        n, dim = matrix.shape
+        vec = pa.FixedSizeListArray.from_arrays(
+            pa.array(np.ascontiguousarray(matrix, np.float32).ravel()), dim).cast(
+            pa.list_(pa.float32()))
+        data = pa.table({"result_key": pa.array([meta["result_key"]] * n),
+                         "idx": pa.array(np.arange(n, dtype=np.int32)), "vec": vec})
+        self.put_result(dict(meta, kind="features", n=n, dim=dim), data, "features")
+
+    def features(self, result_key: str) -> np.ndarray:
+        """The ``[n, dim]`` float32 feature matrix of a result."""
+        with self.read() as con:
+            tbl = con.sql("SELECT vec FROM features WHERE result_key = $1 ORDER BY idx",
+                          params=[result_key]).to_arrow_table()
+        if tbl.num_rows == 0:
+            raise ResultMissingError(f"No features stored under {result_key}.")
+        col = tbl.column("vec").combine_chunks()
+        return col.flatten().to_numpy(zero_copy_only=False).reshape(tbl.num_rows, -1)
+
+    def put_neighbors(self, meta: dict, nbr: np.ndarray, score: np.ndarray) -> None:
+        """Store the top-k neighbour lists ``[n, k]`` (indices and scores) of a result."""
+        n, k = nbr.shape
+        data = pa.table({
+            "result_key": pa.array([meta["result_key"]] * n),
+            "idx": pa.array(np.arange(n, dtype=np.int32)),
+            "nbr": pa.FixedSizeListArray.from_arrays(pa.array(nbr.astype(np.int32).ravel()), k)
+                     .cast(pa.list_(pa.int32())),
+            "score": pa.FixedSizeListArray.from_arrays(
+                pa.array(score.astype(np.float32).ravel()), k).cast(pa.list_(pa.float32())),
+        })
+        self.put_result(dict(meta, kind="neighbors", n=n, k=k), data, "neighbors")
+
+    def neighbors(self, result_key: str, idx: int) -> tuple[np.ndarray, np.ndarray]:
+        """The stored neighbour indices and scores of image ``idx``."""
+        with self.read() as con:
+            rows = con.execute("SELECT nbr, score FROM neighbors WHERE result_key = ? AND "
+                               "idx = ?", [result_key, int(idx)]).fetchall()
+        row = rows[0] if rows else None
+        if row is None:
+            raise ResultMissingError(f"No neighbours of image {idx} under {result_key}.")
+        return np.asarray(row[0], np.int64), np.asarray(row[1], np.float32)
+
+    # -- training runs --------------------------------------------------------------
+    def put_run(self, run: str, model: str, dataset_key: str, config: dict) -> None:
+        with self.write() as con:
+            con.execute("INSERT INTO runs VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+                        [run, model, dataset_key, json.dumps(config), _now()])
+
+    def put_checkpoint(self, run: str, epoch: int, path: str, sha256: str, weights_fp: str,
+                       metrics: dict) -> None:
+        with self.write() as con:
+            con.execute("INSERT OR REPLACE INTO checkpoints VALUES (?, ?, ?, ?, ?, ?, ?)",
+                        [run, epoch, path, sha256, weights_fp, json.dumps(metrics), _now()])
+
+    def runs(self) -> pd.DataFrame:
+        with self.read() as con:
+            return con.execute("SELECT * FROM runs ORDER BY created_at").df()
+
+    def checkpoints(self, run: str | None = None) -> pd.DataFrame:
+        with self.read() as con:
+            sql, args = "SELECT * FROM checkpoints", []
+            if run:
+                sql, args = sql + " WHERE run = ?", [run]
+            return con.execute(sql + " ORDER BY run, epoch", args).df()
+
+    def summary(self) -> dict[str, int]:
+        """Row counts of the main tables, for the home page and `vizkit status`."""
+        with self.read() as con:
+            return {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                    for t in ("datasets", "images", "results", "runs", "checkpoints")}

@@ -1,0 +1,32 @@
+"""The store's tables and schema version."""
+from __future__ import annotations
+
+SCHEMA_VERSION = 1
+META_TABLE = "vizkit_meta"
+
+DDL = f"""
+CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR);
+CREATE TABLE IF NOT EXISTS datasets (
+    dataset_key VARCHAR PRIMARY KEY, name VARCHAR, fingerprint VARCHAR, n_images INTEGER,
+    classes VARCHAR, description VARCHAR, skipped VARCHAR, created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS images (
+    dataset_key VARCHAR, idx INTEGER, image_id VARCHAR, label INTEGER, split VARCHAR,
+    thumb BLOB);
+CREATE TABLE IF NOT EXISTS results (
+    result_key VARCHAR PRIMARY KEY, kind VARCHAR, dataset_key VARCHAR, model VARCHAR,
+    weights VARCHAR, weights_fp VARCHAR, checkpoint VARCHAR, layer VARCHAR, pooling VARCHAR,
+    metric VARCHAR, k INTEGER, n INTEGER, dim INTEGER, source_key VARCHAR, params VARCHAR,
+    code_version INTEGER, created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS features (result_key VARCHAR, idx INTEGER, vec FLOAT[]);
+CREATE TABLE IF NOT EXISTS neighbors (
+    result_key VARCHAR, idx INTEGER, nbr INTEGER[], score FLOAT[]);
+CREATE TABLE IF NOT EXISTS runs (
+    run VARCHAR PRIMARY KEY, model VARCHAR, dataset_key VARCHAR, config VARCHAR,
+    created_at TIMESTAMP);
+CREATE TABLE IF NOT EXISTS checkpoints (
+    run VARCHAR, epoch INTEGER, path VARCHAR, sha256 VARCHAR, weights_fp VARCHAR,
+    metrics VARCHAR, created_at TIMESTAMP, PRIMARY KEY (run, epoch));
+"""
+
+# Migrations from an older schema version: {old_version: list of SQL statements}.
+MIGRATIONS: dict[int, list[str]] = {}
