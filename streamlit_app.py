@@ -3,5 +3,5 @@ import streamlit as st
 
 from vizkit.app.router import navigation
 
-st.set_page_config(page_title="vizkit", page_icon=":material/visibility:", layout="wide")
+st.set_page_config(page_title="vizkit", page_icon="🔎", layout="wide")
 navigation().run()

@@ -57,7 +57,8 @@ class Registry:
         kind, _, argument = name.partition(":")
         entry = self.items["dataset"].get(kind)
         if entry is None:
-            raise UnknownNameError("dataset", name, self.dataset_names())
+            raise UnknownNameError("dataset", kind, self.items["dataset"],
+                                   "Forms: " + ", ".join(self.dataset_names()) + ".")
         if entry.argument and not argument:
             raise VizkitError(f"Dataset {kind} needs a {entry.argument}: {kind}:<{entry.argument}>.")
         return _open_cached(entry, argument or None)
@@ -130,7 +131,7 @@ def get_registry() -> Registry:
         pm = get_plugin_manager()
         reg = Registry()
         for kind, (hook_name, _cls) in KINDS.items():
-            for impl in getattr(pm.hook, hook_name).get_hookimpls()[::-1]:
+            for impl in _in_registration_order(getattr(pm.hook, hook_name).get_hookimpls()):
                 try:
                     impl.function(register=lambda obj, k=kind, p=impl.plugin_name:
                                   reg.add(k, obj, p))
@@ -138,6 +139,12 @@ def get_registry() -> Registry:
                     record_failure(impl.plugin_name, hook_name, e)
         _registry = reg
     return _registry
+
+
+def _in_registration_order(impls: list) -> list:
+    """tryfirst, then the rest in the order plugins were registered (built-ins first, so
+    a third-party duplicate is the one reported), then trylast."""
+    return sorted(impls, key=lambda i: 0 if i.tryfirst else 2 if i.trylast else 1)
 
 
 def reset() -> None:

@@ -19,7 +19,7 @@ from vizkit.datasets import Dataset
 from vizkit.jobs.keys import digest
 from vizkit.models import LoadedModel
 
-CHUNK = 8192  # images per staged part
+CHUNK = int(os.environ.get("VIZKIT_EXTRACT_CHUNK", "8192"))  # images per staged part
 
 
 def staging_dir(store_path: Path, keys: list[str]) -> Path:

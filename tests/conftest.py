@@ -1,0 +1,51 @@
+"""Shared fixtures: an isolated data folder per test session and a small real store."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path, monkeypatch):
+    """Each test gets its own data folder (store, caches, checkpoints) and fresh registry."""
+    monkeypatch.setenv("VIZKIT_DATA", str(tmp_path / "data"))
+    monkeypatch.delenv("VIZKIT_STORE", raising=False)
+    from vizkit import plugins
+
+    plugins.reset()
+    yield
+    plugins.reset()
+
+
+@pytest.fixture(scope="session")
+def digits_store(tmp_path_factory) -> Path:
+    """A store with digits features/neighbours of a random-weight resnet18 at 32 px and
+    of the small CNN, made once per session by the real precompute job."""
+    from vizkit.checkpoints import load_model
+    from vizkit.jobs.precompute import precompute
+    from vizkit.registry import get_registry
+    from vizkit.store import Store
+
+    path = tmp_path_factory.mktemp("digits") / "vizkit.duckdb"
+    store = Store(path)
+    ds = get_registry().open_dataset("digits")
+    model = load_model("resnet18", "random", input_size=32)
+    precompute(store, ds, model, ["layer3", "pre_logits"], ["cosine", "euclidean", "dot"],
+               k=20, progress=False)
+    return path
+
+
+def fashion_mnist_available() -> bool:
+    return Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").is_file()
+
+
+def require_fashion_mnist():
+    """Skip locally without the Debian package; in CI (CI set) it must be there."""
+    if not fashion_mnist_available():
+        if os.environ.get("CI"):
+            pytest.fail("dataset-fashion-mnist is not installed in CI")
+        pytest.skip("dataset-fashion-mnist not installed")

@@ -1,0 +1,133 @@
+"""Plugin discovery through a real entry point, duplicates, and broken plugins."""
+import inspect
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from vizkit import hookspecs, plugins
+from vizkit.metrics import Metric
+from vizkit.registry import get_registry
+
+
+def make_distribution(tmp_path, dist: str, module: str, source: str, ep_name: str):
+    """A separate installed distribution: a module plus its .dist-info with an entry point
+    in the group ``vizkit`` — exactly what ``pip install`` leaves behind."""
+    (tmp_path / f"{module}.py").write_text(textwrap.dedent(source))
+    info = tmp_path / f"{dist.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {dist}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[vizkit]\n{ep_name} = {module}\n")
+
+
+@pytest.fixture
+def site(tmp_path, monkeypatch):
+    monkeypatch.syspath_prepend(str(tmp_path))
+    yield tmp_path
+    for name in [m for m in sys.modules if m.startswith("vizkit_test_")]:
+        del sys.modules[name]
+
+
+GOOD = """
+    import torch
+    from vizkit import hookimpl
+    from vizkit.metrics import Metric
+
+    @hookimpl
+    def register_metrics(register):
+        register(Metric("chebyshev", False, lambda a, b: torch.cdist(a, b, p=float("inf"))))
+"""
+
+
+def test_entry_point_plugin_is_found_and_works(site):
+    make_distribution(site, "vizkit-chebyshev", "vizkit_test_cheb", GOOD, "chebyshev")
+    metric = get_registry().metric("chebyshev")
+    a = torch.tensor([[0.0, 0.0]])
+    b = torch.tensor([[3.0, -4.0]])
+    assert metric.pairwise(a, b).item() == 4.0
+    info = {p["name"]: p for p in plugins.get_plugins()}["chebyshev"]
+    assert info["distribution"] == "vizkit-chebyshev" and info["version"] == "1.2.3"
+    assert info["hooks"] == ["register_metrics"]
+    assert plugins.failures() == []
+
+
+def test_allow_list_skips_other_entry_points(site, monkeypatch):
+    make_distribution(site, "vizkit-chebyshev", "vizkit_test_cheb2", GOOD, "chebyshev")
+    monkeypatch.setenv("VIZKIT_PLUGINS", "something-else")
+    assert "chebyshev" not in get_registry().items["metric"]
+
+
+def test_plugin_failing_at_import_is_reported_and_others_work(site):
+    make_distribution(site, "vizkit-broken", "vizkit_test_broken",
+                      "raise RuntimeError('boom at import')\n", "broken")
+    assert get_registry().metric("cosine").name == "cosine"
+    (failure,) = plugins.failures()
+    assert failure.plugin == "broken" and failure.stage == "import"
+    assert "boom at import" in failure.error
+
+
+def test_plugin_failing_at_registration_is_reported(site):
+    make_distribution(site, "vizkit-badreg", "vizkit_test_badreg", """
+        from vizkit import hookimpl
+
+        @hookimpl
+        def register_datasets(register):
+            raise ValueError("no data here")
+    """, "badreg")
+    reg = get_registry()
+    assert "digits" in reg.items["dataset"]
+    (failure,) = plugins.failures()
+    assert failure.stage == "register_datasets" and "no data here" in failure.error
+
+
+def test_duplicate_name_names_both_plugins(site):
+    make_distribution(site, "vizkit-dup", "vizkit_test_dup", """
+        from vizkit import hookimpl
+        from vizkit.metrics import Metric
+
+        @hookimpl
+        def register_metrics(register):
+            register(Metric("cosine", True, lambda a, b: a @ b.T))
+    """, "dup")
+    reg = get_registry()
+    (failure,) = plugins.failures()
+    assert "Duplicate metric name: cosine, from plugins vizkit_plugins.metrics and dup" \
+        in failure.error
+    # the first registration stays
+    assert reg.owners["metric"]["cosine"] == "vizkit_plugins.metrics"
+
+
+def test_register_rejects_wrong_type(site):
+    make_distribution(site, "vizkit-wrong", "vizkit_test_wrong", """
+        from vizkit import hookimpl
+
+        @hookimpl
+        def register_metrics(register):
+            register("cosine2")
+    """, "wrong")
+    get_registry()
+    (failure,) = plugins.failures()
+    assert "takes a Metric" in failure.error
+
+
+def test_builtins_register_through_the_public_hooks():
+    reg = get_registry()
+    assert reg.owners["metric"]["cosine"] == "vizkit_plugins.metrics"
+    assert reg.owners["dataset"]["fashion-mnist"] == "vizkit_plugins.fashion_mnist"
+    assert reg.owners["model"]["timm"] == "vizkit_plugins.timm_models"
+    assert {"home", "search"} <= set(reg.items["visualizer"])
+    assert isinstance(reg.metric("dot"), Metric)
+
+
+def test_every_hook_is_documented_and_tested():
+    source = open(__file__).read() + open(__file__.replace("test_plugins", "test_metrics")
+                                           ).read()
+    for name, fn in inspect.getmembers(hookspecs, inspect.isfunction):
+        if not name.startswith("register_"):
+            continue
+        doc = inspect.getdoc(fn) or ""
+        assert "Called" in doc and "Returns" in doc, f"{name} lacks a when/returns docstring"
+        kind = name.removeprefix("register_")
+        assert kind in ("datasets", "models", "metrics", "visualizers")
+        assert f"register_{kind}" in source or kind in ("models", "visualizers"), name

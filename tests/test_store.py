@@ -1,0 +1,153 @@
+"""The store: round-trip, idempotence, a killed job resumed, concurrent reader, old files."""
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pytest
+
+from vizkit.errors import ResultMissingError, StoreError
+from vizkit.store import Store
+
+CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+def test_round_trip_features_and_neighbors(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    x = np.random.default_rng(0).normal(size=(30, 7)).astype(np.float32)
+    store.put_features({"result_key": "f-1", "dataset_key": "d#1", "layer": "l"}, x)
+    np.testing.assert_array_equal(store.features("f-1"), x)
+    nbr = np.arange(60).reshape(30, 2) % 30
+    store.put_neighbors({"result_key": "n-1", "source_key": "f-1", "metric": "cosine"},
+                        nbr, nbr * 0.5)
+    got_n, got_s = store.neighbors("n-1", 3)
+    np.testing.assert_array_equal(got_n, nbr[3])
+    np.testing.assert_allclose(got_s, nbr[3] * 0.5)
+    assert store.result("f-1")["dim"] == 7 and store.result("n-1")["k"] == 2
+    # writing the same key again changes nothing
+    store.put_features({"result_key": "f-1"}, x * 0)
+    np.testing.assert_array_equal(store.features("f-1"), x)
+
+
+def test_precompute_twice_computes_once(digits_store):
+    from vizkit.checkpoints import load_model
+    from vizkit.jobs import precompute as job
+    from vizkit.registry import get_registry
+
+    store = Store(digits_store)
+    before = store.summary()
+    calls = []
+    original = job.extract_features
+    job.extract_features = lambda *a, **k: calls.append(1) or original(*a, **k)
+    try:
+        job.precompute(store, get_registry().open_dataset("digits"),
+                       load_model("resnet18", "random", input_size=32), ["layer3", "pre_logits"],
+                       ["cosine"], k=20, progress=False)
+    finally:
+        job.extract_features = original
+    assert calls == [] and store.summary() == before
+
+
+def test_changed_weights_get_new_results():
+    import torch
+
+    from vizkit.checkpoints import load_model
+    from vizkit.jobs.keys import features_meta
+    from vizkit.models import weights_fingerprint
+    from vizkit.registry import get_registry
+
+    ds = get_registry().open_dataset("digits")
+    a = load_model("resnet18", "random", input_size=32)
+    b = load_model("resnet18", "random", input_size=32)
+    assert a.weights_fingerprint == b.weights_fingerprint  # same seed, same random weights
+    with torch.no_grad():
+        next(b.module.parameters()).add_(0.01)
+    b.weights_fingerprint = weights_fingerprint(b.module)
+    assert features_meta(ds, a, "layer3")["result_key"] != \
+        features_meta(ds, b, "layer3")["result_key"]
+
+
+def _precompute_cmd(store: Path, layers: str = "layer4,pre_logits") -> list[str]:
+    return CLI + ["--store", str(store), "precompute", "--dataset", "digits", "--model",
+                  "resnet18", "--weights", "random", "--input-size", "64", "--layers", layers,
+                  "--metrics", "cosine", "--k", "10", "--batch-size", "64"]
+
+
+def test_killed_job_leaves_nothing_partial_and_resumes(tmp_path):
+    store_path = tmp_path / "s.duckdb"
+    env = dict(os.environ, VIZKIT_EXTRACT_CHUNK="128")
+    proc = subprocess.Popen(_precompute_cmd(store_path), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    staging = tmp_path / "staging"
+    deadline = time.time() + 120
+    while time.time() < deadline and len(list(staging.glob("*/part-*.npz"))) < 3:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    parts = list(staging.glob("*/part-*.npz"))
+    assert len(parts) >= 3, "the job never staged a part"
+    store = Store(store_path)
+    assert store.results().empty  # nothing partial is visible
+    done = subprocess.run(_precompute_cmd(store_path), env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert "features" in done.stderr  # progress bar shown
+    assert len(store.results("features")) == 2 and len(store.results("neighbors")) == 2
+    assert not list(staging.glob("*/part-*.npz"))  # staging cleared once committed
+    # the resumed result equals an uninterrupted run's
+    fresh = tmp_path / "fresh.duckdb"
+    subprocess.run(_precompute_cmd(fresh), env=env, check=True, capture_output=True)
+    for layer in ("layer4", "pre_logits"):
+        key = store.results("features").set_index("layer").loc[layer, "result_key"]
+        np.testing.assert_allclose(store.features(key), Store(fresh).features(key), rtol=1e-5,
+                                   atol=1e-6)
+
+
+def test_reader_keeps_answering_while_a_job_writes(tmp_path, digits_store):
+    import shutil
+
+    store_path = tmp_path / "s.duckdb"
+    shutil.copy(digits_store, store_path)
+    store = Store(store_path)
+    proc = subprocess.Popen(_precompute_cmd(store_path, "layer1,layer2,layer4"),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    reads = 0
+    while proc.poll() is None:
+        assert store.summary()["datasets"] == 1
+        reads += 1
+    assert proc.returncode == 0, proc.stderr.read()
+    assert reads > 5
+    assert len(store.results("features")) == 5
+
+
+def test_missing_store_says_what_to_run(tmp_path):
+    with pytest.raises(ResultMissingError, match="vizkit demo"):
+        Store(tmp_path / "none.duckdb").summary()
+
+
+def test_older_schema_is_refused_clearly(tmp_path):
+    path = tmp_path / "old.duckdb"
+    Store(path).put_features({"result_key": "f"}, np.zeros((1, 2), np.float32))
+    con = duckdb.connect(str(path))
+    con.execute("UPDATE vizkit_meta SET value = '0' WHERE key = 'schema_version'")
+    con.close()
+    with pytest.raises(StoreError, match="older vizkit"):
+        Store(path).summary()
+
+
+def test_foreign_files_are_refused_clearly(tmp_path):
+    other = tmp_path / "other.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE sales (x INT)")
+    con.close()
+    with pytest.raises(StoreError, match="not a vizkit store"):
+        Store(other).summary()
+    with pytest.raises(StoreError, match="not a vizkit store"):
+        Store(other).put_features({"result_key": "f"}, np.zeros((1, 2), np.float32))
+    text = tmp_path / "notes.duckdb"
+    text.write_text("hello")
+    with pytest.raises(StoreError, match="cannot be opened"):
+        Store(text).summary()
