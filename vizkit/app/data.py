@@ -32,6 +32,17 @@ def feature_matrix(path: str, result_key: str) -> np.ndarray:
     return Store(path).features(result_key)
 
 
+@st.cache_resource(show_spinner=False, max_entries=8)
+def scorer_for(path: str, result_key: str, metric: str):
+    """The metric prepared once over a stored feature matrix (for uploaded queries)."""
+    import torch
+
+    from vizkit.registry import get_registry
+
+    matrix = feature_matrix(path, result_key)
+    return get_registry().metric(metric).scorer(torch.from_numpy(matrix))
+
+
 @st.cache_data(show_spinner=False, max_entries=16)
 def image_table(path: str, dataset_key: str) -> pd.DataFrame:
     return Store(path).image_table(dataset_key)

@@ -113,7 +113,8 @@ def render() -> None:
         results = search_by_index(store, frow, metric, idx, K, feature_matrix=matrix)
     else:
         vec = _uploaded_vector(path, frow)
-        results = search_by_vector(store, frow, metric, vec, K, feature_matrix=matrix)
+        results = search_by_vector(store, frow, metric, vec, K, feature_matrix=matrix,
+                                   scorer=data.scorer_for(path, frow["result_key"], metric.name))
         query_label = -1
     c1, c2, c3 = st.columns(3)
     if query_label >= 0:

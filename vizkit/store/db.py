@@ -241,7 +241,9 @@ class Store:
         if tbl.num_rows == 0:
             raise ResultMissingError(f"No features stored under {result_key}.")
         col = tbl.column("vec").combine_chunks()
-        return col.flatten().to_numpy(zero_copy_only=False).reshape(tbl.num_rows, -1)
+        # a writable copy: torch refuses to wrap read-only arrow buffers without warning
+        return np.array(col.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(
+            tbl.num_rows, -1)
 
     def put_neighbors(self, meta: dict, nbr: np.ndarray, score: np.ndarray) -> None:
         """Store the top-k neighbour lists ``[n, k]`` (indices and scores) of a result."""
