@@ -47,9 +47,9 @@ def neighbors_row(store: Store, features: dict, metric: str) -> dict | None:
 
 def describe(store: Store, dataset_key: str, idx: np.ndarray, scores: np.ndarray) -> pd.DataFrame:
     """A result table: rank, idx, id, label, class_name, score."""
-    table = store.image_table(dataset_key)
+    rows = store.image_rows(dataset_key, list(idx)).set_index("idx").loc[
+        np.asarray(idx, np.int64)]
     classes = store.dataset(dataset_key)["classes"]
-    rows = table.iloc[np.asarray(idx, np.int64)]
     labels = rows["label"].to_numpy()
     return pd.DataFrame({
         "rank": np.arange(1, len(idx) + 1), "idx": np.asarray(idx, np.int64),

@@ -186,6 +186,13 @@ class Store:
             return con.execute("SELECT idx, image_id, label, split FROM images "
                                "WHERE dataset_key = ? ORDER BY idx", [dataset_key]).df()
 
+    def image_rows(self, dataset_key: str, idxs: list[int]) -> pd.DataFrame:
+        """idx, image_id, label of the given images (any order)."""
+        with self.read() as con:
+            return con.execute("SELECT idx, image_id, label FROM images WHERE dataset_key = ? "
+                               "AND idx IN (SELECT unnest(?))",
+                               [dataset_key, [int(i) for i in idxs]]).df()
+
     def thumbnails(self, dataset_key: str, idxs: list[int]) -> dict[int, bytes]:
         """PNG thumbnails of the given images, by idx."""
         with self.read() as con:
