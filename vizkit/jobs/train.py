@@ -8,6 +8,7 @@ checkpoints as an uninterrupted run (batches are drawn from a generator seeded b
 """
 from __future__ import annotations
 
+import json
 import math
 import time
 from dataclasses import asdict, dataclass, field
@@ -23,7 +24,7 @@ from vizkit.datasets import Dataset
 from vizkit.errors import VizkitError
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key
-from vizkit.models import PRE_LOGITS, LoadedModel
+from vizkit.models import PRE_LOGITS, LoadedModel, weights_fingerprint
 from vizkit.registry import get_registry
 from vizkit.search import all_pairs_topk
 from vizkit.store import Store
@@ -96,7 +97,7 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
     train_idx, test_idx = _split_indices(dataset, "train"), _split_indices(dataset, "test")
     steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
-    history = [dict(epoch=int(r["epoch"]), **__import__("json").loads(r["metrics"]))
+    history = [dict(epoch=int(r["epoch"]), **json.loads(r["metrics"]))
                for _, r in done.iterrows()]
     for epoch in range(start_epoch, config.epochs + 1):
         t0 = time.perf_counter()
@@ -110,8 +111,6 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
                        dataset.labels[test_idx])}
         path, sha = save_checkpoint(checkpoint_dir, run, epoch, module, config.model, kwargs)
         torch.save({"optimizer": optimizer.state_dict()}, path.with_suffix(".opt.pt"))
-        from vizkit.models import weights_fingerprint
-
         store.put_checkpoint(run, epoch, str(path), sha, weights_fingerprint(module), metrics)
         history.append({"epoch": epoch, **metrics})
         if progress:
