@@ -23,8 +23,9 @@ def _isolated_env(tmp_path, monkeypatch):
 
 @pytest.fixture(scope="session")
 def digits_store(tmp_path_factory) -> Path:
-    """A store with digits features/neighbours of a random-weight resnet18 at 32 px and
-    of the small CNN, made once per session by the real precompute job."""
+    """A store with digits features/neighbours of the random-weight small CNN (28 px, 7x7
+    maps) and of a random-weight resnet18 at 32 px (newest, so the pickers' default), made
+    once per session by the real precompute job."""
     from vizkit.checkpoints import load_model
     from vizkit.jobs.precompute import precompute
     from vizkit.registry import get_registry
@@ -33,6 +34,8 @@ def digits_store(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("digits") / "vizkit.duckdb"
     store = Store(path)
     ds = get_registry().open_dataset("digits")
+    small = load_model("vizkit_small_cnn", "random")
+    precompute(store, ds, small, ["stages.2", "embedding"], ["cosine"], k=20, progress=False)
     model = load_model("resnet18", "random", input_size=32)
     precompute(store, ds, model, ["layer3", "pre_logits"], ["cosine", "euclidean", "dot"],
                k=20, progress=False)

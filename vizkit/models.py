@@ -87,6 +87,21 @@ class Preprocessor:
         x = self._resize_crop(x)
         return (x - self.mean) / self.std
 
+    def whole(self, image: np.ndarray) -> torch.Tensor:
+        """One uint8 image as ``[1, C, H', W']`` without the centre crop: the short side at
+        the model's size, the aspect ratio kept (for fully convolutional use)."""
+        x = torch.from_numpy(np.ascontiguousarray(image[None]))
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        x = self._match_channels(x.float().div_(255.0))
+        h, w = x.shape[-2:]
+        scale = min(self.config.height, self.config.width) / min(h, w)
+        if scale != 1:
+            mode = self.config.interpolation
+            x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
+                              mode=mode, antialias=mode != "nearest" and scale < 1,
+                              align_corners=False if mode != "nearest" else None).clamp_(0, 1)
+        return (x - self.mean) / self.std
+
     def _match_channels(self, x: torch.Tensor) -> torch.Tensor:
         want = self.config.channels
         if x.shape[1] == want:

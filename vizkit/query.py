@@ -86,6 +86,27 @@ def search_by_vector(store: Store, features: dict, metric: Metric, vector: np.nd
     return describe(store, features["dataset_key"], nbr[0], score[0])
 
 
+def rank_and_score(metric: Metric, vector: np.ndarray, matrix: np.ndarray, idxs,
+                   exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Each of ``idxs``'s rank (1 = most similar) among all rows of ``matrix`` for the query
+    ``vector``, and its score; row ``exclude`` (the query itself) is not counted."""
+    with torch.inference_mode():
+        scores = metric.exact(torch.from_numpy(np.ascontiguousarray(matrix, np.float32)))(
+            torch.from_numpy(np.asarray(vector, np.float32).reshape(1, -1)))[0].numpy()
+    idxs = np.asarray(idxs, np.int64)
+    mine = scores[idxs]
+    if exclude is not None:
+        scores = np.delete(scores, exclude)
+    better = scores[None, :] > mine[:, None] if metric.higher_is_more_similar else \
+        scores[None, :] < mine[:, None]
+    return 1 + better.sum(1), mine
+
+
+def overlap_at(a, b, k: int) -> float:
+    """The share of the first ``k`` of ranking ``a`` that is in the first ``k`` of ``b``."""
+    return len(set(list(a)[:k]) & set(list(b)[:k])) / k
+
+
 def index_of(store: Store, dataset_key: str, image_id: str) -> int:
     """The position of image ``image_id`` (or a decimal position) in a stored dataset."""
     table = store.image_table(dataset_key)

@@ -10,8 +10,10 @@ import pandas as pd
 import streamlit as st
 
 from vizkit.checkpoints import load_model
+from vizkit.explain import MapService, open_stored_dataset
 from vizkit.models import LoadedModel
 from vizkit.paths import store_path
+from vizkit.similarity import Decomposer
 from vizkit.store import Store
 
 
@@ -66,6 +68,22 @@ def model_for(path: str, model: str, weights: str, checkpoint: str | None,
     if checkpoint:
         return load_model(None, checkpoint=checkpoint, store=Store(path), input_size=size)
     return load_model(model, weights, input_size=size)
+
+
+def model_for_features(path: str, frow: dict) -> LoadedModel:
+    """The model that made the features catalog row ``frow``."""
+    checkpoint = frow["checkpoint"] if isinstance(frow["checkpoint"], str) else None
+    return model_for(path, frow["model"], frow["weights"], checkpoint, frow["params"])
+
+
+@st.cache_resource(show_spinner="Preparing similarity maps…", max_entries=4)
+def map_service(path: str, result_key: str) -> MapService:
+    """Similarity maps for a stored features result: its model, layer and dataset images.
+    Raises NotDecomposableError or DatasetMissingError with what to do."""
+    frow = Store(path).result(result_key)
+    info = dataset_info(path, frow["dataset_key"])
+    decomposer = Decomposer(model_for_features(path, frow), frow["layer"])
+    return MapService(decomposer, open_stored_dataset(info["name"], info["fingerprint"]))
 
 
 def model_label(row: dict) -> str:

@@ -1,0 +1,98 @@
+"""Drawing similarity maps on a page: a panel of columns, one per result — the score
+above, the query's map for that result, the result with its own map — and the legend."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from vizkit.app import data, pickers
+from vizkit.explain import MapService
+from vizkit.metrics import Metric
+from vizkit.overlay import legend, shared_scale, signed_overlay
+from vizkit.query import search_by_index, search_by_vector
+from vizkit.similarity import PairMaps, SpatialFeatures
+from vizkit.store import Store
+
+
+def draw_legend(vmax: float, metric: str) -> None:
+    """The colour scale and what it means."""
+    c1, c2 = st.columns([1, 2])
+    c1.image(legend(vmax), width="stretch")
+    c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
+               f"{metric} similarity; each map sums to the score above it. Blue regions "
+               "add to the similarity, red ones take away.")
+
+
+def draw_panel(query: SpatialFeatures, results: pd.DataFrame, result_features: list[SpatialFeatures],
+               maps: list[PairMaps], metric: str, *, columns: int = 5,
+               notes: list[str] | None = None) -> None:
+    """One row of columns per ``columns`` results: ``#rank · score``, the query's map
+    (top), the result's map (bottom) and ``notes`` (e.g. its rank elsewhere). One colour
+    scale for every map in the panel, so they compare."""
+    vmax = shared_scale([m.query for m in maps] + [m.result for m in maps])
+    rows = list(results.itertuples())
+    for lo in range(0, len(rows), columns):
+        cols = st.columns(columns)
+        for j, col in enumerate(cols):
+            i = lo + j
+            if i >= len(rows):
+                break
+            row, sf, pm = rows[i], result_features[i], maps[i]
+            with col:
+                st.markdown(f"**#{row.rank}** · {row.score:.4f}")
+                st.image(signed_overlay(query.view, pm.query, vmax), width="stretch",
+                         output_format="PNG")
+                st.image(signed_overlay(sf.view, pm.result, vmax), width="stretch",
+                         output_format="PNG")
+                note = f"{row.class_name} · Σ map {pm.score:.4f}"
+                st.caption(note + (f" · {notes[i]}" if notes else ""))
+    draw_legend(vmax, metric)
+
+
+@dataclass(frozen=True)
+class Query:
+    """The page's query: a dataset image (``idx``) or an uploaded ``image``."""
+
+    idx: int | None = None
+    image: np.ndarray | None = None
+    crop: bool = True
+
+    def features(self, service: MapService) -> SpatialFeatures:
+        """Its spatial features under ``service``'s model and layer."""
+        if self.idx is not None:
+            return service.dataset_features([self.idx])[0]
+        return service.image_features(self.image, crop=self.crop)
+
+    def search(self, store: Store, frow: dict, metric: Metric, service: MapService,
+               k: int) -> pd.DataFrame:
+        """Its top-``k`` results under (``frow``, ``metric``)."""
+        matrix = data.feature_matrix(str(store.path), frow["result_key"])
+        if self.idx is not None:
+            return search_by_index(store, frow, metric, self.idx, k, feature_matrix=matrix)
+        vector = self.features(service).pooled.astype(np.float32)
+        return search_by_vector(store, frow, metric, vector, k, feature_matrix=matrix)
+
+    def vector(self, path: str, frow: dict, service: MapService) -> np.ndarray:
+        """Its compared vector under ``frow`` (the stored row for a dataset image)."""
+        if self.idx is not None:
+            return data.feature_matrix(path, frow["result_key"])[self.idx]
+        return self.features(service).pooled.astype(np.float32)
+
+
+def pick_query(path: str, dataset_key: str, prefix: str) -> Query:
+    """The query widgets (dataset image or upload); draws the query and returns it."""
+    table = data.image_table(path, dataset_key)
+    classes = data.dataset_info(path, dataset_key)["classes"]
+    if pickers.pick_source(prefix) == pickers.FROM_DATASET:
+        idx = pickers.pick_index(table, prefix)
+        st.image(data.thumbnails(path, dataset_key, (idx,))[idx], width=112,
+                 caption=pickers.query_caption(table, classes, idx), output_format="PNG")
+        return Query(idx=idx)
+    image, name, _ = pickers.pick_upload(prefix, "see where it looks like the dataset's images")
+    whole = st.checkbox("Whole image (no centre crop): maps follow its aspect ratio",
+                        key=f"{prefix}_whole")
+    st.image(image, caption=f"query: {name}", width=160)
+    return Query(image=image, crop=not whole)

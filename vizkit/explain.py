@@ -1,0 +1,82 @@
+"""Similarity maps for a stored features result, served to the pages and the maps job.
+
+A :class:`MapService` pairs a :class:`~vizkit.similarity.Decomposer` with the dataset the
+features were made from: the spatial features of each dataset image are computed once (a
+forward pass, batched over the images not seen yet) and kept in a bounded cache, so the
+compare page's four panels reuse what the first one computed.
+"""
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+
+import numpy as np
+
+from vizkit.datasets import Dataset
+from vizkit.errors import DatasetMissingError, VizkitError
+from vizkit.registry import get_registry
+from vizkit.similarity import EXACT_METRICS, Decomposer, PairMaps, SpatialFeatures, query_maps
+
+
+def map_metric(metric: str) -> str:
+    """The metric the maps decompose: ``metric`` itself when exact, else cosine."""
+    return metric if metric in EXACT_METRICS else "cosine"
+
+
+def open_stored_dataset(name: str, fingerprint: str) -> Dataset:
+    """Re-open the dataset a stored result was made from, and check it is the same data."""
+    try:
+        dataset = get_registry().open_dataset(name)
+    except VizkitError as e:
+        raise DatasetMissingError(
+            f"The images of {name} are not available here ({e}) — maps need the full "
+            "images. Precompute them where the data is: `vizkit maps ...`.") from e
+    if dataset.fingerprint != fingerprint:
+        raise DatasetMissingError(
+            f"The dataset {name} changed since its features were computed (fingerprint "
+            f"{dataset.fingerprint}, stored {fingerprint}). Re-run the precompute job.")
+    return dataset
+
+
+class MapService:
+    """Spatial features of dataset images (cached) and maps of queries against them."""
+
+    def __init__(self, decomposer: Decomposer, dataset: Dataset, cache_size: int = 2048,
+                 batch_size: int = 64):
+        self.decomposer, self.dataset = decomposer, dataset
+        self.cache_size, self.batch_size = cache_size, batch_size
+        self._cache: OrderedDict[int, SpatialFeatures] = OrderedDict()
+        self._lock = threading.Lock()  # the app shares one service between sessions
+
+    def dataset_features(self, idxs) -> list[SpatialFeatures]:
+        """Spatial features of dataset images ``idxs`` (one forward pass per new image)."""
+        idxs = [int(i) for i in idxs]
+        with self._lock:
+            return self._dataset_features(idxs)
+
+    def _dataset_features(self, idxs: list[int]) -> list[SpatialFeatures]:
+        missing = list(dict.fromkeys(i for i in idxs if i not in self._cache))
+        for lo in range(0, len(missing), self.batch_size):
+            chunk = missing[lo: lo + self.batch_size]
+            images = self.dataset.batch_images(np.asarray(chunk))
+            images = list(images) if isinstance(images, np.ndarray) else images
+            for i, sf in zip(chunk, self.decomposer.images(images)):
+                self._cache[i] = sf
+        out = []
+        for i in idxs:
+            self._cache.move_to_end(i)
+            out.append(self._cache[i])
+        while len(self._cache) > self.cache_size:
+            self._cache.popitem(last=False)
+        return out
+
+    def image_features(self, image: np.ndarray, crop: bool = True) -> SpatialFeatures:
+        """Spatial features of an image from outside the dataset (an upload)."""
+        return self.decomposer.images([image], crop=crop)[0]
+
+    def maps(self, query: SpatialFeatures, idxs, metric: str) -> tuple[list[SpatialFeatures],
+                                                                        list[PairMaps]]:
+        """The results' spatial features and the maps of ``query`` against each of them
+        under ``map_metric(metric)``."""
+        results = self.dataset_features(idxs)
+        return results, query_maps(query, results, map_metric(metric))

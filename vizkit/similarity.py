@@ -1,0 +1,190 @@
+"""Similarity maps: an exact split of a similarity score over the positions of both images.
+
+After Stylianou, Souvenir and Pless, "Visualizing Deep Similarity Networks" (WACV 2019),
+with signed contributions. A layer's spatial features ``A_i`` (query, ``i`` over its
+``h*w`` positions) and ``B_j`` (result) are pooled by global average, ``f = mean_i A_i``.
+Because the pooled vector is a mean, the dot product splits over positions:
+
+    dot:     M_A(i) = A_i . f_B / n_A                       sum_i M_A(i) = f_A . f_B
+    cosine:  M_A(i) = A_i . f_B / (n_A |f_A| |f_B|)         sum_i M_A(i) = cos(f_A, f_B)
+
+and symmetrically ``M_B(j)``. When the compared layer is an affine head on the pooled
+features (``e = W f + b``: timm's ``pre_logits``, a linear embedding), the per-position
+features are projected first (``P_i = W A_i + b``), whose mean is ``e`` — the sums still
+equal the score, and contributions can be negative. Maps need not be square, and the two
+images may have different sizes. Euclidean-type distances have no such additive split.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vizkit.errors import VizkitError
+from vizkit.models import PRE_LOGITS, LoadedModel
+
+EXACT_METRICS = ("cosine", "dot")
+EPS = 1e-12  # as F.normalize in the cosine metric: a zero vector scores 0
+AFFINE_TOLERANCE = 1e-4  # relative; float32 heads agree to ~1e-7
+
+
+class NotDecomposableError(VizkitError):
+    """The layer's score cannot be split exactly over positions (no spatial source, or a
+    non-linear head between the spatial map and the compared vector)."""
+
+
+@dataclass(frozen=True)
+class SpatialFeatures:
+    """One image's per-position features ``[h*w, D]`` (float64, row-major over h, w), whose
+    mean is the image's compared vector, and the model input it came from (uint8, for
+    drawing: ``[H, W]`` or ``[H, W, 3]``)."""
+
+    positions: np.ndarray
+    h: int
+    w: int
+    view: np.ndarray
+
+    @property
+    def pooled(self) -> np.ndarray:
+        return self.positions.mean(0)
+
+
+@dataclass(frozen=True)
+class PairMaps:
+    """The maps of one (query, result) pair: ``query`` ``[hq, wq]`` and ``result``
+    ``[hr, wr]``; each sums to ``score``."""
+
+    query: np.ndarray
+    result: np.ndarray
+    score: float
+
+
+def pair_maps(a: SpatialFeatures, b: SpatialFeatures, metric: str) -> PairMaps:
+    """Both maps of one pair under ``metric`` (``cosine`` or ``dot``)."""
+    return query_maps(a, [b], metric)[0]
+
+
+def query_maps(query: SpatialFeatures, results: list[SpatialFeatures],
+               metric: str) -> list[PairMaps]:
+    """The maps of a query against each of its results, in one batched computation."""
+    if metric not in EXACT_METRICS:
+        raise NotDecomposableError(
+            f"No exact additive map exists for {metric}: a distance is not a sum over "
+            "positions. Use the cosine map of the same features.")
+    if not results:
+        return []
+    fq = query.pooled                                             # [D]
+    fr = np.stack([r.pooled for r in results])                    # [k, D]
+    mq = (query.positions @ fr.T).T / len(query.positions)        # [k, nq]
+    mr = [r.positions @ fq / len(r.positions) for r in results]
+    if metric == "cosine":
+        denom = np.maximum(np.linalg.norm(fq), EPS) * np.maximum(np.linalg.norm(fr, axis=1), EPS)
+        mq = mq / denom[:, None]
+        mr = [m / d for m, d in zip(mr, denom)]
+    return [PairMaps(q.reshape(query.h, query.w), m.reshape(r.h, r.w), float(q.sum()))
+            for q, m, r in zip(mq, mr, results)]
+
+
+class Decomposer:
+    """Per-position features of a model layer whose pooled vector is the compared one.
+
+    Two cases hold exactly: a spatial layer (its average-pooled output is the stored
+    feature), and a layer computed by the model's head from the pooled output of
+    ``forward_features`` when that head is affine (checked numerically on every batch).
+    Anything else raises :class:`NotDecomposableError` naming the spatial layers to use.
+    """
+
+    def __init__(self, model: LoadedModel, layer: str):
+        self.model, self.layer = model, layer
+        info = model.layer(layer)
+        if info.spatial:
+            self.mode = "spatial"
+        elif self._computed_by_head(layer):
+            self.mode = "head"
+            gen = torch.Generator().manual_seed(0)
+            c = model.config
+            self.spatial_features(torch.randn(2, c.channels, c.height, c.width, generator=gen))
+        else:
+            raise self._not_decomposable("it is not spatial and not computed from the pooled "
+                                         "features by the model's head")
+
+    def _spatial_layers(self) -> list[str]:
+        """Top-level layers with a real spatial map (more than one position)."""
+        return [i.name for i in self.model.layers()
+                if i.spatial and i.shape[1] * i.shape[2] > 1 and "." not in i.name]
+
+    def _not_decomposable(self, why: str) -> NotDecomposableError:
+        spatial = self._spatial_layers()
+        return NotDecomposableError(
+            f"Layer {self.layer} of {self.model.name} has no exact per-pixel map: {why}. "
+            f"Pick a spatial layer (e.g. {', '.join(spatial[-3:]) or 'none found'}).")
+
+    def _computed_by_head(self, layer: str) -> bool:
+        if not self.model._has_head():
+            return False
+        if layer == PRE_LOGITS:
+            return True
+        c = self.model.config
+        x = torch.zeros(1, c.channels, c.height, c.width)
+        with torch.inference_mode():
+            feats = self.model.module.forward_features(x)
+            if feats.ndim != 4:
+                return False
+            return self._head(feats) is not None
+
+    def _head(self, feats: torch.Tensor) -> torch.Tensor | None:
+        """The compared layer's output when the head runs on ``feats`` ``[N, C, h, w]``."""
+        module = self.model.module
+        if self.layer == PRE_LOGITS:
+            return module.forward_head(feats, pre_logits=True)
+        target = self.model.candidate_modules().get(self.layer)
+        if target is None:
+            return None
+        captured: list[torch.Tensor] = []
+        hook = target.register_forward_hook(lambda _m, _i, o: captured.append(o))
+        try:
+            module.forward_head(feats)
+        finally:
+            hook.remove()
+        return captured[0] if captured else None
+
+    def spatial_features(self, x: torch.Tensor) -> list[SpatialFeatures]:
+        """Per-position features of each image of the preprocessed batch ``x``."""
+        views = self._views(x)
+        with torch.inference_mode():
+            if self.mode == "spatial":
+                maps = self.model.activations(x, [self.layer])[self.layer].float()
+                n, d, h, w = maps.shape
+                pos = maps.permute(0, 2, 3, 1).reshape(n, h * w, d)
+            else:
+                feats = self.model.module.forward_features(x).float()
+                n, c, h, w = feats.shape
+                per_position = feats.permute(0, 2, 3, 1).reshape(n * h * w, c, 1, 1)
+                pos = self._head(per_position).float().reshape(n, h * w, -1)
+                self._check_affine(self._head(feats).float(), pos.mean(1))
+        pos = pos.double().numpy()
+        return [SpatialFeatures(p, h, w, v) for p, v in zip(pos, views)]
+
+    def _check_affine(self, actual: torch.Tensor, from_positions: torch.Tensor) -> None:
+        err = (actual - from_positions).norm(dim=1) / actual.norm(dim=1).clamp_min(EPS)
+        if float(err.max()) > AFFINE_TOLERANCE:
+            raise self._not_decomposable(
+                "the head between the spatial features and this layer is not affine (e.g. a "
+                f"normalisation or activation; relative mismatch {float(err.max()):.1e})")
+
+    def _views(self, x: torch.Tensor) -> list[np.ndarray]:
+        """The model inputs as uint8 images (mean/std undone), for drawing under maps."""
+        pre = self.model.preprocess
+        img = (x * pre.std + pre.mean).clamp(0, 1).mul(255).round().to(torch.uint8)
+        img = img.permute(0, 2, 3, 1).numpy()
+        return [im[..., 0] if im.shape[-1] == 1 else im[..., :3] for im in img]
+
+    def images(self, images: list[np.ndarray], crop: bool = True) -> list[SpatialFeatures]:
+        """Per-position features of uint8 images, preprocessed as the model expects
+        (``crop=False``: the whole image, short side at the model's size, so maps follow
+        its aspect ratio)."""
+        pre = self.model.preprocess
+        if crop:
+            return self.spatial_features(pre(images))
+        return [self.spatial_features(pre.whole(im))[0] for im in images]
