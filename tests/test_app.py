@@ -68,3 +68,48 @@ def test_search_uploads_bad_then_good(with_store):
                                                      "image/png")).run()
     assert not at.exception and not at.error
     assert len([b for b in at.button if b.key.startswith("use_")]) == 50
+
+
+def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):
+    at = page("similarity").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    heads = [m.value for m in at.markdown if m.value.startswith("**#")]
+    sums = [c.value for c in at.caption if "Σ map" in c.value]
+    assert len(heads) == 20 and len(sums) == 20
+    for head, note in zip(heads, sums):  # cosine: each map's sum is the score shown above
+        assert abs(float(head.split("· ")[1]) - float(note.split("Σ map ")[1].split()[0])) < 2e-4
+    at.selectbox(key="simmap_metric").select("euclidean").run()
+    assert not at.exception and any("No exact additive map" in i.value for i in at.info)
+    at.selectbox(key="simmap_model").select_index(1).run()
+    at.selectbox(key="simmap_layer").select("embedding").run()
+    assert not at.exception and not at.error
+    assert len([c for c in at.caption if "Σ map" in c.value]) == 20
+
+
+def test_similarity_maps_page_with_an_uploaded_wide_image(with_store):
+    at = page("similarity").run()
+    at.radio(key="simmap_source").set_value("Upload an image").run()
+    at.file_uploader(key="simmap_upload").set_value(("bad.jpg", b"\x00" * 10,
+                                                     "image/jpeg")).run()
+    assert not at.exception and any("not a readable image" in e.value for e in at.error)
+    buf = io.BytesIO()
+    Image.new("RGB", (60, 20), (30, 200, 90)).save(buf, format="PNG")
+    at.file_uploader(key="simmap_upload").set_value(("wide.png", buf.getvalue(),
+                                                     "image/png")).run()
+    at.checkbox(key="simmap_whole").check().run()
+    assert not at.exception and not at.error
+    assert len([c for c in at.caption if "Σ map" in c.value]) == 20
+
+
+def test_compare_page_four_panels_and_overlap(with_store):
+    at = page("compare").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.selectbox(key="cmp_a_model").value != at.selectbox(key="cmp_b_model").value
+    assert [s.value[:1] for s in at.subheader] == ["1", "2", "3", "4"]
+    overlap = {m.label: m.value for m in at.metric}
+    assert set(overlap) == {"Overlap@1", "Overlap@5", "Overlap@10", "Overlap@20"}
+    notes = [c.value for c in at.caption if "Σ map" in c.value]
+    assert len(notes) == 80 and sum("B rank" in n for n in notes) == 40
+    at.selectbox(key="cmp_b_model").select(at.selectbox(key="cmp_a_model").value).run()
+    at.selectbox(key="cmp_b_layer").select(at.selectbox(key="cmp_a_layer").value).run()
+    assert {m.label: m.value for m in at.metric}["Overlap@20"] == "100%"

@@ -90,7 +90,7 @@ class Preprocessor:
     def whole(self, image: np.ndarray) -> torch.Tensor:
         """One uint8 image as ``[1, C, H', W']`` without the centre crop: the short side at
         the model's size, the aspect ratio kept (for fully convolutional use)."""
-        x = torch.from_numpy(np.ascontiguousarray(image[None]))
+        x = torch.from_numpy(np.array(image[None]))  # a writable copy (PIL arrays are not)
         x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
         x = self._match_channels(x.float().div_(255.0))
         h, w = x.shape[-2:]
