@@ -95,6 +95,19 @@ def cmd_precompute(args) -> int:
     return 0
 
 
+def cmd_maps(args) -> int:
+    from vizkit.jobs.maps import precompute_maps
+    from vizkit.registry import get_registry
+
+    store = _store(args)
+    dataset = get_registry().open_dataset(args.dataset)
+    model = _model(args, store)
+    row = precompute_maps(store, dataset, model, args.layer, args.metric, args.k, args.queries,
+                          progress=not args.quiet)
+    print(f"maps of {row['n']} queries x top-{row['k']} ready in {store.path}")
+    return 0
+
+
 def cmd_search(args) -> int:
     import numpy as np
 
@@ -236,6 +249,16 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--batch-size", type=int, default=256)
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_precompute)
+    sp = sub.add_parser("maps", help="precompute similarity maps of queries and their top-k")
+    sp.add_argument("--dataset", required=True)
+    model_args(sp, required=False)
+    sp.add_argument("--layer", required=True)
+    sp.add_argument("--metric", default="cosine",
+                    help="ranking metric (maps are of cosine unless it is cosine or dot)")
+    sp.add_argument("--k", type=int, default=20)
+    sp.add_argument("--queries", default="test", help="a split name, all, or first:N")
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=cmd_maps)
     sp = sub.add_parser("search", help="the k most similar images to a query")
     sp.add_argument("--dataset", required=True)
     model_args(sp, required=False)
@@ -277,7 +300,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; exit 2 for unknown names (with suggestions), 1 for other errors."""
     args = build_parser().parse_args(argv)
-    if args.command in ("precompute", "search", "export-features") and not args.model \
+    if args.command in ("precompute", "maps", "search", "export-features") and not args.model \
             and not args.checkpoint:
         print("vizkit: give --model or --checkpoint", file=sys.stderr)
         return 2

@@ -15,6 +15,7 @@ import numpy as np
 from vizkit.datasets import Dataset
 from vizkit.errors import DatasetMissingError, VizkitError
 from vizkit.registry import get_registry
+from vizkit.store import Store
 from vizkit.similarity import EXACT_METRICS, Decomposer, PairMaps, SpatialFeatures, query_maps
 
 
@@ -80,3 +81,13 @@ class MapService:
         under ``map_metric(metric)``."""
         results = self.dataset_features(idxs)
         return results, query_maps(query, results, map_metric(metric))
+
+
+def stored_maps(store: Store, maps_key: str, idx: int) -> tuple[np.ndarray, np.ndarray,
+                                                                  list[PairMaps]]:
+    """Precomputed maps of query ``idx``: neighbour indices, ranking scores, maps."""
+    rows = store.maps(maps_key, idx)
+    maps = [PairMaps(np.asarray(r.qmap, np.float64).reshape(r.qh, r.qw),
+                     np.asarray(r.rmap, np.float64).reshape(r.rh, r.rw), float(r.map_score))
+            for r in rows.itertuples()]
+    return rows["nbr"].to_numpy(np.int64), rows["score"].to_numpy(np.float64), maps

@@ -38,8 +38,8 @@ def _panel(title, query, service, metric, shown_results, notes):
     st.subheader(title)
     qf = query.features(service)
     result_features, maps = service.maps(qf, shown_results["idx"], metric.name)
-    draw_panel(qf, shown_results, result_features, maps, map_metric(metric.name),
-               columns=COLUMNS, notes=notes)
+    draw_panel(qf.view, shown_results, [r.view for r in result_features], maps,
+               map_metric(metric.name), columns=COLUMNS, notes=notes)
 
 
 def render() -> None:

@@ -86,6 +86,12 @@ def map_service(path: str, result_key: str) -> MapService:
     return MapService(decomposer, open_stored_dataset(info["name"], info["fingerprint"]))
 
 
+@st.cache_data(ttl=5, show_spinner=False)
+def map_queries(path: str, maps_key: str) -> list[int]:
+    """The query images with precomputed maps under ``maps_key``."""
+    return Store(path).map_queries(maps_key)
+
+
 def model_label(row: dict) -> str:
     """How a features result's model is named in pickers."""
     if isinstance(row.get("checkpoint"), str) and row["checkpoint"]:

@@ -26,11 +26,11 @@ def draw_legend(vmax: float, metric: str) -> None:
                "add to the similarity, red ones take away.")
 
 
-def draw_panel(query: SpatialFeatures, results: pd.DataFrame, result_features: list[SpatialFeatures],
+def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list[np.ndarray],
                maps: list[PairMaps], metric: str, *, columns: int = 5,
                notes: list[str] | None = None) -> None:
     """One row of columns per ``columns`` results: ``#rank · score``, the query's map
-    (top), the result's map (bottom) and ``notes`` (e.g. its rank elsewhere). One colour
+    over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank elsewhere). One colour
     scale for every map in the panel, so they compare."""
     vmax = shared_scale([m.query for m in maps] + [m.result for m in maps])
     rows = list(results.itertuples())
@@ -40,12 +40,12 @@ def draw_panel(query: SpatialFeatures, results: pd.DataFrame, result_features: l
             i = lo + j
             if i >= len(rows):
                 break
-            row, sf, pm = rows[i], result_features[i], maps[i]
+            row, view, pm = rows[i], result_views[i], maps[i]
             with col:
                 st.markdown(f"**#{row.rank}** · {row.score:.4f}")
-                st.image(signed_overlay(query.view, pm.query, vmax), width="stretch",
+                st.image(signed_overlay(query_view, pm.query, vmax), width="stretch",
                          output_format="PNG")
-                st.image(signed_overlay(sf.view, pm.result, vmax), width="stretch",
+                st.image(signed_overlay(view, pm.result, vmax), width="stretch",
                          output_format="PNG")
                 note = f"{row.class_name} · Σ map {pm.score:.4f}"
                 st.caption(note + (f" · {notes[i]}" if notes else ""))

@@ -275,6 +275,38 @@ class Store:
             raise ResultMissingError(f"No neighbours of image {idx} under {result_key}.")
         return np.asarray(row[0], np.int64), np.asarray(row[1], np.float32)
 
+    # -- similarity maps ------------------------------------------------------------
+    def put_maps(self, meta: dict, rows: pd.DataFrame) -> None:
+        """Store precomputed similarity maps (one row per query and rank) as a result."""
+        table = pa.Table.from_pandas(rows.assign(result_key=meta["result_key"])[
+            ["result_key", "idx", "rank", "nbr", "score", "map_score", "qh", "qw", "qmap",
+             "rh", "rw", "rmap"]], preserve_index=False)
+        table = table.cast(pa.schema([
+            ("result_key", pa.string()), ("idx", pa.int32()), ("rank", pa.int32()),
+            ("nbr", pa.int32()), ("score", pa.float32()), ("map_score", pa.float32()),
+            ("qh", pa.int32()), ("qw", pa.int32()), ("qmap", pa.list_(pa.float32())),
+            ("rh", pa.int32()), ("rw", pa.int32()), ("rmap", pa.list_(pa.float32()))]))
+        self.put_result(dict(meta, kind="simmaps", n=int(rows["idx"].nunique())), table,
+                        "similarity_maps")
+
+    def maps(self, result_key: str, idx: int) -> pd.DataFrame:
+        """The stored maps of query ``idx`` (rows by rank; empty when not precomputed, or
+        in a store older than maps that has not been migrated yet)."""
+        with self.read() as con:
+            if self._version(con) < 2:
+                return pd.DataFrame()
+            return con.execute("SELECT * FROM similarity_maps WHERE result_key = ? AND idx = ? "
+                               "ORDER BY rank", [result_key, int(idx)]).df()
+
+    def map_queries(self, result_key: str) -> list[int]:
+        """The query images that have precomputed maps under ``result_key``."""
+        with self.read() as con:
+            if self._version(con) < 2:
+                return []
+            return [r[0] for r in con.execute(
+                "SELECT DISTINCT idx FROM similarity_maps WHERE result_key = ? ORDER BY idx",
+                [result_key]).fetchall()]
+
     # -- training runs --------------------------------------------------------------
     def put_run(self, run: str, model: str, dataset_key: str, config: dict) -> None:
         with self.write() as con:

@@ -1,8 +1,13 @@
 """The store's tables and schema version."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 META_TABLE = "vizkit_meta"
+
+MAPS_DDL = """
+CREATE TABLE IF NOT EXISTS similarity_maps (
+    result_key VARCHAR, idx INTEGER, rank INTEGER, nbr INTEGER, score FLOAT, map_score FLOAT,
+    qh INTEGER, qw INTEGER, qmap FLOAT[], rh INTEGER, rw INTEGER, rmap FLOAT[]);"""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -26,7 +31,9 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS checkpoints (
     run VARCHAR, epoch INTEGER, path VARCHAR, sha256 VARCHAR, weights_fp VARCHAR,
     metrics VARCHAR, created_at TIMESTAMP, PRIMARY KEY (run, epoch));
-"""
+""" + MAPS_DDL
 
 # Migrations from an older schema version: {old_version: list of SQL statements}.
-MIGRATIONS: dict[int, list[str]] = {}
+MIGRATIONS: dict[int, list[str]] = {
+    1: [MAPS_DDL],  # v2: precomputed similarity maps
+}

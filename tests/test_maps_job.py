@@ -1,0 +1,105 @@
+"""`vizkit maps`: precomputed maps equal on-demand ones, and the page serves them when the
+images are gone; stores older than maps are migrated on the next write."""
+import shutil
+import subprocess
+import sys
+
+import duckdb
+import numpy as np
+import pytest
+from PIL import Image
+from streamlit.testing.v1 import AppTest
+
+from vizkit import plugins
+from vizkit.explain import MapService, stored_maps
+from vizkit.jobs.maps import precompute_maps
+from vizkit.registry import get_registry
+from vizkit.similarity import Decomposer
+from vizkit.store import Store
+
+CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+def _image_folder(root, n_per_class=6):
+    """A real folder dataset: digits upscaled to 32 px PNGs in two class folders."""
+    digits = get_registry().open_dataset("digits")
+    for label in (0, 1):
+        (root / f"class{label}").mkdir(parents=True)
+        for j, i in enumerate(np.flatnonzero(digits.labels == label)[:n_per_class]):
+            Image.fromarray(digits.image_array(int(i))).resize((32, 32)).save(
+                root / f"class{label}" / f"{j}.png")
+    return f"folder:{root}"
+
+
+def test_stored_maps_equal_on_demand_maps_and_sum_to_scores(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    ds = get_registry().open_dataset("digits[:200]")
+    model = get_registry().load_model("vizkit_small_cnn", "random")
+    row = precompute_maps(store, ds, model, "stages.2", "cosine", k=5, queries="first:12",
+                          progress=False)
+    assert row["n"] == 12 and row["kind"] == "simmaps"
+    assert store.map_queries(row["result_key"]) == list(range(12))
+    nbr, score, maps = stored_maps(store, row["result_key"], 7)
+    service = MapService(Decomposer(model, "stages.2"), ds)
+    _, fresh = service.maps(service.dataset_features([7])[0], nbr, "cosine")
+    for stored, new, s in zip(maps, fresh, score):
+        np.testing.assert_allclose(stored.query, new.query, atol=1e-6)
+        np.testing.assert_allclose(stored.result, new.result, atol=1e-6)
+        assert stored.query.sum() == pytest.approx(s, abs=1e-5)
+    again = precompute_maps(store, ds, model, "stages.2", "cosine", k=5, queries="first:12",
+                            progress=False)
+    assert again["result_key"] == row["result_key"]  # already there: not recomputed
+
+
+def test_cli_maps_and_bad_input(tmp_path):
+    env_store = ["--store", str(tmp_path / "s.duckdb")]
+    base = CLI + env_store + ["maps", "--dataset", "digits[:60]", "--model", "vizkit_small_cnn",
+                              "--weights", "random", "--k", "4"]
+    ok = subprocess.run(base + ["--layer", "embedding", "--queries", "first:5", "--quiet"],
+                        capture_output=True, text=True)
+    assert ok.returncode == 0, ok.stderr
+    assert "maps of 5 queries x top-4" in ok.stdout
+    wrong = subprocess.run(base + ["--layer", "embeding"], capture_output=True, text=True)
+    assert wrong.returncode == 2 and "Did you mean 'embedding'" in wrong.stderr
+    split = subprocess.run(base + ["--layer", "embedding", "--queries", "validation"],
+                           capture_output=True, text=True)
+    assert split.returncode == 1 and "no images in split 'validation'" in split.stderr
+
+
+def test_page_serves_stored_maps_when_the_images_are_gone(tmp_path, monkeypatch):
+    folder = tmp_path / "photos"
+    name = _image_folder(folder)
+    path = tmp_path / "s.duckdb"
+    store = Store(path)
+    ds = get_registry().open_dataset(name)
+    model = get_registry().load_model("vizkit_small_cnn", "random")
+    precompute_maps(store, ds, model, "stages.2", "cosine", k=5, queries="all",
+                    progress=False)
+    shutil.rmtree(folder)
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(path))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('similarity')",
+                             default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert any("not available here" in i.value and "precomputed" in i.value for i in at.info)
+    assert len([c for c in at.caption if "Σ map" in c.value]) == 5
+    at.selectbox(key="simmap_stored_query").select(4).run()
+    assert not at.exception and len([c for c in at.caption if "Σ map" in c.value]) == 5
+    at.selectbox(key="simmap_metric").select("dot").run()  # no maps stored for dot
+    assert not at.exception and any("not available here" in e.value for e in at.error)
+
+
+def test_a_store_older_than_maps_reads_and_is_migrated_on_write(tmp_path):
+    path = tmp_path / "v1.duckdb"
+    Store(path).put_features({"result_key": "f"}, np.zeros((1, 2), np.float32))
+    con = duckdb.connect(str(path))
+    con.execute("DROP TABLE similarity_maps")
+    con.execute("UPDATE vizkit_meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+    assert Store(path).map_queries("m") == [] and Store(path).maps("m", 0).empty
+    Store(path).put_features({"result_key": "g"}, np.zeros((1, 2), np.float32))
+    con = duckdb.connect(str(path), read_only=True)
+    assert con.execute("SELECT value FROM vizkit_meta WHERE key = 'schema_version'"
+                       ).fetchall() == [("2",)]
+    assert con.execute("SELECT count(*) FROM similarity_maps").fetchall() == [(0,)]
+    con.close()

@@ -1,0 +1,82 @@
+"""``vizkit maps``: precompute similarity maps of queries against their top-k, so that a
+page can show them where neither the model nor the full images are at hand (a hosted app).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from vizkit.datasets import Dataset
+from vizkit.explain import MapService, map_metric
+from vizkit.jobs.keys import digest, features_meta
+from vizkit.jobs.precompute import precompute
+from vizkit.models import LoadedModel
+from vizkit.registry import get_registry
+from vizkit.search import topk
+from vizkit.similarity import Decomposer
+from vizkit.store import Store
+
+MAPS_CODE_VERSION = 1
+
+
+def maps_meta(features: dict, metric: str, k: int, queries: np.ndarray) -> dict:
+    """The catalog row (and key) of maps of ``queries`` against their top-``k``."""
+    meta = {c: features[c] for c in ("dataset_key", "model", "weights", "weights_fp",
+                                     "checkpoint", "layer", "pooling")}
+    key = digest({"source": features["result_key"], "metric": metric, "k": k,
+                  "queries": digest({"q": np.asarray(queries).tolist()}),
+                  "code": MAPS_CODE_VERSION})
+    return {"result_key": "m-" + key, **meta, "metric": metric, "k": k,
+            "source_key": features["result_key"], "code_version": MAPS_CODE_VERSION,
+            "params": f'{{"map_metric": "{map_metric(metric)}"}}'}
+
+
+def query_indices(dataset: Dataset, queries: str) -> np.ndarray:
+    """``all``, a split name (``test``), or ``first:N``: which images get maps."""
+    if queries == "all":
+        return np.arange(len(dataset))
+    if queries.startswith("first:"):
+        return np.arange(min(int(queries.split(":", 1)[1]), len(dataset)))
+    idx = np.flatnonzero(np.asarray(dataset.splits) == queries)
+    if not len(idx):
+        from vizkit.errors import VizkitError
+
+        raise VizkitError(f"{dataset.name} has no images in split {queries!r}; use all, "
+                          "first:N or one of " + ", ".join(sorted(set(map(str, dataset.splits))))
+                          + ".")
+    return idx
+
+
+def precompute_maps(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+                    metric: str = "cosine", k: int = 20, queries: str = "test",
+                    chunk: int = 32, progress: bool = True) -> dict:
+    """Compute (features if missing, then) the maps of each query against its top-``k``
+    under ``metric``, and store them as one result; return its catalog row."""
+    decomposer = Decomposer(model, layer)  # refuses layers without an exact map first
+    metric_obj = get_registry().metric(metric)
+    precompute(store, dataset, model, [layer], [], k, progress=progress)
+    frow = store.result(features_meta(dataset, model, layer)["result_key"])
+    qidx = query_indices(dataset, queries)
+    meta = maps_meta(frow, metric, k, qidx)
+    if store.result(meta["result_key"]) is not None:
+        return store.result(meta["result_key"])
+    matrix = store.features(frow["result_key"])
+    service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
+    rows = []
+    with tqdm(total=len(qidx), desc=f"maps {layer} {metric}", unit="query",
+              disable=not progress) as bar:
+        for lo in range(0, len(qidx), chunk):
+            part = qidx[lo: lo + chunk]
+            nbrs, scores = topk(metric_obj, matrix[part], matrix, k, exclude=part)
+            service.dataset_features(np.unique(np.concatenate([part, nbrs.ravel()])))
+            for q, nbr, score in zip(part, nbrs, scores):
+                _, maps = service.maps(service.dataset_features([q])[0], nbr, metric)
+                for rank, (n, s, m) in enumerate(zip(nbr, score, maps), 1):
+                    rows.append((int(q), rank, int(n), float(s), m.score, *m.query.shape,
+                                 m.query.ravel(), *m.result.shape, m.result.ravel()))
+            bar.update(len(part))
+    table = pd.DataFrame(rows, columns=["idx", "rank", "nbr", "score", "map_score", "qh", "qw",
+                                        "qmap", "rh", "rw", "rmap"])
+    store.put_maps(meta, table)
+    return store.result(meta["result_key"])
