@@ -62,12 +62,14 @@ def _settle(page):
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
-def test_search_click_and_upload_in_a_real_browser(app_url, tmp_path):
+@pytest.fixture
+def browser_page(app_url):
+    """A headless Chromium page that may only talk to the app; yields (page, blocked)."""
     if not shutil.which(CHROMIUM) and not Path(CHROMIUM).exists():
         if os.environ.get("CI"):
             pytest.fail("chromium is not installed in CI")
         pytest.skip("chromium not installed")
-    from playwright.sync_api import expect, sync_playwright
+    from playwright.sync_api import sync_playwright
 
     blocked = []
     with sync_playwright() as p:
@@ -86,40 +88,88 @@ def test_search_click_and_upload_in_a_real_browser(app_url, tmp_path):
                 r.abort()
 
         page.route("**/*", route)
-        page.goto(app_url + "/search")
-        _settle(page)
-        expect(page.get_by_text("Semantic search").first).to_be_visible()
-        buttons = page.get_by_role("button", name="Search this")
-        expect(buttons).to_have_count(50, timeout=60_000)
-        images = page.locator('[data-testid="stImage"] img')
-        page.wait_for_function(
-            "() => [...document.querySelectorAll('[data-testid=stImage] img')]"
-            ".every(i => i.complete && i.naturalWidth > 0)", timeout=30_000)
-        assert images.count() >= 51
-        before = page.get_by_label("Image number").input_value()
-        buttons.nth(2).click()
-        _settle(page)
-        after = page.get_by_label("Image number").input_value()
-        assert after != before
-        expect(page.get_by_role("button", name="Search this")).to_have_count(50)
-        if os.environ.get("VIZKIT_SCREENSHOT"):
-            page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"])
-        page.get_by_text("Upload an image").click()
-        _settle(page)
-        upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
-        upload.set_input_files({"name": "notes.png", "mimeType": "image/png",
-                                "buffer": b"this is not an image"})
-        _settle(page)
-        expect(page.get_by_text("not a readable image")).to_be_visible()
-        buf = io.BytesIO()
-        Image.new("L", (8, 8), 180).save(buf, format="PNG")
-        upload.set_input_files({"name": "digit.png", "mimeType": "image/png",
-                                "buffer": buf.getvalue()})
-        _settle(page)
-        expect(page.get_by_role("button", name="Search this")).to_have_count(50)
-        expect(page.locator('[data-testid="stException"]')).to_have_count(0)
-        page.goto(app_url + "/")
-        _settle(page)
-        expect(page.get_by_text("Plugins")).to_be_visible()
+        yield page, blocked
         browser.close()
     assert blocked == []
+
+
+def _images_loaded(page, at_least: int) -> None:
+    page.wait_for_function(
+        "n => { const i = [...document.querySelectorAll('[data-testid=stImage] img')];"
+        " return i.length >= n && i.every(x => x.complete && x.naturalWidth > 0); }",
+        arg=at_least, timeout=60_000)
+
+
+def _png(mode: str, size: tuple[int, int], colour) -> bytes:
+    buf = io.BytesIO()
+    Image.new(mode, size, colour).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_search_click_and_upload_in_a_real_browser(app_url, browser_page):
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/search")
+    _settle(page)
+    expect(page.get_by_text("Semantic search").first).to_be_visible()
+    buttons = page.get_by_role("button", name="Search this")
+    expect(buttons).to_have_count(50, timeout=60_000)
+    _images_loaded(page, 51)
+    before = page.get_by_label("Image number").input_value()
+    buttons.nth(2).click()
+    _settle(page)
+    after = page.get_by_label("Image number").input_value()
+    assert after != before
+    expect(page.get_by_role("button", name="Search this")).to_have_count(50)
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"])
+    page.get_by_text("Upload an image").click()
+    _settle(page)
+    upload = page.locator('[data-testid="stFileUploaderDropzoneInput"]')
+    upload.set_input_files({"name": "notes.png", "mimeType": "image/png",
+                            "buffer": b"this is not an image"})
+    _settle(page)
+    expect(page.get_by_text("not a readable image")).to_be_visible()
+    upload.set_input_files({"name": "digit.png", "mimeType": "image/png",
+                            "buffer": _png("L", (8, 8), 180)})
+    _settle(page)
+    expect(page.get_by_role("button", name="Search this")).to_have_count(50)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    page.goto(app_url + "/")
+    _settle(page)
+    expect(page.get_by_text("Plugins")).to_be_visible()
+
+
+def test_similarity_maps_and_compare_pages_in_a_real_browser(app_url, browser_page):
+    """Maps of a dataset query, then of an uploaded one; the compare page's four panels."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/similarity")
+    _settle(page)
+    expect(page.get_by_text("Σ map")).to_have_count(20, timeout=60_000)
+    _images_loaded(page, 1 + 40 + 1)  # query, 20 pairs of maps, legend
+    page.get_by_text("Relative to an even share").click()
+    _settle(page)
+    expect(page.get_by_text("more of the similarity than their area")).to_be_visible()
+    page.get_by_text("Upload an image").click()
+    _settle(page)
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(
+        {"name": "wide.png", "mimeType": "image/png",
+         "buffer": _png("RGB", (48, 16), (90, 200, 30))})
+    _settle(page)
+    expect(page.get_by_text("Σ map")).to_have_count(20, timeout=60_000)
+    _images_loaded(page, 41)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+    page.goto(app_url + "/compare")
+    _settle(page)
+    for n in "1234":
+        expect(page.get_by_role("heading", name=f"{n} · Ranked by")).to_be_visible()
+    expect(page.get_by_text("Overlap@20")).to_be_visible()
+    expect(page.get_by_text("Σ map")).to_have_count(80)
+    _images_loaded(page, 1 + 160 + 4)
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-compare.png"),
+                        full_page=True)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)

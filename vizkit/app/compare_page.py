@@ -11,7 +11,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
-from vizkit.app.maps_view import draw_panel, pick_query
+from vizkit.app.maps_view import draw_panel, pick_query, pick_relative
 from vizkit.explain import map_metric
 from vizkit.query import overlap_at, rank_and_score
 from vizkit.registry import get_registry
@@ -34,12 +34,13 @@ def _rescore(path, query, frow, metric, service, results):
     return results.assign(rank=ranks, score=scores)
 
 
-def _panel(title, query, service, metric, shown_results, notes):
+def _panel(title, query, service, metric, shown_results, notes, is_relative):
     st.subheader(title)
     qf = query.features(service)
     result_features, maps = service.maps(qf, shown_results["idx"], metric.name)
     draw_panel(qf.view, shown_results, [r.view for r in result_features], maps,
-               map_metric(metric.name), columns=COLUMNS, notes=notes)
+               map_metric(metric.name), columns=COLUMNS, notes=notes,
+               is_relative=is_relative)
 
 
 def render() -> None:
@@ -74,13 +75,14 @@ def render() -> None:
     for col, k in zip(cols, (1, 5, 10, 20)):
         col.metric(f"Overlap@{k}", f"{overlap_at(ranked_a['idx'], ranked_b['idx'], k):.0%}",
                    help=f"Share of A's top {k} that is also in B's top {k}.")
+    is_relative = pick_relative("cmp")
     in_b = [f"B rank {r}" for r in b_by_a["rank"]]
     in_a = [f"A rank {r}" for r in a_by_b["rank"]]
     _panel("1 · Ranked by A, with A's maps and scores", query, service_a, metric_a,
-           ranked_a, in_b)
+           ranked_a, in_b, is_relative)
     _panel("2 · Ranked by A, with B's maps and B's scores", query, service_b, metric_b,
-           b_by_a.assign(rank=ranked_a["rank"]), in_b)
+           b_by_a.assign(rank=ranked_a["rank"]), in_b, is_relative)
     _panel("3 · Ranked by B, with B's maps and scores", query, service_b, metric_b,
-           ranked_b, in_a)
+           ranked_b, in_a, is_relative)
     _panel("4 · Ranked by B, with A's maps and A's scores", query, service_a, metric_a,
-           a_by_b.assign(rank=ranked_b["rank"]), in_a)
+           a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative)

@@ -17,21 +17,43 @@ from vizkit.similarity import PairMaps, SpatialFeatures
 from vizkit.store import Store
 
 
-def draw_legend(vmax: float, metric: str) -> None:
+def pick_relative(prefix: str) -> bool:
+    """The display toggle: contributions (centred at 0) or their excess over an even share."""
+    return st.toggle("Relative to an even share (blue: a region adds more than its share "
+                     "of the score, red: less)", key=f"{prefix}_relative",
+                     help="Each cell's contribution minus score / cells. These maps sum to "
+                          "0; the plain ones sum to the score.")
+
+
+def relative(m: np.ndarray, score: float) -> np.ndarray:
+    """A map minus an even share of its score (sums to 0)."""
+    return m - score / m.size
+
+
+def draw_legend(vmax: float, metric: str, is_relative: bool = False) -> None:
     """The colour scale and what it means."""
     c1, c2 = st.columns([1, 2])
     c1.image(legend(vmax), width="stretch")
-    c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
-               f"{metric} similarity; each map sums to the score above it. Blue regions "
-               "add to the similarity, red ones take away.")
+    if is_relative:
+        c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, its {metric} "
+                   "contribution minus an even share of the score: blue regions carry more "
+                   "of the similarity than their area, red ones less.")
+    else:
+        c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
+                   f"{metric} similarity; each map sums to the score above it. Blue regions "
+                   "add to the similarity, red ones take away.")
 
 
 def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list[np.ndarray],
                maps: list[PairMaps], metric: str, *, columns: int = 5,
-               notes: list[str] | None = None) -> None:
+               notes: list[str] | None = None, is_relative: bool = False) -> None:
     """One row of columns per ``columns`` results: ``#rank · score``, the query's map
     over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank elsewhere). One colour
-    scale for every map in the panel, so they compare."""
+    scale for every map in the panel, so they compare. ``is_relative`` draws each map minus
+    an even share of its score."""
+    if is_relative:
+        maps = [PairMaps(relative(m.query, m.score), relative(m.result, m.score), m.score)
+                for m in maps]
     vmax = shared_scale([m.query for m in maps] + [m.result for m in maps])
     rows = list(results.itertuples())
     for lo in range(0, len(rows), columns):
@@ -49,7 +71,7 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
                          output_format="PNG")
                 note = f"{row.class_name} · Σ map {pm.score:.4f}"
                 st.caption(note + (f" · {notes[i]}" if notes else ""))
-    draw_legend(vmax, metric)
+    draw_legend(vmax, metric, is_relative)
 
 
 @dataclass(frozen=True)

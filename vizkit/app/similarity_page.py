@@ -8,7 +8,7 @@ import streamlit as st
 from PIL import Image
 
 from vizkit.app import data, pickers
-from vizkit.app.maps_view import draw_panel, pick_query
+from vizkit.app.maps_view import draw_panel, pick_query, pick_relative
 from vizkit.errors import DatasetMissingError
 from vizkit.explain import map_metric, stored_maps
 from vizkit.query import describe
@@ -40,7 +40,7 @@ def _render_stored(store, path: str, frow: dict, mrow: dict) -> None:
     st.image(thumbs[idx], width=112, caption=pickers.query_caption(
         table, data.dataset_info(path, frow["dataset_key"])["classes"], idx))
     draw_panel(views[idx], results, [views[int(i)] for i in nbr[:K]], maps[:K],
-               map_metric(mrow["metric"]))
+               map_metric(mrow["metric"]), is_relative=pick_relative(PREFIX))
 
 
 def render() -> None:
@@ -67,8 +67,10 @@ def render() -> None:
         st.info(f"{e} Showing the maps precomputed by `vizkit maps` instead.")
         return _render_stored(store, path, frow, mrow)
     query = pick_query(path, frow["dataset_key"], PREFIX)
+    is_relative = pick_relative(PREFIX)
     with st.spinner("Computing the maps…"):
         results = query.search(store, frow, metric, service, K)
         qf = query.features(service)
         result_features, maps = service.maps(qf, results["idx"], metric.name)
-    draw_panel(qf.view, results, [r.view for r in result_features], maps, shown)
+    draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
+               is_relative=is_relative)

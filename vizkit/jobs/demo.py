@@ -26,10 +26,11 @@ def run_demo(store: Store, epochs: int = 3, dataset: str = DEMO_DATASET, k: int 
     history = train(store, ds, TrainConfig(model=DEMO_MODEL, dataset=dataset, epochs=epochs),
                     DEMO_RUN, progress=progress)
     model = load_model(None, checkpoint=DEMO_RUN, store=store)
-    results = precompute(store, ds, model, DEMO_LAYERS, DEMO_METRICS, k=k, progress=progress)
     # the first epoch's embedding too (features only: search computes its top-k on demand),
-    # so the compare page can set two checkpoints side by side
+    # so the compare page can set two checkpoints side by side; made first so that the
+    # final checkpoint's features are the newest (the pages' default)
     early = load_model(None, checkpoint=f"{DEMO_RUN}:1", store=store)
-    results += precompute(store, ds, early, ["embedding"], [], k=k, progress=progress)
+    results = precompute(store, ds, early, ["embedding"], [], k=k, progress=progress)
+    results += precompute(store, ds, model, DEMO_LAYERS, DEMO_METRICS, k=k, progress=progress)
     return {"run": DEMO_RUN, "history": history, "results": len(results),
             "checkpoint": model.checkpoint}
