@@ -113,3 +113,15 @@ def test_compare_page_four_panels_and_overlap(with_store):
     at.selectbox(key="cmp_b_model").select(at.selectbox(key="cmp_a_model").value).run()
     at.selectbox(key="cmp_b_layer").select(at.selectbox(key="cmp_a_layer").value).run()
     assert {m.label: m.value for m in at.metric}["Overlap@20"] == "100%"
+
+
+def test_compare_page_with_an_uploaded_query(with_store):
+    at = page("compare").run()
+    at.radio(key="cmp_source").set_value("Upload an image").run()
+    assert any("Upload an image" in i.value for i in at.info)
+    buf = io.BytesIO()
+    Image.new("L", (16, 16), 90).save(buf, format="PNG")
+    at.file_uploader(key="cmp_upload").set_value(("q.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    notes = [c.value for c in at.caption if "Σ map" in c.value]
+    assert len(notes) == 80 and sum("A rank" in n for n in notes) == 40
