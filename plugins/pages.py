@@ -1,4 +1,5 @@
-"""The built-in pages: home, semantic search, similarity maps and the compare page."""
+"""The built-in pages: home, semantic search, similarity maps, compare, projections,
+training evolution and misclassifications."""
 from __future__ import annotations
 
 from vizkit import hookimpl
@@ -29,9 +30,27 @@ def _compare() -> None:
     render()
 
 
+def _projection() -> None:
+    from vizkit.app.projection_page import render
+
+    render()
+
+
+def _evolution() -> None:
+    from vizkit.app.evolution_page import render
+
+    render()
+
+
+def _confusion() -> None:
+    from vizkit.app.confusion_page import render
+
+    render()
+
+
 @hookimpl
 def register_visualizers(register):
-    """Register the home, semantic search, similarity maps and compare pages."""
+    """Register the built-in pages."""
     register(Visualizer("home", "Home", _home, ":material/home:", order=0,
                         description="What is in the store and which plugins are loaded."))
     register(Visualizer("search", "Semantic search", _search, ":material/image_search:",
@@ -46,3 +65,15 @@ def register_visualizers(register):
                         order=25, description="Two models, checkpoints or layers side by "
                         "side: rankings, overlap and similarity maps in four panels.",
                         precompute="vizkit precompute ... for both configurations"))
+    register(Visualizer("projection", "Projections", _projection, ":material/scatter_plot:",
+                        order=30, description="A dataset in 2-D under a layer (UMAP, PCA, "
+                        "t-SNE), its clusters, and the images of any selection.",
+                        precompute="vizkit project --dataset D --model M --layer L"))
+    register(Visualizer("evolution", "Training evolution", _evolution, ":material/animation:",
+                        order=40, description="A run's checkpoints on one aligned map, with "
+                        "clusters and how images move between them.",
+                        precompute="vizkit evolve --run RUN --dataset D --layer L"))
+    register(Visualizer("confusion", "Misclassifications", _confusion, ":material/grid_on:",
+                        order=45, description="The confusion matrix per checkpoint; each "
+                        "mistake beside its nearest images of the predicted class.",
+                        precompute="vizkit evolve ... or vizkit project ..."))

@@ -42,6 +42,27 @@ def digits_store(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def evolved_store(tmp_path_factory) -> Path:
+    """A store with a small CNN trained 2 epochs on digits (run ``t``, checkpoints 0-2) and
+    its evolution on the digits test split: PCA and UMAP layouts (aligned and independent),
+    k-means clusters and predictions per checkpoint — made by the real jobs."""
+    from vizkit.jobs.layouts import evolve_run
+    from vizkit.jobs.train import TrainConfig, train
+    from vizkit.registry import get_registry
+    from vizkit.store import Store
+
+    root = tmp_path_factory.mktemp("evolved")
+    store = Store(root / "vizkit.duckdb")
+    train(store, get_registry().open_dataset("digits"),
+          TrainConfig(model="vizkit_small_cnn", dataset="digits", epochs=2, batch_size=64),
+          "t", checkpoint_dir=root / "checkpoints", progress=False)
+    test_split = get_registry().open_dataset("digits[test]")
+    for method in ("pca", "umap"):
+        evolve_run(store, test_split, "t", "embedding", method, clusters=10, progress=False)
+    return store.path
+
+
 def fashion_mnist_available() -> bool:
     return Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").is_file()
 

@@ -125,3 +125,63 @@ def test_compare_page_with_an_uploaded_query(with_store):
     assert not at.exception and not at.error, (at.exception, at.error)
     notes = [c.value for c in at.caption if "Σ map" in c.value]
     assert len(notes) == 80 and sum("A rank" in n for n in notes) == 40
+
+
+@pytest.fixture
+def with_evolution(evolved_store, monkeypatch):
+    monkeypatch.setenv("VIZKIT_STORE", str(evolved_store))
+    return evolved_store
+
+
+@pytest.mark.parametrize("name", ["projection", "evolution", "confusion"])
+def test_layout_pages_without_results_say_what_to_run(with_store, name):
+    at = page(name).run()
+    assert not at.exception and not at.error
+    assert any("vizkit" in i.value for i in at.info)
+
+
+def test_projection_page_colours_clusters_and_opens_search(with_evolution):
+    at = page("projection").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.selectbox(key="proj_dataset").value == "digits[test]"
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Clusters (k-means)"] == "10" and 0 < float(metrics["NMI"]) <= 1
+    for colour in ("cluster", "predicted", "correct"):
+        at.radio(key="proj_color").set_value(colour).run()
+        assert not at.exception
+    at.selectbox(key="proj_method").select("umap").run()
+    at.selectbox(key="proj_cluster").select_index(2).run()
+    buttons = [b for b in at.button if b.key.startswith("proj_centre_")]
+    assert len(buttons) == 16
+    target = int(buttons[0].key.rsplit("_", 1)[1])
+    buttons[0].click().run()
+    assert at.session_state["search_query_idx_next"] == target
+    assert at.session_state["search_dataset"] == "digits[test]"
+
+
+def test_evolution_page_slider_curves_and_moved_images(with_evolution):
+    at = page("evolution").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.select_slider(key="evo_epoch").value == 2
+    at.select_slider(key="evo_epoch").set_value(1).run()
+    assert not at.exception and any("epoch 0 → 1" in s.value for s in at.subheader)
+    at.selectbox(key="evo_pair").select_index(1).run()
+    assert not at.exception and [b for b in at.button if b.key.startswith("evo_moved_")]
+    at.selectbox(key="evo_method").select("umap").run()
+    assert not at.exception and not at.error
+
+
+def test_confusion_page_opens_a_cell_with_neighbours_of_the_predicted_class(with_evolution):
+    at = page("confusion").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert float({m.label: m.value for m in at.metric}["Accuracy"]) > 0.5
+    cell = at.selectbox(key="conf_cell")
+    cell.select_index(0).run()
+    true, predicted = at.session_state["conf_cell"]
+    heading = [s.value for s in at.subheader][-1]
+    assert f"{true} predicted as {predicted}" in heading
+    rows = [b for b in at.button if b.key.startswith("conf_")]
+    assert rows and len(rows) % 8 == 0  # each mistake with its 7 nearest of that class
+    at.select_slider(key="conf_model").set_value(at.select_slider(key="conf_model").options[0]
+                                                 ).run()
+    assert not at.exception and not at.error

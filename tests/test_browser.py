@@ -24,10 +24,18 @@ def _free_port() -> int:
 
 
 @pytest.fixture
-def app_url(digits_store, tmp_path):
+def app_store(request):
+    """The store the app serves: ``digits_store``, or (parametrised "evolved") the store
+    with a trained run's layouts."""
+    name = getattr(request, "param", "digits")
+    return request.getfixturevalue("evolved_store" if name == "evolved" else "digits_store")
+
+
+@pytest.fixture
+def app_url(app_store, tmp_path):
     port = _free_port()
     log = open(tmp_path / "streamlit.log", "w")
-    env = dict(os.environ, VIZKIT_STORE=str(digits_store))
+    env = dict(os.environ, VIZKIT_STORE=str(app_store))
     proc = subprocess.Popen(
         [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
          "true", "--server.address", "127.0.0.1", "--server.port", str(port),
@@ -171,5 +179,47 @@ def test_similarity_maps_and_compare_pages_in_a_real_browser(app_url, browser_pa
     _images_loaded(page, 1 + 160 + 4)
     if os.environ.get("VIZKIT_SCREENSHOT"):
         page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-compare.png"),
+                        full_page=True)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+
+@pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
+def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, browser_page):
+    """Lasso-select points, move the epoch slider, open a confusion cell."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/projection")
+    _settle(page)
+    plot = page.locator(".js-plotly-plot .nsewdrag").first
+    expect(plot).to_be_visible(timeout=60_000)
+    box = plot.bounding_box()
+    cx, cy, r = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2, box["height"] / 3
+    page.mouse.move(cx - r, cy - r)
+    page.mouse.down()
+    for x, y in ((cx + r, cy - r), (cx + r, cy + r), (cx - r, cy + r), (cx - r, cy - r)):
+        page.mouse.move(x, y, steps=8)
+    page.mouse.up()
+    _settle(page)
+    expect(page.get_by_role("heading", name="selected")).to_be_visible(timeout=60_000)
+    page.goto(app_url + "/evolution")
+    _settle(page)
+    expect(page.get_by_text("Mean displacement of a point")).to_be_visible(timeout=60_000)
+    expect(page.get_by_role("heading", name="epoch 1 → 2")).to_be_visible()
+    page.get_by_role("slider").last.focus()
+    page.keyboard.press("ArrowLeft")
+    _settle(page)
+    expect(page.get_by_role("heading", name="epoch 0 → 1")).to_be_visible(timeout=60_000)
+    page.goto(app_url + "/confusion")
+    _settle(page)
+    expect(page.get_by_text("Accuracy")).to_be_visible(timeout=60_000)
+    page.get_by_text("Cell (true → predicted)").click()
+    page.get_by_role("option").nth(1).click()
+    _settle(page)
+    expect(page.get_by_role("heading", name="predicted as")).to_be_visible()
+    _images_loaded(page, 8)
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-confusion.png"),
                         full_page=True)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)

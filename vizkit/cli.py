@@ -108,6 +108,35 @@ def cmd_maps(args) -> int:
     return 0
 
 
+def cmd_project(args) -> int:
+    from vizkit.jobs.layouts import project_model
+    from vizkit.registry import get_registry
+
+    store = _store(args)
+    dataset = get_registry().open_dataset(args.dataset)
+    model = _model(args, store)
+    model.layer(args.layer)
+    rows = project_model(store, dataset, model, args.layer, args.method, args.seed,
+                         args.clusters, progress=not args.quiet)
+    print(f"{args.method} layout, {args.clusters} clusters"
+          + (" and predictions" if rows["predictions"] else "") + f" of {len(dataset):,} "
+          f"images ready in {store.path}")
+    return 0
+
+
+def cmd_evolve(args) -> int:
+    from vizkit.jobs.layouts import evolve_run
+    from vizkit.registry import get_registry
+
+    store = _store(args)
+    dataset = get_registry().open_dataset(args.dataset)
+    rows = evolve_run(store, dataset, args.run, args.layer, args.method, args.seed,
+                      args.clusters, independent=not args.aligned_only,
+                      progress=not args.quiet)
+    print(f"{len(rows)} layouts of run {args.run} ready in {store.path}")
+    return 0
+
+
 def cmd_search(args) -> int:
     import numpy as np
 
@@ -259,6 +288,27 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--queries", default="test", help="a split name, all, or first:N")
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_maps)
+    sp = sub.add_parser("project", help="2-D layout (umap/pca/tsne), k-means clusters and "
+                                        "predictions of a layer")
+    sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist or fashion-mnist[test]")
+    model_args(sp, required=False)
+    sp.add_argument("--layer", required=True)
+    sp.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    sp.add_argument("--clusters", type=int, default=10, help="k of k-means")
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=cmd_project)
+    sp = sub.add_parser("evolve", help="layouts of every checkpoint of a run, aligned")
+    sp.add_argument("--run", required=True)
+    sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist[test]")
+    sp.add_argument("--layer", required=True)
+    sp.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
+    sp.add_argument("--clusters", type=int, default=10)
+    sp.add_argument("--seed", type=int, default=0)
+    sp.add_argument("--aligned-only", action="store_true",
+                    help="skip the independent layouts kept to measure what alignment buys")
+    sp.add_argument("--quiet", action="store_true")
+    sp.set_defaults(func=cmd_evolve)
     sp = sub.add_parser("search", help="the k most similar images to a query")
     sp.add_argument("--dataset", required=True)
     model_args(sp, required=False)
@@ -300,7 +350,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; exit 2 for unknown names (with suggestions), 1 for other errors."""
     args = build_parser().parse_args(argv)
-    if args.command in ("precompute", "maps", "search", "export-features") and not args.model \
+    if args.command in ("precompute", "maps", "project", "search", "export-features") and not args.model \
             and not args.checkpoint:
         print("vizkit: give --model or --checkpoint", file=sys.stderr)
         return 2

@@ -120,6 +120,30 @@ class SubsetDataset(Dataset):
         return self.base.batch_images(indices)
 
 
+class SplitDataset(Dataset):
+    """The images of one split of another dataset, in order, named ``name[split]``."""
+
+    def __init__(self, base: Dataset, split: str):
+        from vizkit.errors import VizkitError
+
+        self.positions = np.flatnonzero(np.asarray(base.splits).astype(str) == split)
+        if not len(self.positions):
+            raise VizkitError(f"{base.name} has no images in split {split!r}; its splits: "
+                              + ", ".join(sorted(set(map(str, base.splits)))) + ".")
+        self.base, self.name = base, f"{base.name}[{split}]"
+        self.classes = base.classes
+        self.ids = [base.ids[i] for i in self.positions]
+        self.labels, self.splits = base.labels[self.positions], base.splits[self.positions]
+        self.fingerprint, self.skipped = f"{base.fingerprint}-{split}", base.skipped
+        self.description = f"the {split} split of {base.name}"
+
+    def image_array(self, index: int) -> np.ndarray:
+        return self.base.image_array(int(self.positions[index]))
+
+    def batch_images(self, indices: np.ndarray):
+        return self.base.batch_images(self.positions[np.asarray(indices)])
+
+
 def _contiguous(indices: np.ndarray) -> bool:
     return len(indices) > 0 and indices[-1] - indices[0] == len(indices) - 1
 

@@ -102,6 +102,15 @@ def rank_and_score(metric: Metric, vector: np.ndarray, matrix: np.ndarray, idxs,
     return 1 + better.sum(1), mine
 
 
+def nearest_among(metric: Metric, matrix: np.ndarray, idx: int, candidates: np.ndarray,
+                  k: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows of ``candidates`` nearest row ``idx`` (itself left out) and scores."""
+    candidates = np.asarray(candidates, np.int64)
+    candidates = candidates[candidates != idx]
+    nbr, score = topk(metric, matrix[idx: idx + 1], np.ascontiguousarray(matrix[candidates]), k)
+    return candidates[nbr[0]], score[0]
+
+
 def overlap_at(a, b, k: int) -> float:
     """The share of the first ``k`` of ranking ``a`` that is in the first ``k`` of ``b``."""
     return len(set(list(a)[:k]) & set(list(b)[:k])) / k

@@ -9,7 +9,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizkit.datasets import Dataset, DatasetEntry, SubsetDataset
+from vizkit.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
 from vizkit.errors import DuplicateNameError, UnknownNameError, VizkitError
 from vizkit.metrics import Metric
 from vizkit.models import LoadedModel, ModelProvider
@@ -54,6 +54,9 @@ class Registry:
         match = re.fullmatch(r"(.+)\[:(\d+)\]", name)
         if match:  # "name[:N]": the first N images
             return SubsetDataset(self.open_dataset(match.group(1)), int(match.group(2)))
+        match = re.fullmatch(r"(.+)\[([A-Za-z][\w-]*)\]", name)
+        if match:  # "name[split]": the images of one split
+            return SplitDataset(self.open_dataset(match.group(1)), match.group(2))
         kind, _, argument = name.partition(":")
         entry = self.items["dataset"].get(kind)
         if entry is None:

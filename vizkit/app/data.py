@@ -92,6 +92,29 @@ def map_queries(path: str, maps_key: str) -> list[int]:
     return Store(path).map_queries(maps_key)
 
 
+@st.cache_data(show_spinner=False, max_entries=32)
+def per_image(path: str, table: str, result_key: str) -> pd.DataFrame:
+    """A stored per-image result (projections, clusters, predictions); immutable."""
+    return Store(path).per_image(table, result_key)
+
+
+def related(path: str, kind: str, **match) -> dict | None:
+    """The newest catalog row of ``kind`` whose columns equal ``match``, or None."""
+    rows = catalog(path, kind)
+    for column, value in match.items():
+        if rows.empty:
+            break
+        rows = rows[rows[column] == value]
+    return None if rows.empty else rows.iloc[-1].to_dict()
+
+
+def checkpoint_epoch(checkpoint) -> int:
+    """The epoch of a ``run:epoch`` checkpoint label (-1 for none), for ordering."""
+    if isinstance(checkpoint, str) and ":" in checkpoint:
+        return int(checkpoint.rsplit(":", 1)[1])
+    return -1
+
+
 def model_label(row: dict) -> str:
     """How a features result's model is named in pickers."""
     if isinstance(row.get("checkpoint"), str) and row["checkpoint"]:

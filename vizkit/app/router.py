@@ -7,12 +7,24 @@ from vizkit.app.guard import guarded
 from vizkit.registry import get_registry
 
 
+_pages: dict[str, st.Page] = {}
+
+
 def navigation():
     """``st.navigation`` over every visualizer's page (home first)."""
     pages = [st.Page(guarded(v.page, v.title), title=v.title, icon=v.icon, url_path=v.name,
                      default=i == 0)
              for i, v in enumerate(get_registry().visualizers())]
+    _pages.update({v.name: p for v, p in zip(get_registry().visualizers(), pages)})
     return st.navigation(pages)
+
+
+def switch_to(name: str) -> None:
+    """Go to visualizer ``name``'s page (under ``run_page``, where there is no navigation,
+    the state is set and the page stays)."""
+    if name in _pages:
+        st.switch_page(_pages[name])
+    st.rerun()
 
 
 def run_page(name: str) -> None:

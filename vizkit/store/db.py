@@ -307,6 +307,32 @@ class Store:
                 "SELECT DISTINCT idx FROM similarity_maps WHERE result_key = ? ORDER BY idx",
                 [result_key]).fetchall()]
 
+    # -- per-image values: projections, clusters, predictions -------------------------
+    PER_IMAGE = {"projections": (("x", pa.float32()), ("y", pa.float32())),
+                 "clusters": (("cluster", pa.int32()), ("dist", pa.float32())),
+                 "predictions": (("pred", pa.int32()), ("confidence", pa.float32()))}
+
+    def put_per_image(self, table: str, meta: dict, idx: np.ndarray, a: np.ndarray,
+                      b: np.ndarray) -> None:
+        """Store one value pair per image (``projections``: x, y; ``clusters``: cluster,
+        distance to its centre; ``predictions``: class, confidence) as a result."""
+        (name_a, type_a), (name_b, type_b) = self.PER_IMAGE[table]
+        data = pa.table({"result_key": pa.array([meta["result_key"]] * len(idx)),
+                         "idx": pa.array(np.asarray(idx, np.int32)),
+                         name_a: pa.array(np.asarray(a)).cast(type_a),
+                         name_b: pa.array(np.asarray(b)).cast(type_b)})
+        self.put_result(dict(meta, kind=table, n=len(idx)), data, table)
+
+    def per_image(self, table: str, result_key: str) -> pd.DataFrame:
+        """The stored values of a per-image result, ordered by image (columns idx, a, b)."""
+        if table not in self.PER_IMAGE:
+            raise ValueError(table)
+        with self.read() as con:
+            if self._version(con) < 3:
+                return pd.DataFrame()
+            return con.sql(f"SELECT * EXCLUDE (result_key) FROM {table} WHERE result_key = $1 "
+                           "ORDER BY idx", params=[result_key]).df()
+
     # -- training runs --------------------------------------------------------------
     def put_run(self, run: str, model: str, dataset_key: str, config: dict) -> None:
         with self.write() as con:

@@ -1,13 +1,21 @@
 """The store's tables and schema version."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 META_TABLE = "vizkit_meta"
 
 MAPS_DDL = """
 CREATE TABLE IF NOT EXISTS similarity_maps (
     result_key VARCHAR, idx INTEGER, rank INTEGER, nbr INTEGER, score FLOAT, map_score FLOAT,
     qh INTEGER, qw INTEGER, qmap FLOAT[], rh INTEGER, rw INTEGER, rmap FLOAT[]);"""
+
+# v3: 2-D layouts, cluster assignments and classifier predictions, per image
+LAYOUT_DDL = """
+CREATE TABLE IF NOT EXISTS projections (result_key VARCHAR, idx INTEGER, x FLOAT, y FLOAT);
+CREATE TABLE IF NOT EXISTS clusters (result_key VARCHAR, idx INTEGER, cluster INTEGER,
+    dist FLOAT);
+CREATE TABLE IF NOT EXISTS predictions (result_key VARCHAR, idx INTEGER, pred INTEGER,
+    confidence FLOAT);"""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -31,9 +39,10 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS checkpoints (
     run VARCHAR, epoch INTEGER, path VARCHAR, sha256 VARCHAR, weights_fp VARCHAR,
     metrics VARCHAR, created_at TIMESTAMP, PRIMARY KEY (run, epoch));
-""" + MAPS_DDL
+""" + MAPS_DDL + LAYOUT_DDL
 
 # Migrations from an older schema version: {old_version: list of SQL statements}.
 MIGRATIONS: dict[int, list[str]] = {
     1: [MAPS_DDL],  # v2: precomputed similarity maps
+    2: [LAYOUT_DDL],  # v3: projections, clusters, predictions
 }

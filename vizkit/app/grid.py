@@ -1,0 +1,34 @@
+"""A grid of dataset thumbnails with captions, each with a button that opens the image
+as the query of the semantic search page (same dataset, model and layer)."""
+from __future__ import annotations
+
+import streamlit as st
+
+from vizkit.app import data, pickers
+
+
+def open_in_search(frow: dict, idx: int) -> None:
+    """Make image ``idx`` of ``frow``'s features the search page's query and go there."""
+    st.session_state["search_dataset"] = frow["dataset_key"].split("#")[0]
+    st.session_state["search_model"] = data.model_label(frow)
+    st.session_state["search_layer"] = frow["layer"]
+    st.session_state["search_query_idx_next"] = int(idx)
+    st.session_state["search_source_next"] = pickers.FROM_DATASET
+    from vizkit.app.router import switch_to
+
+    switch_to("search")
+
+
+def image_grid(path: str, frow: dict, idxs, captions: list[str], key: str,
+               columns: int = 8, width: int = 84) -> None:
+    """Thumbnails of ``idxs`` with ``captions``; "Search" opens one in semantic search."""
+    idxs = [int(i) for i in idxs]
+    thumbs = data.thumbnails(path, frow["dataset_key"], tuple(idxs))
+    for lo in range(0, len(idxs), columns):
+        cols = st.columns(columns)
+        for col, i, caption in zip(cols, idxs[lo: lo + columns], captions[lo: lo + columns]):
+            with col:
+                st.image(thumbs[i], width=width, output_format="PNG")
+                st.caption(caption)
+                if st.button("Search", key=f"{key}_{i}", help="Open in semantic search"):
+                    open_in_search(frow, i)

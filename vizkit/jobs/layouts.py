@@ -1,0 +1,142 @@
+"""``vizkit project`` and ``vizkit evolve``: stored 2-D layouts, k-means clusters and
+classifier predictions of a layer's features — for one model, or for every checkpoint of
+a training run on one stable, aligned layout."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from vizkit.checkpoints import load_model
+from vizkit.clustering import kmeans
+from vizkit.datasets import Dataset
+from vizkit.errors import ResultMissingError
+from vizkit.jobs.keys import dataset_key, digest, features_meta
+from vizkit.jobs.precompute import precompute
+from vizkit.models import LoadedModel
+from vizkit.projection import next_layout, project
+from vizkit.store import Store
+
+LAYOUTS_CODE_VERSION = 1
+
+
+def _meta(kind: str, base: dict, source_key: str, params: dict) -> dict:
+    meta = {c: base[c] for c in ("dataset_key", "model", "weights", "weights_fp",
+                                 "checkpoint", "layer", "pooling")}
+    key = digest({"kind": kind, "source": source_key, "params": params,
+                  "code": LAYOUTS_CODE_VERSION})
+    return {"result_key": f"{kind[0]}-{key}", **meta, "source_key": source_key,
+            "params": json.dumps(params, sort_keys=True), "code_version": LAYOUTS_CODE_VERSION}
+
+
+def stored_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+                    progress: bool = True) -> tuple[dict, np.ndarray]:
+    """The features of ``layer`` over ``dataset`` (extracted first when missing)."""
+    precompute(store, dataset, model, [layer], [], progress=progress)
+    frow = store.result(features_meta(dataset, model, layer)["result_key"])
+    return frow, store.features(frow["result_key"])
+
+
+def put_projection(store: Store, frow: dict, coords: np.ndarray, params: dict) -> dict:
+    """Store a layout of ``frow``'s images (unless the same one is there); return its row."""
+    meta = _meta("projections", frow, frow["result_key"], params)
+    if store.result(meta["result_key"]) is None:
+        store.put_per_image("projections", meta, np.arange(len(coords)), coords[:, 0],
+                            coords[:, 1])
+    return store.result(meta["result_key"])
+
+
+def put_clusters(store: Store, frow: dict, features: np.ndarray, k: int,
+                 seed: int = 0) -> dict:
+    """k-means (on L2-normalised features) of ``frow``'s images, stored; return its row."""
+    params = {"method": "kmeans", "k": k, "seed": seed, "normalise": "l2"}
+    meta = _meta("clusters", frow, frow["result_key"], params)
+    if store.result(meta["result_key"]) is None:
+        assignment, _, dist = kmeans(features, k, seed)
+        store.put_per_image("clusters", meta, np.arange(len(features)), assignment, dist)
+    return store.result(meta["result_key"])
+
+
+def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
+                    batch_size: int = 512) -> dict | None:
+    """The model's predicted class and confidence per image, when its classifier has one
+    output per class of ``dataset`` (else None)."""
+    base = {**features_meta(dataset, model, "logits"), "layer": "logits"}
+    meta = _meta("predictions", base, base["result_key"], {})
+    if store.result(meta["result_key"]) is not None:
+        return store.result(meta["result_key"])
+    preds, confs = [], []
+    with torch.inference_mode():
+        for batch in dataset.iter_batches(batch_size):
+            logits = model.module(model.preprocess(batch.images))
+            if logits.ndim != 2 or logits.shape[1] != len(dataset.classes):
+                return None
+            p = logits.float().softmax(1)
+            conf, pred = p.max(1)
+            preds.append(pred.numpy())
+            confs.append(conf.numpy())
+    store.put_per_image("predictions", meta, np.arange(len(dataset)), np.concatenate(preds),
+                        np.concatenate(confs))
+    return store.result(meta["result_key"])
+
+
+def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+                  method: str = "umap", seed: int = 0, clusters: int = 10,
+                  progress: bool = True) -> dict:
+    """One model's layout, clusters and predictions; return their catalog rows."""
+    frow, feats = stored_features(store, dataset, model, layer, progress)
+    params = {"method": method, "seed": seed, "series": "single"}
+    meta = _meta("projections", frow, frow["result_key"], params)
+    rows = {"features": frow}
+    if store.result(meta["result_key"]) is None:
+        with tqdm(total=1, desc=f"{method} of {len(feats):,} points", disable=not progress) as b:
+            coords = project(feats, method, seed)
+            b.update()
+        rows["projection"] = put_projection(store, frow, coords, params)
+    else:
+        rows["projection"] = store.result(meta["result_key"])
+    rows["clusters"] = put_clusters(store, frow, feats, clusters, seed)
+    rows["predictions"] = put_predictions(store, dataset, model)
+    return rows
+
+
+def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str = "umap",
+               seed: int = 0, clusters: int = 10, independent: bool = True,
+               progress: bool = True) -> list[dict]:
+    """For every checkpoint of ``run``: features, an aligned layout (started from the
+    previous checkpoint's and Procrustes-aligned to it), with ``independent`` also a layout
+    computed on its own (to measure what alignment buys), clusters and predictions."""
+    ckpts = store.checkpoints(run)
+    if ckpts.empty:
+        raise ResultMissingError(f"Run {run} has no checkpoints. Train it with `vizkit train`.")
+    frows, feats = [], []
+    for epoch in tqdm(ckpts["epoch"], desc=f"features of {run}", unit="checkpoint",
+                      disable=not progress):
+        model = load_model(None, checkpoint=f"{run}:{int(epoch)}", store=store)
+        frow, f = stored_features(store, dataset, model, layer, progress=False)
+        put_predictions(store, dataset, model)
+        put_clusters(store, frow, f, clusters, seed)
+        frows.append(frow)
+        feats.append(f)
+    series = f"{run}/{layer}/{dataset_key(dataset)}"
+    out = []
+    for aligned in ([True, False] if independent else [True]):
+        previous = None
+        for i, (frow, f) in enumerate(tqdm(
+                list(zip(frows, feats)), desc=f"{method} {'aligned' if aligned else 'independent'}",
+                unit="checkpoint", disable=not progress)):
+            params = {"method": method, "seed": seed, "series": series, "aligned": aligned,
+                      "chain": [r["result_key"] for r in frows[: i + 1]]}
+            meta = _meta("projections", frow, frow["result_key"], params)
+            if store.result(meta["result_key"]) is None:
+                coords = next_layout(previous, f, method, seed, aligned)
+                row = put_projection(store, frow, coords, params)
+            else:  # done by an earlier, interrupted run: continue from it
+                row = store.result(meta["result_key"])
+                xy = store.per_image("projections", row["result_key"])
+                coords = xy[["x", "y"]].to_numpy(np.float32)
+            previous = coords
+            out.append(row)
+    return out
