@@ -214,7 +214,8 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     page.goto(app_url + "/confusion")
     _settle(page)
     expect(page.get_by_text("Accuracy")).to_be_visible(timeout=60_000)
-    page.get_by_text("Cell (true → predicted)").click()
+    page.get_by_role("combobox", name="Cell (true → predicted); or click one in the "
+                     "matrix").click()
     page.get_by_role("option").nth(1).click()
     _settle(page)
     expect(page.get_by_role("heading", name="predicted as")).to_be_visible()
