@@ -16,6 +16,7 @@ from vizkit.jobs.maps import precompute_maps
 from vizkit.registry import get_registry
 from vizkit.similarity import Decomposer
 from vizkit.store import Store
+from vizkit.store.schema import SCHEMA_VERSION
 
 CLI = [sys.executable, "-m", "vizkit.cli"]
 
@@ -94,12 +95,16 @@ def test_a_store_older_than_maps_reads_and_is_migrated_on_write(tmp_path):
     Store(path).put_features({"result_key": "f"}, np.zeros((1, 2), np.float32))
     con = duckdb.connect(str(path))
     con.execute("DROP TABLE similarity_maps")
+    for table in ("projections", "clusters", "predictions"):  # added in v3
+        con.execute(f"DROP TABLE {table}")
     con.execute("UPDATE vizkit_meta SET value = '1' WHERE key = 'schema_version'")
     con.close()
     assert Store(path).map_queries("m") == [] and Store(path).maps("m", 0).empty
+    assert Store(path).per_image("projections", "p").empty
     Store(path).put_features({"result_key": "g"}, np.zeros((1, 2), np.float32))
     con = duckdb.connect(str(path), read_only=True)
     assert con.execute("SELECT value FROM vizkit_meta WHERE key = 'schema_version'"
-                       ).fetchall() == [("2",)]
-    assert con.execute("SELECT count(*) FROM similarity_maps").fetchall() == [(0,)]
+                       ).fetchall() == [(str(SCHEMA_VERSION),)]
+    for table in ("similarity_maps", "projections", "clusters", "predictions"):
+        assert con.execute(f"SELECT count(*) FROM {table}").fetchall() == [(0,)]
     con.close()
