@@ -22,6 +22,12 @@ def _model(args, store=None):
                       args.input_size)
 
 
+def _dataset(args):
+    from vizkit.registry import get_registry
+
+    return get_registry().open_dataset(args.dataset)
+
+
 def _print(obj, as_json: bool, text: str) -> None:
     print(json.dumps(obj, indent=2, default=str) if as_json else text)
 
@@ -97,10 +103,9 @@ def cmd_precompute(args) -> int:
 
 def cmd_maps(args) -> int:
     from vizkit.jobs.maps import precompute_maps
-    from vizkit.registry import get_registry
 
     store = _store(args)
-    dataset = get_registry().open_dataset(args.dataset)
+    dataset = _dataset(args)
     model = _model(args, store)
     row = precompute_maps(store, dataset, model, args.layer, args.metric, args.k, args.queries,
                           progress=not args.quiet)
@@ -110,10 +115,9 @@ def cmd_maps(args) -> int:
 
 def cmd_project(args) -> int:
     from vizkit.jobs.layouts import project_model
-    from vizkit.registry import get_registry
 
     store = _store(args)
-    dataset = get_registry().open_dataset(args.dataset)
+    dataset = _dataset(args)
     model = _model(args, store)
     model.layer(args.layer)
     rows = project_model(store, dataset, model, args.layer, args.method, args.seed,
@@ -126,10 +130,9 @@ def cmd_project(args) -> int:
 
 def cmd_evolve(args) -> int:
     from vizkit.jobs.layouts import evolve_run
-    from vizkit.registry import get_registry
 
     store = _store(args)
-    dataset = get_registry().open_dataset(args.dataset)
+    dataset = _dataset(args)
     rows = evolve_run(store, dataset, args.run, args.layer, args.method, args.seed,
                       args.clusters, independent=not args.aligned_only,
                       progress=not args.quiet)
