@@ -161,6 +161,9 @@ def test_map_service_reuses_what_it_computed():
     assert again[0] is first[2] and again[1] is first[0]
     service.dataset_features(range(10, 20))
     assert len(service._cache) == 8
+    upload = np.full((20, 30), 90, np.uint8)
+    assert service.image_features(upload) is service.image_features(upload.copy())
+    assert service.image_features(upload, crop=False).w > service.image_features(upload).w
     results, maps = service.maps(first[0], [4, 5], "euclidean")  # drawn as cosine maps
     assert len(results) == 2 and maps[0].query.sum() == pytest.approx(maps[0].score)
 

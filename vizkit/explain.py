@@ -7,6 +7,7 @@ compare page's four panels reuse what the first one computed.
 """
 from __future__ import annotations
 
+import hashlib
 import threading
 from collections import OrderedDict
 
@@ -17,6 +18,9 @@ from vizkit.errors import DatasetMissingError, VizkitError
 from vizkit.registry import get_registry
 from vizkit.store import Store
 from vizkit.similarity import EXACT_METRICS, Decomposer, PairMaps, SpatialFeatures, query_maps
+
+
+UPLOADS_KEPT = 8
 
 
 def map_metric(metric: str) -> str:
@@ -47,6 +51,7 @@ class MapService:
         self.decomposer, self.dataset = decomposer, dataset
         self.cache_size, self.batch_size = cache_size, batch_size
         self._cache: OrderedDict[int, SpatialFeatures] = OrderedDict()
+        self._uploads: OrderedDict[tuple, SpatialFeatures] = OrderedDict()
         self._lock = threading.Lock()  # the app shares one service between sessions
 
     def dataset_features(self, idxs) -> list[SpatialFeatures]:
@@ -72,8 +77,17 @@ class MapService:
         return out
 
     def image_features(self, image: np.ndarray, crop: bool = True) -> SpatialFeatures:
-        """Spatial features of an image from outside the dataset (an upload)."""
-        return self.decomposer.images([image], crop=crop)[0]
+        """Spatial features of an image from outside the dataset (an upload); the last few
+        are kept, so a page that ranks, rescores and draws with them runs one forward."""
+        key = (hashlib.sha256(np.ascontiguousarray(image).tobytes()).hexdigest(),
+               image.shape, crop)
+        with self._lock:
+            if key not in self._uploads:
+                self._uploads[key] = self.decomposer.images([image], crop=crop)[0]
+                while len(self._uploads) > UPLOADS_KEPT:
+                    self._uploads.popitem(last=False)
+            self._uploads.move_to_end(key)
+            return self._uploads[key]
 
     def maps(self, query: SpatialFeatures, idxs, metric: str) -> tuple[list[SpatialFeatures],
                                                                         list[PairMaps]]:

@@ -80,27 +80,33 @@ class Preprocessor:
             if not same:
                 return torch.cat([self(im[None]) for im in images])
             images = np.stack(images)
-        x = torch.from_numpy(np.ascontiguousarray(images))
-        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        x = x.float().div_(255.0)
-        x = self._match_channels(x)
-        x = self._resize_crop(x)
+        x = self._resize_crop(self._match_channels(self._to_unit(images)))
         return (x - self.mean) / self.std
 
     def whole(self, image: np.ndarray) -> torch.Tensor:
         """One uint8 image as ``[1, C, H', W']`` without the centre crop: the short side at
         the model's size, the aspect ratio kept (for fully convolutional use)."""
-        x = torch.from_numpy(np.array(image[None]))  # a writable copy (PIL arrays are not)
-        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
-        x = self._match_channels(x.float().div_(255.0))
+        x = self._match_channels(self._to_unit(image[None]))
         h, w = x.shape[-2:]
         scale = min(self.config.height, self.config.width) / min(h, w)
         if scale != 1:
-            mode = self.config.interpolation
-            x = F.interpolate(x, size=(max(1, round(h * scale)), max(1, round(w * scale))),
-                              mode=mode, antialias=mode != "nearest" and scale < 1,
-                              align_corners=False if mode != "nearest" else None).clamp_(0, 1)
+            x = self._resize(x, max(1, round(h * scale)), max(1, round(w * scale)), scale)
         return (x - self.mean) / self.std
+
+    @staticmethod
+    def _to_unit(images: np.ndarray) -> torch.Tensor:
+        """uint8 ``[N,H,W]`` / ``[N,H,W,3]`` as float ``[N,C,H,W]`` in [0, 1]."""
+        arr = np.ascontiguousarray(images)
+        if not arr.flags.writeable:  # PIL arrays are read-only; torch warns on those
+            arr = arr.copy()
+        x = torch.from_numpy(arr)
+        x = x.unsqueeze(1) if x.ndim == 3 else x.permute(0, 3, 1, 2)
+        return x.float().div_(255.0)
+
+    def _resize(self, x: torch.Tensor, h: int, w: int, scale: float) -> torch.Tensor:
+        mode = self.config.interpolation
+        return F.interpolate(x, size=(h, w), mode=mode, antialias=mode != "nearest" and scale < 1,
+                             align_corners=False if mode != "nearest" else None).clamp_(0, 1)
 
     def _match_channels(self, x: torch.Tensor) -> torch.Tensor:
         want = self.config.channels
@@ -119,11 +125,9 @@ class Preprocessor:
             return x
         scale = max(c.height, c.width) / c.crop_pct / min(h, w)
         new_h, new_w = max(c.height, round(h * scale)), max(c.width, round(w * scale))
-        x = F.interpolate(x, size=(new_h, new_w), mode=c.interpolation,
-                          antialias=c.interpolation != "nearest" and scale < 1,
-                          align_corners=False if c.interpolation != "nearest" else None)
+        x = self._resize(x, new_h, new_w, scale)
         top, left = (new_h - c.height) // 2, (new_w - c.width) // 2
-        return x[..., top: top + c.height, left: left + c.width].clamp_(0, 1)
+        return x[..., top: top + c.height, left: left + c.width]
 
 
 @dataclass(frozen=True)

@@ -67,10 +67,12 @@ def render() -> None:
     epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
     frow = data.Store(path).result(aligned_rows[aligned_rows["epoch"] == epoch]
                                    .iloc[-1]["source_key"])
-    clusters = {r.epoch: data.per_image(path, "clusters", data.related(
-        path, "clusters", source_key=r.source_key)["result_key"])["cluster"].to_numpy()
-        for r in aligned_rows.itertuples() if data.related(path, "clusters",
-                                                           source_key=r.source_key)}
+    clusters = {}
+    for r in aligned_rows.itertuples():
+        crow = data.related(path, "clusters", source_key=r.source_key)
+        if crow:
+            clusters[r.epoch] = data.per_image(path, "clusters", crow["result_key"])[
+                "cluster"].to_numpy()
     _curves(path, rows, frames, epochs, table, clusters)
     if epoch in clusters:
         _flow(path, frow, epochs, epoch, clusters, table, class_names)
