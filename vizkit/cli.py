@@ -66,6 +66,9 @@ def cmd_list(args) -> int:
     elif args.what == "metrics":
         rows = [{"name": m.name, "higher_is_more_similar": m.higher_is_more_similar,
                  "description": m.description} for m in reg.metrics()]
+    elif args.what == "losses":
+        rows = [{"name": n, "description": l.description}
+                for n, l in reg.items["loss"].items()]
     else:
         rows = [{"name": v.name, "title": v.title, "precompute": v.precompute}
                 for v in reg.visualizers()]
@@ -213,16 +216,47 @@ def cmd_export(args) -> int:
     return 0
 
 
+def _train_config(args, **override):
+    from vizkit.jobs.train import TrainConfig
+
+    fields = ("model", "dataset", "epochs", "loss", "embedding_dim", "batch_size",
+              "classes_per_batch", "images_per_class", "batches_per_epoch", "optimizer", "lr",
+              "schedule", "weight_decay", "seed", "input_size", "eval_images", "anchors")
+    values = {f: getattr(args, f) for f in fields}
+    values["normalize"] = {"yes": True, "no": False}.get(args.normalize)
+    return TrainConfig(**{**values, **override})
+
+
 def cmd_train(args) -> int:
-    from vizkit.jobs.train import TrainConfig, train
+    from vizkit.jobs.train import train
     from vizkit.registry import get_registry
 
     dataset = get_registry().open_dataset(args.dataset)
-    config = TrainConfig(model=args.model, dataset=args.dataset, epochs=args.epochs,
-                         batch_size=args.batch_size, lr=args.lr, seed=args.seed,
-                         input_size=args.input_size)
-    history = train(_store(args), dataset, config, args.run, progress=not args.quiet)
+    history = train(_store(args), dataset, _train_config(args), args.run,
+                    progress=not args.quiet)
     print(json.dumps(history, indent=2, default=str))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from vizkit.jobs.train import sweep_table, train
+    from vizkit.registry import get_registry
+
+    dataset = get_registry().open_dataset(args.dataset)
+    lrs = [float(v) for v in args.lrs.split(",")] if args.lrs else [args.lr]
+    losses = args.losses.split(",") if args.losses else [args.loss]
+    for loss in losses:  # fail on an unknown name before any run starts
+        get_registry().loss(loss)
+    store, runs = _store(args), []
+    for loss in losses:
+        for lr in lrs:
+            run = "-".join([args.prefix] + ([loss] if len(losses) > 1 else [])
+                           + ([f"lr{lr:g}"] if len(lrs) > 1 else []))
+            train(store, dataset, _train_config(args, loss=loss, lr=lr), run,
+                  progress=not args.quiet)
+            runs.append(run)
+    table = sweep_table(store, runs)
+    _print(table.to_dict("records"), args.json, table.to_string(index=False))
     return 0
 
 
@@ -259,8 +293,8 @@ def build_parser() -> argparse.ArgumentParser:
     sp = sub.add_parser("plugins", help="installed plugins and what they register")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_plugins)
-    sp = sub.add_parser("list", help="list datasets, models, metrics or visualizers")
-    sp.add_argument("what", choices=["datasets", "models", "metrics", "visualizers"])
+    sp = sub.add_parser("list", help="list datasets, models, metrics, losses or visualizers")
+    sp.add_argument("what", choices=["datasets", "models", "metrics", "losses", "visualizers"])
     sp.add_argument("--filter", help="models: a glob such as 'resnet*'")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=cmd_list)
@@ -329,17 +363,49 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--layer", required=True)
     sp.add_argument("--out", required=True)
     sp.set_defaults(func=cmd_export)
-    sp = sub.add_parser("train", help="train with cross-entropy, a checkpoint per epoch")
-    sp.add_argument("--dataset", required=True)
-    sp.add_argument("--model", default="vizkit_small_cnn")
+    def train_args(sp):
+        sp.add_argument("--dataset", required=True, help="a labelled dataset with train/test "
+                                                          "splits, e.g. fashion-mnist")
+        sp.add_argument("--model", default="vizkit_small_cnn", help="any timm model name")
+        sp.add_argument("--loss", default="cross-entropy", help="see `vizkit list losses`")
+        sp.add_argument("--embedding-dim", type=int, default=64,
+                        help="embedding size for losses without a classifier")
+        sp.add_argument("--normalize", choices=["yes", "no"],
+                        help="L2-normalise the embedding before the loss (default: the "
+                             "loss's choice)")
+        sp.add_argument("--epochs", type=int, default=3)
+        sp.add_argument("--batch-size", type=int, default=128,
+                        help="batch size of random batches (cross-entropy, normalized-softmax)")
+        sp.add_argument("--classes-per-batch", type=int,
+                        help="N of N classes x M images batches (default 16 or the number "
+                             "of classes, for losses that need positives)")
+        sp.add_argument("--images-per-class", type=int, default=8, help="M")
+        sp.add_argument("--batches-per-epoch", type=int,
+                        help="default: the train images divided by the batch size")
+        sp.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+        sp.add_argument("--lr", type=float, default=3e-3)
+        sp.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+        sp.add_argument("--weight-decay", type=float, default=1e-4)
+        sp.add_argument("--seed", type=int, default=0)
+        sp.add_argument("--input-size", type=int)
+        sp.add_argument("--eval-images", type=int, default=10_000,
+                        help="images per evaluation set (test split, train sample); 0 = all")
+        sp.add_argument("--anchors", type=int, default=1_000,
+                        help="anchors per evaluation set followed by the triplet scatter")
+        sp.add_argument("--quiet", action="store_true")
+
+    sp = sub.add_parser("train", help="train with a loss plugin, a checkpoint and metrics per "
+                                      "epoch (resumable)")
+    train_args(sp)
     sp.add_argument("--run", required=True, help="a name for the run")
-    sp.add_argument("--epochs", type=int, default=3)
-    sp.add_argument("--batch-size", type=int, default=128)
-    sp.add_argument("--lr", type=float, default=3e-3)
-    sp.add_argument("--seed", type=int, default=0)
-    sp.add_argument("--input-size", type=int)
-    sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_train)
+    sp = sub.add_parser("sweep", help="the same run over several learning rates or losses")
+    train_args(sp)
+    sp.add_argument("--prefix", required=True, help="runs are named PREFIX-LOSS-lrLR")
+    sp.add_argument("--lrs", help="comma-separated learning rates, e.g. 1e-4,4e-4,1.6e-3")
+    sp.add_argument("--losses", help="comma-separated loss names, e.g. ep,epshn")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_sweep)
     sp = sub.add_parser("demo", help="prepare the embedded default (no network needed)")
     sp.add_argument("--epochs", type=int, default=3)
     sp.add_argument("--quiet", action="store_true")

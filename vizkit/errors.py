@@ -20,7 +20,7 @@ class UnknownNameError(VizkitError):
             msg += " Did you mean " + " or ".join(repr(c) for c in close) + "?"
         shown = valid if len(valid) <= 30 else valid[:30] + [f"... ({len(valid) - 30} more)"]
         if shown:
-            msg += f" Valid {kind}s: " + ", ".join(shown) + "."
+            msg += f" Valid {kind}{'es' if kind.endswith('s') else 's'}: " + ", ".join(shown) + "."
         if hint:
             msg += " " + hint
         super().__init__(msg)

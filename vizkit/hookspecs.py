@@ -54,6 +54,17 @@ def register_metrics(register: Callable) -> None:
 
 
 @hookspec
+def register_losses(register: Callable) -> None:
+    """Called once when the registry is built, to contribute training losses.
+
+    Call ``register(loss)`` with a :class:`vizkit.losses.Loss`: a name, a description and
+    ``build(num_classes, embedding_dim) -> torch.nn.Module``, called when a run starts or
+    resumes; the module maps ``(embeddings or logits, labels)`` to a scalar loss. Returns
+    nothing.
+    """
+
+
+@hookspec
 def register_visualizers(register: Callable) -> None:
     """Called once when the registry is built, to contribute app pages.
 

@@ -196,7 +196,7 @@ class LoadedModel:
             try:
                 x = torch.zeros(1, self.config.channels, self.config.height, self.config.width)
                 with torch.inference_mode():
-                    out = self._forward(x, want_pre_logits=self._has_head())
+                    out = self._forward(x, want_pre_logits=self._has_head(), want_head=True)
             finally:
                 for h in hooks:
                     h.remove()
@@ -218,12 +218,29 @@ class LoadedModel:
     def _has_head(self) -> bool:
         return hasattr(self.module, "forward_features") and hasattr(self.module, "forward_head")
 
-    def _forward(self, x: torch.Tensor, want_pre_logits: bool) -> dict[str, torch.Tensor]:
+    def _forward(self, x: torch.Tensor, want_pre_logits: bool,
+                 want_head: bool = False) -> dict[str, torch.Tensor]:
         if want_pre_logits and self._has_head():
             feats = self.module.forward_features(x)
-            return {PRE_LOGITS: self.module.forward_head(feats, pre_logits=True)}
+            out = {PRE_LOGITS: self.module.forward_head(feats, pre_logits=True)}
+            if want_head:  # hooks on the head's modules fire only in the full head
+                self.module.forward_head(feats)
+            return out
         self.module(x)
         return {}
+
+    def embedding_layer(self) -> str:
+        """The layer a metric-learning run trains as its embedding: the model's classifier
+        (timm's ``classifier`` module, re-made with ``num_classes`` = embedding size)."""
+        from vizkit.errors import VizkitError
+
+        name = (getattr(self.module, "pretrained_cfg", None) or {}).get("classifier")
+        if isinstance(name, (list, tuple)):
+            name = name[0]
+        if not name or name not in self.candidate_modules():
+            raise VizkitError(f"{self.name} names no classifier module to train as an "
+                              "embedding head; use --loss cross-entropy with it.")
+        return name
 
     def layer(self, name: str) -> LayerInfo:
         """The :class:`LayerInfo` of ``name``; :class:`UnknownNameError` when not a layer."""
@@ -252,7 +269,8 @@ class LoadedModel:
             lambda _m, _i, o, n=n: captured.__setitem__(n, o)) for n in layers if n in modules]
         try:
             with torch.inference_mode():
-                out = self._forward(x, want_pre_logits=PRE_LOGITS in layers)
+                out = self._forward(x, want_pre_logits=PRE_LOGITS in layers,
+                                    want_head=any(n != PRE_LOGITS for n in layers))
         finally:
             for h in hooks:
                 h.remove()

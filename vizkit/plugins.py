@@ -19,6 +19,7 @@ from vizkit import hookspecs
 
 BUILTIN_PLUGINS = (
     "vizkit_plugins.metrics",
+    "vizkit_plugins.losses",
     "vizkit_plugins.fashion_mnist",
     "vizkit_plugins.digits",
     "vizkit_plugins.folder",

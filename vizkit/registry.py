@@ -11,6 +11,7 @@ from typing import Any
 
 from vizkit.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
 from vizkit.errors import DuplicateNameError, UnknownNameError, VizkitError
+from vizkit.losses import Loss
 from vizkit.metrics import Metric
 from vizkit.models import LoadedModel, ModelProvider
 from vizkit.visualizers import Visualizer
@@ -19,6 +20,7 @@ KINDS = {
     "dataset": ("register_datasets", DatasetEntry),
     "model": ("register_models", ModelProvider),
     "metric": ("register_metrics", Metric),
+    "loss": ("register_losses", Loss),
     "visualizer": ("register_visualizers", Visualizer),
 }
 
@@ -106,6 +108,13 @@ class Registry:
 
     def metrics(self) -> list[Metric]:
         return list(self.items["metric"].values())
+
+    def loss(self, name: str) -> Loss:
+        """The training loss called ``name``."""
+        try:
+            return self.items["loss"][name]
+        except KeyError:
+            raise UnknownNameError("loss", name, self.items["loss"]) from None
 
     def visualizers(self) -> list[Visualizer]:
         """Visualizers in navigation order."""

@@ -1,10 +1,13 @@
-"""``vizkit train``: train a timm model with cross-entropy, a checkpoint per epoch.
+"""``vizkit train``: train a timm model with a loss plugin, a checkpoint per epoch.
 
 Epoch 0 is the model before training. Every checkpoint is a file under
-``<data>/checkpoints/<run>/`` recorded in the store with its SHA-256 and test metrics.
-Re-running a killed run resumes after its last recorded epoch and gives the same
-checkpoints as an uninterrupted run (batches are drawn from a generator seeded by
-(seed, epoch); the learning rate is a function of the step).
+``<data>/checkpoints/<run>/`` recorded in the store with its SHA-256 and its metrics on a
+test and a train evaluation set (Recall@1/2/4/8, MAP@R, NMI); the evaluation sets' embeddings
+are stored as features of checkpoint ``run:epoch``, and a fixed sample of anchors with their
+closest positive and negative (the triplet scatter). Re-running a killed run resumes after its
+last recorded epoch and gives the same checkpoints as an uninterrupted run: batches come from
+generators seeded by (seed, epoch), the learning rate is a function of the step, and the
+optimiser's and the loss's state are saved with each checkpoint.
 """
 from __future__ import annotations
 
@@ -15,35 +18,60 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from vizkit.checkpoints import save_checkpoint
-from vizkit.datasets import Dataset
+from vizkit.datasets import Dataset, SplitDataset, SubsetDataset
 from vizkit.errors import VizkitError
+from vizkit.evaluation import closest_pairs, retrieval_metrics
 from vizkit.jobs.ingest import ensure_dataset
-from vizkit.jobs.keys import dataset_key
+from vizkit.jobs.keys import dataset_key, features_meta
+from vizkit.losses import Loss
 from vizkit.models import PRE_LOGITS, LoadedModel, weights_fingerprint
 from vizkit.registry import get_registry
-from vizkit.search import all_pairs_topk
+from vizkit.sampler import class_balanced_batches, random_batches
 from vizkit.store import Store
+
+OPTIMIZERS = ("adamw", "sgd")
+SCHEDULES = ("cosine", "constant")
+WARMUP_STEPS = 100
 
 
 @dataclass
 class TrainConfig:
-    """Everything that determines a training run."""
+    """Everything that determines a training run.
+
+    ``loss`` names a loss plugin. Losses without a classifier train the model's classifier
+    module, re-made with ``embedding_dim`` outputs, as the embedding; ``normalize`` (default:
+    the loss's own choice) L2-normalises it before the loss. ``classes_per_batch`` x
+    ``images_per_class`` batches (N x M) are the default for losses that need positives in a
+    batch; otherwise batches of ``batch_size`` in random order. ``eval_images`` caps each
+    evaluation set (the test split and a train sample; 0 = all), ``anchors`` is how many of
+    each set's images the triplet scatter follows."""
 
     model: str
     dataset: str
     epochs: int = 3
+    loss: str = "cross-entropy"
+    embedding_dim: int = 64
+    normalize: bool | None = None
     batch_size: int = 128
+    classes_per_batch: int | None = None
+    images_per_class: int = 8
+    batches_per_epoch: int | None = None
+    optimizer: str = "adamw"
     lr: float = 3e-3
+    schedule: str = "cosine"
     weight_decay: float = 1e-4
     seed: int = 0
     input_size: int | None = None
     model_kwargs: dict = field(default_factory=dict)
-    eval_layer: str = PRE_LOGITS
+    eval_images: int = 10_000
+    anchors: int = 1_000
+    eval_layer: str | None = None  # default: pre_logits (classifier losses) or the embedding
 
 
 def _split_indices(dataset: Dataset, split: str) -> np.ndarray:
@@ -51,10 +79,16 @@ def _split_indices(dataset: Dataset, split: str) -> np.ndarray:
     return idx if len(idx) else np.arange(len(dataset))
 
 
-def recall_at_1(features: np.ndarray, labels: np.ndarray) -> float:
-    """Fraction of images whose nearest other image (cosine) has the same label."""
-    nbr, _ = all_pairs_topk(get_registry().metric("cosine"), features, 1)
-    return float((labels[nbr[:, 0]] == labels).mean())
+def evaluation_sets(dataset: Dataset, eval_images: int) -> dict[str, Dataset]:
+    """``{"test": ..., "train": ...}``: the test split and the train split, each cut to its
+    first ``eval_images`` images (0 = all); ``{"all": dataset}`` when there are no splits."""
+    splits = set(map(str, dataset.splits))
+    if not {"train", "test"} <= splits:
+        sets = {"all": dataset}
+    else:
+        sets = {s: SplitDataset(dataset, s) for s in ("test", "train")}
+    return {s: SubsetDataset(d, eval_images) if 0 < eval_images < len(d) else d
+            for s, d in sets.items()}
 
 
 def embed(model: LoadedModel, dataset: Dataset, idx: np.ndarray, layer: str,
@@ -68,79 +102,187 @@ def embed(model: LoadedModel, dataset: Dataset, idx: np.ndarray, layer: str,
     return np.concatenate(out)
 
 
+class _Trainer:
+    """One run: model, loss, optimiser and batches, resumable from the store."""
+
+    def __init__(self, store: Store, dataset: Dataset, config: TrainConfig, run: str,
+                 checkpoint_dir: Path, progress: bool):
+        registry = get_registry()
+        if not len(dataset.classes) or (dataset.labels < 0).all():
+            raise VizkitError(f"{dataset.name} has no labels; training needs a labelled "
+                              "dataset.")
+        if config.optimizer not in OPTIMIZERS or config.schedule not in SCHEDULES:
+            raise VizkitError(f"--optimizer is one of {', '.join(OPTIMIZERS)} and --schedule "
+                              f"one of {', '.join(SCHEDULES)}.")
+        self.store, self.dataset, self.config, self.run = store, dataset, config, run
+        self.checkpoint_dir, self.progress = checkpoint_dir, progress
+        self.loss_plugin: Loss = registry.loss(config.loss)
+        n_classes = len(dataset.classes)
+        outputs = n_classes if self.loss_plugin.classifier else config.embedding_dim
+        self.model_kwargs = {**config.model_kwargs, "num_classes": outputs}
+        torch.manual_seed(config.seed)
+        self.model = registry.load_model(config.model, "random", input_size=config.input_size,
+                                         model_kwargs=self.model_kwargs)
+        self.layer = config.eval_layer or (PRE_LOGITS if self.loss_plugin.classifier
+                                           else self.model.embedding_layer())
+        self.loss_fn = self.loss_plugin.build(n_classes, config.embedding_dim)
+        self.normalize = (self.loss_plugin.normalize if config.normalize is None
+                          else config.normalize) and not self.loss_plugin.classifier
+        params = list(self.model.module.parameters()) + list(self.loss_fn.parameters())
+        if config.optimizer == "sgd":
+            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9,
+                                             weight_decay=config.weight_decay)
+        else:
+            self.optimizer = torch.optim.AdamW(params, lr=config.lr,
+                                               weight_decay=config.weight_decay)
+        self.train_idx = _split_indices(dataset, "train")
+        self.balanced = config.classes_per_batch is not None or self.loss_plugin.balanced
+        per_batch = (self._classes_per_batch() * config.images_per_class if self.balanced
+                     else config.batch_size)
+        self.steps_per_epoch = config.batches_per_epoch or math.ceil(len(self.train_idx)
+                                                                     / per_batch)
+        self.eval_sets = evaluation_sets(dataset, config.eval_images)
+
+    def _classes_per_batch(self) -> int:
+        return self.config.classes_per_batch or min(len(self.dataset.classes), 16)
+
+    # -- one epoch --------------------------------------------------------------------
+    def batches(self, epoch: int) -> list[np.ndarray]:
+        """The batches of ``epoch`` (indices into the dataset), from (seed, epoch) alone."""
+        seed = self.config.seed * 100_003 + epoch
+        if self.balanced:
+            rel = class_balanced_batches(self.dataset.labels[self.train_idx],
+                                         self._classes_per_batch(), self.config.images_per_class,
+                                         self.steps_per_epoch, seed)
+            return [self.train_idx[b] for b in rel]
+        return random_batches(self.train_idx, self.config.batch_size, seed)[
+            : self.steps_per_epoch]
+
+    def lr_at(self, global_step: int) -> float:
+        """Warm-up over the first steps, then cosine decay to zero (or constant)."""
+        warm = min(1.0, (global_step + 1) / WARMUP_STEPS)
+        if self.config.schedule == "constant":
+            return self.config.lr * warm
+        total = self.steps_per_epoch * self.config.epochs
+        return self.config.lr * warm * 0.5 * (1 + math.cos(math.pi * global_step / total))
+
+    def loss_of(self, images, labels: torch.Tensor) -> torch.Tensor:
+        """The loss of one batch of uint8 images (model in train mode)."""
+        out = self.model.module(self.model.preprocess(images))
+        if self.normalize:
+            out = F.normalize(out, dim=1)
+        return self.loss_fn(out, labels)
+
+    def train_epoch(self, epoch: int) -> float:
+        module = self.model.module.train()
+        self.loss_fn.train()
+        torch.manual_seed(self.config.seed * 100_003 + epoch)
+        labels = torch.from_numpy(self.dataset.labels.astype(np.int64))
+        losses = []
+        bar = tqdm(self.batches(epoch), desc=f"{self.run} epoch {epoch}/{self.config.epochs}",
+                   unit="batch", disable=not self.progress)
+        for step, idx in enumerate(bar):
+            for group in self.optimizer.param_groups:
+                group["lr"] = self.lr_at((epoch - 1) * self.steps_per_epoch + step)
+            idx = np.sort(idx)
+            loss = self.loss_of(self.dataset.batch_images(idx), labels[idx])
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            losses.append(loss.item())
+            if step % 20 == 0:
+                bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
+        module.eval()
+        return float(np.mean(losses)) if losses else float("nan")
+
+    # -- checkpoints ------------------------------------------------------------------
+    def resume(self) -> int:
+        """Load the last stored checkpoint's state; return the next epoch to run."""
+        done = self.store.checkpoints(self.run)
+        if done.empty:
+            return 0
+        last = done.iloc[-1]
+        path = Path(last["path"])
+        state = torch.load(path.with_suffix(".opt.pt"), map_location="cpu", weights_only=True)
+        self.model.module.load_state_dict(torch.load(path, map_location="cpu",
+                                                     weights_only=True)["state_dict"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        if state.get("loss"):
+            self.loss_fn.load_state_dict(state["loss"])
+        return int(last["epoch"]) + 1
+
+    def evaluate(self, epoch: int) -> dict:
+        """Metrics, embeddings and anchors of both evaluation sets at this checkpoint."""
+        loaded = LoadedModel(self.config.model, self.model.module, "file",
+                             checkpoint=f"{self.run}:{epoch}", input_size=self.config.input_size)
+        metrics: dict = {}
+        for split, ds in self.eval_sets.items():
+            feats = embed(loaded, ds, np.arange(len(ds)), self.layer)
+            labels = ds.labels
+            for name, value in retrieval_metrics(feats, labels).items():
+                metrics[f"{split}_{name}"] = value
+            meta = features_meta(ds, loaded, self.layer)
+            self.store.put_features(meta, feats)
+            metrics[f"{split}_features"] = meta["result_key"]
+            anchors = np.random.default_rng(self.config.seed).permutation(len(ds))[
+                : self.config.anchors]
+            pairs = closest_pairs(feats, labels, np.sort(anchors))
+            self.store.put_anchors(self.run, epoch, split, pd.DataFrame({
+                "idx": pairs.anchor, "pos_idx": pairs.pos_idx, "pos_sim": pairs.pos_sim,
+                "neg_idx": pairs.neg_idx, "neg_sim": pairs.neg_sim}))
+        return metrics
+
+    def save(self, epoch: int, metrics: dict) -> None:
+        module = self.model.module
+        path, sha = save_checkpoint(self.checkpoint_dir, self.run, epoch, module,
+                                    self.config.model, self.model_kwargs)
+        torch.save({"optimizer": self.optimizer.state_dict(),
+                    "loss": self.loss_fn.state_dict()}, path.with_suffix(".opt.pt"))
+        self.store.put_checkpoint(self.run, epoch, str(path), sha, weights_fingerprint(module),
+                                  metrics)
+
+
 def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
           checkpoint_dir: Path | None = None, progress: bool = True) -> list[dict]:
     """Train (or resume) ``run``; return the per-epoch metrics of every checkpoint."""
-    registry = get_registry()
-    if not len(dataset.classes) or (dataset.labels < 0).all():
-        raise VizkitError(f"{dataset.name} has no labels; training needs a labelled dataset.")
-    checkpoint_dir = checkpoint_dir or store.path.parent / "checkpoints"
-    kwargs = {"num_classes": len(dataset.classes), **config.model_kwargs}
-    torch.manual_seed(config.seed)
-    model = registry.load_model(config.model, "random", input_size=config.input_size,
-                                model_kwargs=kwargs)
-    module = model.module
-    optimizer = torch.optim.AdamW(module.parameters(), lr=config.lr,
-                                  weight_decay=config.weight_decay)
+    trainer = _Trainer(store, dataset, config, run,
+                       checkpoint_dir or store.path.parent / "checkpoints", progress)
     ensure_dataset(store, dataset, progress)
-    store.put_run(run, config.model, dataset_key(dataset), asdict(config))
-    done = store.checkpoints(run)
-    start_epoch = 0
-    if not done.empty:
-        last = done.iloc[-1]
-        state = torch.load(Path(last["path"]).with_suffix(".opt.pt"), map_location="cpu",
-                           weights_only=True)
-        module.load_state_dict(torch.load(last["path"], map_location="cpu",
-                                          weights_only=True)["state_dict"])
-        optimizer.load_state_dict(state["optimizer"])
-        start_epoch = int(last["epoch"]) + 1
-    train_idx, test_idx = _split_indices(dataset, "train"), _split_indices(dataset, "test")
-    steps_per_epoch = math.ceil(len(train_idx) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
+    for ds in trainer.eval_sets.values():
+        ensure_dataset(store, ds, progress)
+    store.put_run(run, config.model, dataset_key(dataset),
+                  dict(asdict(config), eval_layer=trainer.layer))
+    start = trainer.resume()
     history = [dict(epoch=int(r["epoch"]), **json.loads(r["metrics"]))
-               for _, r in done.iterrows()]
-    for epoch in range(start_epoch, config.epochs + 1):
+               for _, r in store.checkpoints(run).iterrows()]
+    for epoch in range(start, config.epochs + 1):
         t0 = time.perf_counter()
-        loss = float("nan")
-        if epoch > 0:
-            loss = _train_epoch(model, dataset, train_idx, optimizer, config, epoch,
-                                steps_per_epoch, total_steps, progress)
-        metrics = {"loss": loss, "train_seconds": round(time.perf_counter() - t0, 2),
-                   "test_recall_at_1": recall_at_1(
-                       embed(model, dataset, test_idx, config.eval_layer),
-                       dataset.labels[test_idx])}
-        path, sha = save_checkpoint(checkpoint_dir, run, epoch, module, config.model, kwargs)
-        torch.save({"optimizer": optimizer.state_dict()}, path.with_suffix(".opt.pt"))
-        store.put_checkpoint(run, epoch, str(path), sha, weights_fingerprint(module), metrics)
+        loss = trainer.train_epoch(epoch) if epoch > 0 else float("nan")
+        t1 = time.perf_counter()
+        metrics = {"loss": loss, "train_seconds": round(t1 - t0, 2)}
+        metrics.update(trainer.evaluate(epoch))
+        metrics["eval_seconds"] = round(time.perf_counter() - t1, 2)
+        trainer.save(epoch, metrics)
         history.append({"epoch": epoch, **metrics})
         if progress:
-            tqdm.write(f"{run} epoch {epoch}: loss {loss:.4f}, test Recall@1 "
-                       f"{metrics['test_recall_at_1']:.4f}")
+            first = next(iter(trainer.eval_sets))
+            tqdm.write(f"{run} epoch {epoch}: loss {loss:.4f}, {first} Recall@1 "
+                       f"{metrics[f'{first}_recall_at_1']:.4f}, MAP@R "
+                       f"{metrics[f'{first}_map_at_r']:.4f}")
     return history
 
 
-def _train_epoch(model, dataset, train_idx, optimizer, config, epoch, steps_per_epoch,
-                 total_steps, progress) -> float:
-    module = model.module.train()
-    gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
-    order = train_idx[torch.randperm(len(train_idx), generator=gen).numpy()]
-    labels = torch.from_numpy(dataset.labels)
-    losses = []
-    bar = tqdm(range(steps_per_epoch), desc=f"epoch {epoch}/{config.epochs}", unit="batch",
-               disable=not progress)
-    for step in bar:
-        global_step = (epoch - 1) * steps_per_epoch + step
-        for group in optimizer.param_groups:  # warm-up then cosine decay, by step
-            group["lr"] = config.lr * min(1.0, (global_step + 1) / 100) * \
-                0.5 * (1 + math.cos(math.pi * global_step / total_steps))
-        idx = np.sort(order[step * config.batch_size: (step + 1) * config.batch_size])
-        x = model.preprocess(dataset.batch_images(idx))
-        loss = F.cross_entropy(module(x), labels[idx])
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
-        losses.append(loss.item())
-        if step % 20 == 0:
-            bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
-    module.eval()
-    return float(np.mean(losses))
+SWEEP_COLUMNS = ["test_recall_at_1", "test_recall_at_8", "test_map_at_r", "test_nmi"]
+
+
+def sweep_table(store: Store, runs: list[str]) -> pd.DataFrame:
+    """One row per run: its loss, learning rate and last checkpoint's metrics."""
+    configs = store.runs().set_index("run")["config"]
+    rows = []
+    for run in runs:
+        last = store.checkpoints(run).iloc[-1]
+        cfg, metrics = json.loads(configs[run]), json.loads(last["metrics"])
+        rows.append({"run": run, "loss": cfg.get("loss", "cross-entropy"), "lr": cfg["lr"],
+                     "epoch": int(last["epoch"]), "train_loss": metrics.get("loss"),
+                     **{c: metrics.get(c) for c in SWEEP_COLUMNS}})
+    return pd.DataFrame(rows)

@@ -1,7 +1,7 @@
 """The store's tables and schema version."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 META_TABLE = "vizkit_meta"
 
 MAPS_DDL = """
@@ -16,6 +16,11 @@ CREATE TABLE IF NOT EXISTS clusters (result_key VARCHAR, idx INTEGER, cluster IN
     dist FLOAT);
 CREATE TABLE IF NOT EXISTS predictions (result_key VARCHAR, idx INTEGER, pred INTEGER,
     confidence FLOAT);"""
+
+# v4: per epoch of a training run, each sampled anchor's closest positive and negative
+TRAINING_DDL = """
+CREATE TABLE IF NOT EXISTS anchors (run VARCHAR, epoch INTEGER, split VARCHAR, idx INTEGER,
+    pos_idx INTEGER, pos_sim FLOAT, neg_idx INTEGER, neg_sim FLOAT);"""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -39,10 +44,11 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS checkpoints (
     run VARCHAR, epoch INTEGER, path VARCHAR, sha256 VARCHAR, weights_fp VARCHAR,
     metrics VARCHAR, created_at TIMESTAMP, PRIMARY KEY (run, epoch));
-""" + MAPS_DDL + LAYOUT_DDL
+""" + MAPS_DDL + LAYOUT_DDL + TRAINING_DDL
 
 # Migrations from an older schema version: {old_version: list of SQL statements}.
 MIGRATIONS: dict[int, list[str]] = {
     1: [MAPS_DDL],  # v2: precomputed similarity maps
     2: [LAYOUT_DDL],  # v3: projections, clusters, predictions
+    3: [TRAINING_DDL],  # v4: anchors of training runs
 }

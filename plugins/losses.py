@@ -1,0 +1,73 @@
+"""Built-in training losses: cross-entropy, normalised softmax, triplet with semi-hard
+mining, N-pairs and multi-similarity from pytorch-metric-learning; EP and EPSHN (Xuan,
+Stylianou and Pless, WACV 2020) from :mod:`vizkit.losses`."""
+from __future__ import annotations
+
+from vizkit import hookimpl
+from vizkit.losses import ClassifierLoss, EasyPositiveLoss, Loss, MinedLoss
+
+TRIPLET_MARGIN = 0.2
+NORMALIZED_SOFTMAX_TEMPERATURE = 0.05
+
+
+def _normalized_softmax(num_classes: int, dim: int):
+    from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
+
+    return MinedLoss(NormalizedSoftmaxLoss(num_classes, dim,
+                                           temperature=NORMALIZED_SOFTMAX_TEMPERATURE))
+
+
+def _triplet_semihard(_num_classes: int, _dim: int):
+    from pytorch_metric_learning.distances import CosineSimilarity
+    from pytorch_metric_learning.losses import TripletMarginLoss
+    from pytorch_metric_learning.miners import TripletMarginMiner
+
+    return MinedLoss(TripletMarginLoss(margin=TRIPLET_MARGIN, distance=CosineSimilarity()),
+                     TripletMarginMiner(margin=TRIPLET_MARGIN, type_of_triplets="semihard",
+                                        distance=CosineSimilarity()))
+
+
+def _npairs(_num_classes: int, _dim: int):
+    from pytorch_metric_learning.losses import NPairsLoss
+    from pytorch_metric_learning.regularizers import LpRegularizer
+
+    # Sohn (2016): dot products of unnormalised embeddings, with an L2 penalty on them
+    return MinedLoss(NPairsLoss(embedding_regularizer=LpRegularizer(), embedding_reg_weight=0.002))
+
+
+def _multi_similarity(_num_classes: int, _dim: int):
+    from pytorch_metric_learning.losses import MultiSimilarityLoss
+    from pytorch_metric_learning.miners import MultiSimilarityMiner
+
+    return MinedLoss(MultiSimilarityLoss(alpha=2, beta=50, base=0.5),
+                     MultiSimilarityMiner(epsilon=0.1))
+
+
+LOSSES = [
+    Loss("cross-entropy", lambda c, d: ClassifierLoss(), classifier=True, balanced=False,
+         description="softmax cross-entropy on a classifier head; the embedding is the "
+                     "pooled feature the head sees (pre_logits)"),
+    Loss("normalized-softmax", _normalized_softmax, balanced=False,
+         description="cosine similarity to one learned proxy per class, softmax at "
+                     f"temperature {NORMALIZED_SOFTMAX_TEMPERATURE}"),
+    Loss("triplet-semihard", _triplet_semihard,
+         description=f"triplet margin {TRIPLET_MARGIN} on cosine similarity, semi-hard "
+                     "triplets of the batch"),
+    Loss("npairs", _npairs, normalize=False,
+         description="N-pairs: one positive pair per class, softmax over the batch's other "
+                     "classes (dot product, L2-regularised embedding)"),
+    Loss("multi-similarity", _multi_similarity,
+         description="multi-similarity loss with its pair miner (alpha 2, beta 50, base 0.5)"),
+    Loss("ep", lambda c, d: EasyPositiveLoss(semi_hard=False),
+         description="easy positive, hardest negative: softplus((S_an - S_ap)/0.1)"),
+    Loss("epshn", lambda c, d: EasyPositiveLoss(semi_hard=True),
+         description="easy positive, semi-hard negative (the hardest one less similar than "
+                     "the positive): softplus((S_an - S_ap)/0.1)"),
+]
+
+
+@hookimpl
+def register_losses(register):
+    """Register the built-in losses."""
+    for loss in LOSSES:
+        register(loss)

@@ -1,0 +1,100 @@
+"""What a loss plugin registers, and the easy-positive losses pytorch-metric-learning lacks.
+
+A :class:`Loss` builds a ``torch.nn.Module`` called as ``module(embeddings, labels)`` that
+returns a scalar. Losses with a classifier (cross-entropy) are given the model's logits;
+the others its embedding (L2-normalised first when ``normalize``).
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+@dataclass(frozen=True)
+class Loss:
+    """A training loss contributed by a plugin.
+
+    ``build(num_classes, embedding_dim)`` is called once per run (and again on resume) and
+    returns the loss module; its parameters, if any (a normalised-softmax proxy matrix),
+    are trained and checkpointed with the model's. ``classifier`` says the model ends in a
+    head with one output per class and the loss takes logits; otherwise the model's output
+    is an ``embedding_dim``-vector. ``normalize`` is whether the embedding is L2-normalised
+    before the loss (a run can override it). ``balanced`` says the loss needs several
+    images per class in a batch (the N classes x M images sampler is the run's default).
+    """
+
+    name: str
+    build: Callable[[int, int], nn.Module]
+    description: str = ""
+    classifier: bool = False
+    normalize: bool = True
+    balanced: bool = True
+
+
+def cosine_matrix(embeddings: torch.Tensor) -> torch.Tensor:
+    """The ``[B, B]`` cosine similarities of a batch."""
+    e = F.normalize(embeddings, dim=1)
+    return e @ e.T
+
+
+def easy_positive_selection(sims: torch.Tensor, labels: torch.Tensor, semi_hard: bool
+                            ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per anchor: the easiest positive (most similar, same label), and the hardest negative
+    (most similar, other label) -- with ``semi_hard`` the hardest negative *less similar than
+    that positive*. Returns ``(positive index, negative index, valid)``; an anchor is valid
+    when both exist and both selected similarities are positive (Xuan, Stylianou and Pless,
+    WACV 2020)."""
+    n = len(labels)
+    same = labels[:, None] == labels[None, :]
+    eye = torch.eye(n, dtype=torch.bool, device=sims.device)
+    low = torch.finfo(sims.dtype).min
+    pos_sims = sims.masked_fill(~same | eye, low)
+    s_ap, pos = pos_sims.max(dim=1)
+    neg_mask = ~same
+    if semi_hard:
+        neg_mask = neg_mask & (sims < s_ap[:, None])
+    s_an, neg = sims.masked_fill(~neg_mask, low).max(dim=1)
+    valid = (s_ap > 0) & (s_an > 0) & (s_ap > low) & (s_an > low)
+    return pos, neg, valid
+
+
+class EasyPositiveLoss(nn.Module):
+    """EP (hardest negative) or EPSHN (semi-hard negative) loss:
+    ``softplus((S_an - S_ap) / sigma)`` averaged over the valid anchors (see
+    :func:`easy_positive_selection`); zero, with a gradient, when no anchor is valid."""
+
+    def __init__(self, semi_hard: bool, sigma: float = 0.1):
+        super().__init__()
+        self.semi_hard, self.sigma = semi_hard, sigma
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        sims = cosine_matrix(embeddings)
+        pos, neg, valid = easy_positive_selection(sims.detach(), labels, self.semi_hard)
+        if not valid.any():
+            return embeddings.sum() * 0.0
+        rows = torch.arange(len(labels), device=sims.device)[valid]
+        s_ap, s_an = sims[rows, pos[valid]], sims[rows, neg[valid]]
+        return F.softplus((s_an - s_ap) / self.sigma).mean()
+
+
+class ClassifierLoss(nn.Module):
+    """Cross-entropy on the model's logits."""
+
+    def forward(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        return F.cross_entropy(logits, labels)
+
+
+class MinedLoss(nn.Module):
+    """A pytorch-metric-learning loss, fed the pairs/triplets its miner picks."""
+
+    def __init__(self, loss: nn.Module, miner: nn.Module | None = None):
+        super().__init__()
+        self.loss, self.miner = loss, miner
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        tuples = self.miner(embeddings, labels) if self.miner is not None else None
+        return self.loss(embeddings, labels, tuples)
