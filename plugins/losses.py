@@ -28,11 +28,14 @@ def _triplet_semihard(_num_classes: int, _dim: int):
 
 
 def _npairs(_num_classes: int, _dim: int):
+    from pytorch_metric_learning.distances import DotProductSimilarity
     from pytorch_metric_learning.losses import NPairsLoss
     from pytorch_metric_learning.regularizers import LpRegularizer
 
     # Sohn (2016): dot products of unnormalised embeddings, with an L2 penalty on them
-    return MinedLoss(NPairsLoss(embedding_regularizer=LpRegularizer(), embedding_reg_weight=0.002))
+    return MinedLoss(NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=False),
+                                embedding_regularizer=LpRegularizer(),
+                                embedding_reg_weight=0.002))
 
 
 def _multi_similarity(_num_classes: int, _dim: int):

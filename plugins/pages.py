@@ -1,5 +1,5 @@
 """The built-in pages: home, semantic search, similarity maps, compare, projections,
-training evolution and misclassifications."""
+training evolution, misclassifications, training, triplet scatter and embedding spectrum."""
 from __future__ import annotations
 
 import importlib
@@ -39,6 +39,15 @@ PAGES = (
     ("confusion", "Misclassifications", "confusion_page", ":material/grid_on:", 45,
      "The confusion matrix per checkpoint; each mistake beside its nearest images of the "
      "predicted class.", "vizkit evolve ... or vizkit project ..."),
+    ("training", "Training", "training_page", ":material/monitoring:", 50,
+     "Runs and their configurations; Recall@K, MAP@R, NMI and loss per epoch, several runs "
+     "on one chart.", "vizkit train --dataset D --loss L --run RUN (or vizkit sweep)"),
+    ("triplets", "Triplet scatter", "triplets_page", ":material/scatter_plot:", 55,
+     "Each anchor's closest positive vs closest negative similarity, epoch by epoch, train "
+     "and test, two runs side by side; trace an anchor.", "vizkit train ..."),
+    ("spectrum", "Embedding spectrum", "spectrum_page", ":material/equalizer:", 60,
+     "PCA of an embedding: explained variance, the largest and smallest directions, "
+     "Recall@1 as directions are dropped.", "vizkit train ..."),
 )
 
 

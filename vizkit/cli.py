@@ -264,10 +264,10 @@ def cmd_demo(args) -> int:
     from vizkit.jobs.demo import run_demo
 
     summary = run_demo(_store(args), epochs=args.epochs, progress=not args.quiet)
-    last = summary["history"][-1]
-    print(f"demo ready: run {summary['run']}, {summary['checkpoint']}, test Recall@1 "
-          f"{last['test_recall_at_1']:.4f}, {summary['results']} results. Now run: "
-          "streamlit run streamlit_app.py")
+    recalls = ", ".join(f"{run} {h[-1]['test_recall_at_1']:.4f}"
+                        for run, h in summary["histories"].items())
+    print(f"demo ready: runs {', '.join(summary['runs'])} (test Recall@1 {recalls}), "
+          f"{summary['results']} results. Now run: streamlit run streamlit_app.py")
     return 0
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vizkit import runs, spectrum
 from vizkit.checkpoints import load_model
 from vizkit.explain import MapService, open_stored_dataset
 from vizkit.models import LoadedModel
@@ -120,3 +121,36 @@ def model_label(row: dict) -> str:
     if isinstance(row.get("checkpoint"), str) and row["checkpoint"]:
         return f"{row['model']} @ {row['checkpoint']}"
     return f"{row['model']} ({row['weights']}, {row['weights_fp'][:6]})"
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def run_table(path: str) -> pd.DataFrame:
+    """The runs and their configurations (see :func:`vizkit.runs.run_table`)."""
+    return runs.run_table(Store(path))
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def metric_history(path: str, run_names: tuple[str, ...]) -> pd.DataFrame:
+    return runs.metric_history(Store(path), list(run_names))
+
+
+@st.cache_data(ttl=5, show_spinner=False)
+def anchor_table(path: str, run_names: tuple[str, ...]) -> pd.DataFrame:
+    return runs.anchor_table(Store(path), list(run_names))
+
+
+def eval_embedding(path: str, run: str, epoch: int, split: str) -> tuple[np.ndarray, dict]:
+    """The evaluation embeddings of ``run:epoch`` on ``split`` and their catalog row."""
+    key = runs.eval_features_key(Store(path), run, epoch, split)
+    return feature_matrix(path, key), Store(path).result(key)
+
+
+@st.cache_data(show_spinner="Computing the spectrum…", max_entries=16)
+def spectrum_of(path: str, result_key: str) -> spectrum.Spectrum:
+    return spectrum.spectrum(feature_matrix(path, result_key))
+
+
+@st.cache_data(show_spinner="Recall@1 after dropping directions…", max_entries=32)
+def truncated_recall(path: str, result_key: str, dataset_key: str) -> dict[int, float]:
+    labels = image_table(path, dataset_key)["label"].to_numpy()
+    return spectrum.recall_after_truncation(feature_matrix(path, result_key), labels)

@@ -1,0 +1,100 @@
+"""Embedding spectrum: PCA of a checkpoint's embedding — explained variance per direction,
+the values of each class along the largest and the smallest directions, and Recall@1 after
+keeping only the top-k directions, across runs of different embedding sizes."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from vizkit.app import data
+from vizkit.runs import epochs_of, eval_splits
+
+POINTS_PER_CLASS = 300
+
+
+def render() -> None:
+    st.title("Embedding spectrum")
+    path = str(data.store().path)
+    store = data.store()
+    names = data.run_table(path)["run"].tolist()
+    c1, c2, c3 = st.columns([2, 2, 1])
+    run = c1.selectbox("Run", names, key="spec_run")
+    epochs = epochs_of(store, run)
+    epoch = c2.select_slider("Epoch", epochs, value=epochs[-1], key="spec_epoch") \
+        if len(epochs) > 1 else epochs[0]
+    split = c3.selectbox("Images", eval_splits(store, run), key="spec_split")
+    feats, frow = data.eval_embedding(path, run, epoch, split)
+    spec = data.spectrum_of(path, frow["result_key"])
+    d = len(spec.explained)
+    st.caption(f"{feats.shape[0]:,} {split} images × {d} dimensions ({frow['layer']} of "
+               f"{run}:{epoch}). The top direction explains {spec.explained[0]:.1%}; "
+               f"{int(np.searchsorted(np.cumsum(spec.explained), 0.9) + 1)} directions "
+               "explain 90%.")
+    _variance(spec.explained)
+    _extremes(path, spec, frow)
+    _truncation(path, names, run, split, epoch)
+
+
+def _variance(explained: np.ndarray) -> None:
+    k = np.arange(1, len(explained) + 1)
+    fig = go.Figure([go.Bar(x=k, y=explained, name="explained variance"),
+                     go.Scatter(x=k, y=np.cumsum(explained), name="cumulative",
+                                mode="lines+markers", yaxis="y2")])
+    fig.update_layout(height=320, xaxis_title="principal direction",
+                      yaxis={"title": "share of variance", "tickformat": ".0%"},
+                      yaxis2={"overlaying": "y", "side": "right", "range": [0, 1.02],
+                              "tickvals": [0, 0.25, 0.5, 0.75, 1], "tickformat": ".0%",
+                              "title": "cumulative", "showgrid": False},
+                      margin={"t": 30}, legend={"orientation": "h", "y": 1.12})
+    st.markdown("**Explained variance per principal direction**")
+    st.plotly_chart(fig, key="spec_variance")
+
+
+def _extremes(path: str, spec, frow: dict) -> None:
+    table = data.image_table(path, frow["dataset_key"])
+    classes = data.dataset_info(path, frow["dataset_key"])["classes"]
+    labels = table["label"].to_numpy()
+    rng = np.random.default_rng(0)
+    shown = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[
+        :POINTS_PER_CLASS] for c in np.unique(labels)]))
+    d = spec.scores.shape[1]
+    frames = [pd.DataFrame({"direction": f"PC {j + 1} ({name}, {spec.explained[j]:.1%})",
+                            "value": spec.scores[shown, j],
+                            "class": [classes[v] for v in labels[shown]]})
+              for j, name in ((0, "largest"), (d - 1, "smallest"))]
+    fig = px.strip(pd.concat(frames), x="class", y="value", color="class",
+                   facet_col="direction", height=360)
+    fig.update_yaxes(matches=None, showticklabels=True)
+    fig.update_layout(showlegend=False, margin={"t": 40})
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    st.markdown("**Each class along the largest and the smallest direction** (up to "
+                f"{POINTS_PER_CLASS} images a class): the largest separates classes, the "
+                "smallest is mostly noise")
+    st.plotly_chart(fig, key="spec_extremes")
+
+
+def _truncation(path: str, names: list[str], run: str, split: str, epoch: int) -> None:
+    st.markdown("**Recall@1 after keeping the top-k principal directions** (k = d, d/2, …; "
+                "each run's last checkpoint, or the chosen epoch for this run)")
+    compare = st.multiselect("Runs", names, default=[run] + [n for n in names if n != run][:3],
+                             key="spec_compare")
+    rows = []
+    store = data.store()
+    for name in compare:
+        if split not in eval_splits(store, name):
+            continue
+        e = epoch if name == run else epochs_of(store, name)[-1]
+        _feats, frow = data.eval_embedding(path, name, e, split)
+        for k, r in data.truncated_recall(path, frow["result_key"],
+                                          frow["dataset_key"]).items():
+            rows.append({"run": f"{name}:{e} (d={frow['dim']})", "kept directions": k,
+                         "Recall@1": r})
+    if not rows:
+        return
+    fig = px.line(pd.DataFrame(rows), x="kept directions", y="Recall@1", color="run",
+                  markers=True, log_x=True, height=340)
+    fig.update_xaxes(type="log", dtick=np.log10(2), tickformat="d")
+    st.plotly_chart(fig, key="spec_truncation")

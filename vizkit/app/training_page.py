@@ -1,0 +1,53 @@
+"""Training: the runs in the store with their configurations, and Recall@K, MAP@R, NMI and
+the loss epoch by epoch, several runs on one chart."""
+from __future__ import annotations
+
+import plotly.express as px
+import streamlit as st
+
+from vizkit.app import data
+
+METRIC_TITLES = {"recall_at_1": "Recall@1", "recall_at_2": "Recall@2",
+                 "recall_at_4": "Recall@4", "recall_at_8": "Recall@8", "map_at_r": "MAP@R",
+                 "nmi": "NMI", "loss": "training loss"}
+
+
+def render() -> None:
+    st.title("Training")
+    path = str(data.store().path)
+    table = data.run_table(path)
+    st.markdown("**Runs** (configuration and last test metrics)")
+    st.dataframe(table, hide_index=True, key="train_runs_table")
+    names = table["run"].tolist()
+    chosen = st.multiselect("Runs on the charts", names, default=names[:4], key="train_runs")
+    if not chosen:
+        st.info("Pick one or more runs.")
+        return
+    history = data.metric_history(path, tuple(chosen))
+    if history.empty:
+        st.info("These runs have no checkpoints yet.")
+        return
+    c1, c2 = st.columns([3, 1])
+    metrics = c1.multiselect("Metrics", [m for m in METRIC_TITLES if m != "loss"],
+                             default=["recall_at_1", "recall_at_8", "map_at_r", "nmi"],
+                             format_func=METRIC_TITLES.get, key="train_metrics")
+    splits = c2.multiselect("Evaluated on", sorted(set(history["split"])),
+                            default=["test"] if "test" in set(history["split"]) else None,
+                            key="train_splits")
+    shown = history[history["metric"].isin(metrics) & history["split"].isin(splits)]
+    if not shown.empty:
+        shown = shown.assign(metric=shown["metric"].map(METRIC_TITLES))
+        fig = px.line(shown, x="epoch", y="value", color="run", line_dash="split",
+                      facet_col="metric", facet_col_wrap=2, markers=True, height=520,
+                      category_orders={"metric": [METRIC_TITLES[m] for m in metrics]})
+        fig.update_yaxes(matches=None, showticklabels=True)
+        fig.update_xaxes(dtick=1)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+        st.plotly_chart(fig, key="train_metric_chart")
+    loss = history[history["metric"] == "loss"]
+    if not loss.empty:
+        st.markdown("**Training loss** (mean over each epoch's batches; each loss has its "
+                    "own scale)")
+        fig = px.line(loss, x="epoch", y="value", color="run", markers=True, height=300)
+        fig.update_xaxes(dtick=1)
+        st.plotly_chart(fig, key="train_loss_chart")

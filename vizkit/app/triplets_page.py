@@ -1,0 +1,169 @@
+"""Triplet scatter: for a fixed sample of anchors, each anchor's similarity to its closest
+positive (x) against its closest negative (y), epoch by epoch, train and test side by side,
+one or two runs; the ideal point is (1, 0) and points below the diagonal are retrieved
+correctly. Click an anchor to trace its path across epochs and see its three images."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+import streamlit as st
+
+from vizkit.app import data
+from vizkit.runs import IDEAL, epochs_of, eval_features_key
+
+NONE = "(none)"
+CHART = "trip_scatter"
+
+
+def _labelled(path: str, anchors: pd.DataFrame, runs: list[str]) -> tuple[pd.DataFrame, dict]:
+    """Anchors with class names; the evaluation dataset key of each (run, split)."""
+    store, keys, parts = data.store(), {}, []
+    for (run, split), part in anchors.groupby(["run", "split"], sort=False):
+        frow = store.result(eval_features_key(store, run, int(part["epoch"].max()), split))
+        keys[(run, split)] = frow["dataset_key"]
+        labels = data.image_table(path, frow["dataset_key"])["label"].to_numpy()
+        classes = data.dataset_info(path, frow["dataset_key"])["classes"]
+        parts.append(part.assign(label=[classes[v] for v in labels[part["idx"]]]))
+    return pd.concat(parts), keys
+
+
+def _facets(fig: go.Figure) -> go.Figure:
+    """The diagonal (below it, the positive is closer) and the ideal point in every panel."""
+    fig.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot", "color": "grey"},
+                  row="all", col="all")
+    fig.add_scatter(x=[IDEAL[0]], y=[IDEAL[1]], mode="markers+text", text=["ideal"],
+                    textposition="top left", marker={"symbol": "star", "size": 14,
+                                                     "color": "black"},
+                    showlegend=False, hoverinfo="skip", row="all", col="all")
+    fig.update_xaxes(range=[-0.25, 1.05], title="closest positive similarity")
+    fig.update_yaxes(range=[-0.25, 1.05], title="closest negative similarity")
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    return fig
+
+
+def render() -> None:
+    st.title("Triplet scatter")
+    path = str(data.store().path)
+    names = data.run_table(path)["run"].tolist()
+    c1, c2, c3 = st.columns([2, 2, 3])
+    run_a = c1.selectbox("Run", names, key="trip_run_a")
+    run_b = c2.selectbox("Beside it", [NONE] + [n for n in names if n != run_a],
+                         index=1 if len(names) > 1 else 0, key="trip_run_b")
+    runs = [run_a] + ([run_b] if run_b != NONE else [])
+    store = data.store()
+    epochs = sorted(set.intersection(*[set(epochs_of(store, r)) for r in runs]))
+    anchors = data.anchor_table(path, tuple(runs))
+    if anchors.empty or not epochs:
+        st.info("These runs have no anchors stored (they were trained before vizkit kept "
+                "them). Train a run with `vizkit train`.")
+        return
+    epoch = c3.select_slider("Epoch", epochs, value=epochs[-1], key="trip_epoch") \
+        if len(epochs) > 1 else epochs[0]
+    anchors, keys = _labelled(path, anchors[anchors["epoch"].isin(epochs)], runs)
+    _take_click()
+    tab_epoch, tab_play = st.tabs([f"Epoch {epoch} — click an anchor to trace it",
+                                   "▶ Play all epochs"])
+    with tab_epoch:
+        traced = _traced(anchors, epoch)
+        _epoch_figure(anchors, epoch, runs, traced)
+        if traced is not None:
+            _anchor_images(path, anchors, keys, runs, epoch, traced)
+    with tab_play:
+        fig = px.scatter(anchors, x="pos_sim", y="neg_sim", color="label",
+                         animation_frame="epoch", animation_group="idx", facet_col="split",
+                         facet_row="run" if len(runs) > 1 else None, height=380 * len(runs),
+                         hover_data={"idx": True}, category_orders={"run": runs})
+        fig.update_traces(marker={"size": 5, "opacity": 0.7})
+        st.plotly_chart(_facets(fig), key="trip_play")
+    _histograms(anchors, epoch, runs)
+
+
+def _take_click() -> None:
+    """A click on the scatter (its selection) becomes the traced anchor."""
+    points = (st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])
+    if points and points[0].get("customdata"):
+        split, idx = points[0]["customdata"][1], int(points[0]["customdata"][2])
+        choice = f"{split}:{idx}"
+        if st.session_state.get("trip_clicked") != choice:
+            st.session_state["trip_clicked"] = st.session_state["trip_anchor"] = choice
+
+
+def _traced(anchors: pd.DataFrame, epoch: int) -> tuple[str, int] | None:
+    now = anchors[(anchors["epoch"] == epoch)].drop_duplicates(["split", "idx"])
+    now = now.sort_values("dist", ascending=False)
+    options = [NONE] + [f"{r.split}:{r.idx}" for r in now.itertuples()]
+    info = {f"{r.split}:{r.idx}": f"{r.split} image {r.idx} · {r.label}"
+            for r in now.itertuples()}
+    if st.session_state.get("trip_anchor") not in options:
+        st.session_state["trip_anchor"] = NONE
+    pick = st.selectbox("Trace an anchor (or click one; listed farthest from the ideal "
+                        "first)", options, format_func=lambda o: info.get(o, o),
+                        key="trip_anchor")
+    if pick == NONE:
+        return None
+    split, idx = pick.split(":")
+    return split, int(idx)
+
+
+def _epoch_figure(anchors, epoch, runs, traced) -> None:
+    now = anchors[anchors["epoch"] == epoch]
+    fig = px.scatter(now, x="pos_sim", y="neg_sim", color="label", facet_col="split",
+                     facet_row="run" if len(runs) > 1 else None, height=380 * len(runs),
+                     custom_data=["run", "split", "idx"], hover_data={"idx": True},
+                     category_orders={"run": runs}, render_mode="webgl")
+    fig.update_traces(marker={"size": 5, "opacity": 0.7})
+    _facets(fig)
+    if traced is not None:
+        split, idx = traced
+        path = anchors[(anchors["split"] == split) & (anchors["idx"] == idx)]
+        splits = sorted(anchors["split"].unique())
+        for i, run in enumerate(runs):
+            p = path[path["run"] == run].sort_values("epoch")
+            fig.add_scatter(x=p["pos_sim"], y=p["neg_sim"], mode="lines+markers+text",
+                            text=[f"e{e}" for e in p["epoch"]], textposition="top center",
+                            line={"color": "black", "width": 2}, marker={"size": 9},
+                            name=f"anchor {idx}", showlegend=i == 0,
+                            row=len(runs) - i if len(runs) > 1 else 1,
+                            col=splits.index(split) + 1)
+    st.plotly_chart(fig, key=CHART, on_select="rerun", selection_mode=("points",))
+    share = (now["pos_sim"] > now["neg_sim"]).groupby([now["run"], now["split"]]).mean()
+    st.caption("Below the diagonal (closest positive more similar than closest negative): "
+               + "; ".join(f"{r} {s} {v:.1%}" for (r, s), v in share.items()))
+
+
+def _anchor_images(path, anchors, keys, runs, epoch, traced) -> None:
+    split, idx = traced
+    cols = st.columns(len(runs))
+    for col, run in zip(cols, runs):
+        row = anchors[(anchors["run"] == run) & (anchors["epoch"] == epoch)
+                      & (anchors["split"] == split) & (anchors["idx"] == idx)]
+        if row.empty:
+            continue
+        r = row.iloc[0]
+        thumbs = data.thumbnails(path, keys[(run, split)],
+                                 (int(r.idx), int(r.pos_idx), int(r.neg_idx)))
+        table = data.image_table(path, keys[(run, split)])
+        classes = data.dataset_info(path, keys[(run, split)])["classes"]
+        with col:
+            st.markdown(f"**{run}**, epoch {epoch}: distance to ideal {r.dist:.3f}")
+            for c, i, caption in zip(st.columns(3), (r.idx, r.pos_idx, r.neg_idx),
+                                     ("anchor", f"closest positive · {r.pos_sim:.3f}",
+                                      f"closest negative · {r.neg_sim:.3f}")):
+                c.image(thumbs[int(i)], width=84, output_format="PNG")
+                c.caption(f"{caption}  \n{classes[int(table['label'].iloc[int(i)])]}")
+
+
+def _histograms(anchors, epoch, runs) -> None:
+    st.subheader("Distance to the ideal point (1, 0)")
+    now = anchors[anchors["epoch"] == epoch]
+    fig = px.histogram(now, x="dist", color="run", facet_col="split", barmode="overlay",
+                       nbins=40, opacity=0.6, height=300, category_orders={"run": runs})
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    st.plotly_chart(fig, key="trip_hist")
+    median = anchors.groupby(["run", "split", "epoch"], as_index=False)["dist"].median()
+    fig = px.line(median, x="epoch", y="dist", color="run", line_dash="split", markers=True,
+                  height=280, labels={"dist": "median distance to (1, 0)"})
+    fig.update_xaxes(dtick=1)
+    st.plotly_chart(fig, key="trip_median")
