@@ -46,7 +46,8 @@ def digits_store(tmp_path_factory) -> Path:
 def evolved_store(tmp_path_factory) -> Path:
     """A store with a small CNN trained 2 epochs on digits (run ``t``, checkpoints 0-2) and
     its evolution on the digits test split: PCA and UMAP layouts (aligned and independent),
-    k-means clusters and predictions per checkpoint — made by the real jobs."""
+    k-means clusters and predictions per checkpoint; and a second run ``t-epshn`` (EPSHN
+    loss, 32-d embedding) for the training pages — made by the real jobs."""
     from vizkit.jobs.layouts import evolve_run
     from vizkit.jobs.train import TrainConfig, train
     from vizkit.registry import get_registry
@@ -57,6 +58,10 @@ def evolved_store(tmp_path_factory) -> Path:
     train(store, get_registry().open_dataset("digits"),
           TrainConfig(model="vizkit_small_cnn", dataset="digits", epochs=2, batch_size=64),
           "t", checkpoint_dir=root / "checkpoints", progress=False)
+    train(store, get_registry().open_dataset("digits"),
+          TrainConfig(model="vizkit_small_cnn", dataset="digits", epochs=2, loss="epshn",
+                      embedding_dim=32, classes_per_batch=10, anchors=200),
+          "t-epshn", checkpoint_dir=root / "checkpoints", progress=False)
     test_split = get_registry().open_dataset("digits[test]")
     for method in ("pca", "umap"):
         evolve_run(store, test_split, "t", "embedding", method, clusters=10, progress=False)

@@ -185,3 +185,51 @@ def test_confusion_page_opens_a_cell_with_neighbours_of_the_predicted_class(with
     at.select_slider(key="conf_model").set_value(at.select_slider(key="conf_model").options[0]
                                                  ).run()
     assert not at.exception and not at.error
+
+
+def test_training_page_charts_runs_and_metrics(with_evolution):
+    at = page("training").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.multiselect(key="train_runs").value == ["t", "t-epshn"]
+    at.multiselect(key="train_metrics").set_value(["recall_at_2", "nmi"]).run()
+    at.multiselect(key="train_splits").set_value(["test", "train"]).run()
+    assert not at.exception and not at.error
+    at.multiselect(key="train_runs").set_value([]).run()
+    assert any("Pick one or more runs" in i.value for i in at.info)
+
+
+def test_triplet_page_two_runs_trace_an_anchor_and_move_the_epoch(with_evolution):
+    at = page("triplets").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.selectbox(key="trip_run_b").value == "t-epshn"
+    assert at.select_slider(key="trip_epoch").value == 2
+    shares = [c.value for c in at.caption if c.value.startswith("Below the diagonal")]
+    assert shares and "t-epshn test" in shares[0]
+    at.selectbox(key="trip_anchor").select_index(1).run()
+    assert not at.exception and not at.error
+    captions = [c.value for c in at.caption]
+    assert sum(c.startswith("anchor") for c in captions) == 2  # one per run
+    assert any(c.startswith("closest negative") for c in captions)
+    traced = at.session_state["trip_anchor"]
+    at.select_slider(key="trip_epoch").set_value(0).run()
+    assert not at.exception and at.session_state["trip_anchor"] == traced
+    at.selectbox(key="trip_run_b").select("(none)").run()
+    assert not at.exception and not at.error
+
+
+def test_spectrum_page_variance_extremes_and_truncated_recall(with_evolution):
+    at = page("spectrum").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert "64 dimensions" in at.caption[0].value  # run t: pre_logits of the small CNN
+    at.selectbox(key="spec_run").select("t-epshn").run()
+    assert not at.exception and "32 dimensions" in at.caption[0].value
+    at.selectbox(key="spec_split").select("train").run()
+    at.select_slider(key="spec_epoch").set_value(0).run()
+    assert not at.exception and not at.error
+
+
+@pytest.mark.parametrize("name", ["training", "triplets", "spectrum"])
+def test_training_pages_without_runs_say_what_to_run(with_store, name):
+    at = page(name).run()
+    assert not at.exception and not at.error
+    assert any("vizkit train" in i.value for i in at.info)

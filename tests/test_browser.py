@@ -224,3 +224,46 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
         page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-confusion.png"),
                         full_page=True)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+@pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
+def test_training_triplet_and_spectrum_pages_in_a_real_browser(app_url, browser_page):
+    """Training curves; click an anchor in the triplet scatter to see its three images and
+    its path; the animation tab; the spectrum."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/training")
+    _settle(page)
+    expect(page.get_by_text("Training loss")).to_be_visible(timeout=60_000)
+    expect(page.locator(".js-plotly-plot")).to_have_count(2)
+    page.goto(app_url + "/triplets")
+    _settle(page)
+    chart = page.locator(".st-key-trip_scatter .js-plotly-plot")
+    expect(chart).to_be_visible(timeout=60_000)
+    x, y = page.evaluate("""() => {
+      const gd = document.querySelector('.st-key-trip_scatter .js-plotly-plot');
+      const t = gd._fullData.find(t => t.customdata && t.x && t.x.length);
+      const xa = gd._fullLayout[t.xaxis.replace('x', 'xaxis')];
+      const ya = gd._fullLayout[t.yaxis.replace('y', 'yaxis')];
+      const r = gd.getBoundingClientRect();
+      return [r.left + xa._offset + xa.d2p(t.x[0]), r.top + ya._offset + ya.d2p(t.y[0])];
+    }""")
+    page.mouse.move(x, y)
+    page.mouse.click(x, y)
+    _settle(page)
+    expect(page.get_by_text("closest negative ·")).to_have_count(2, timeout=60_000)
+    _images_loaded(page, 6)
+    # the clicked anchor's path across epochs (points overlap: whichever plotly picked)
+    assert page.evaluate("""() => document.querySelector('.st-key-trip_scatter .js-plotly-plot'
+        )._fullData.some(t => (t.name || '').startsWith('anchor '))""")
+    page.get_by_role("tab", name="Play all epochs").click()
+    expect(page.locator(".st-key-trip_play .updatemenu-button")).not_to_have_count(0)
+    page.goto(app_url + "/spectrum")
+    _settle(page)
+    expect(page.get_by_text("Explained variance per principal direction")).to_be_visible(
+        timeout=60_000)
+    expect(page.locator(".st-key-spec_truncation .js-plotly-plot")).to_be_visible()
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-spectrum.png"),
+                        full_page=True)

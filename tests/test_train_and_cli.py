@@ -1,4 +1,5 @@
 """Training with checkpoints (resumable), and the CLI end to end on digits."""
+import contextlib
 import json
 import subprocess
 import sys
@@ -25,23 +26,9 @@ def test_training_improves_recall_and_resume_gives_the_same_checkpoints(tmp_path
     # an interrupted run (stopped after epoch 1) resumed to epoch 2
     part = Store(tmp_path / "part.duckdb")
     cfg = TrainConfig(**CONFIG)
-    import vizkit.jobs.train as job
-
-    original = job._train_epoch
-    calls = []
-
-    def stop_after_first(*a, **k):
-        if calls:
-            raise KeyboardInterrupt
-        calls.append(1)
-        return original(*a, **k)
-
-    job._train_epoch = stop_after_first
-    try:
+    with stopped_after_first_epoch():
         with pytest.raises(KeyboardInterrupt):
             train(part, ds, cfg, "r", checkpoint_dir=tmp_path / "ck2", progress=False)
-    finally:
-        job._train_epoch = original
     assert part.checkpoints("r")["epoch"].tolist() == [0, 1]
     train(part, ds, cfg, "r", checkpoint_dir=tmp_path / "ck2", progress=False)
     assert part.checkpoints("r")["weights_fp"].tolist() == \
@@ -49,6 +36,86 @@ def test_training_improves_recall_and_resume_gives_the_same_checkpoints(tmp_path
     model = load_model(None, checkpoint="r:2", store=full)
     assert model.checkpoint == "r:2" and model.weights_fingerprint == \
         full.checkpoints("r")["weights_fp"].iloc[-1]
+
+
+@contextlib.contextmanager
+def stopped_after_first_epoch():
+    """Training raises KeyboardInterrupt (as Ctrl-C would) when a second epoch starts."""
+    import vizkit.jobs.train as job
+
+    original, calls = job._Trainer.train_epoch, []
+
+    def stop(self, epoch):
+        if calls:
+            raise KeyboardInterrupt
+        calls.append(epoch)
+        return original(self, epoch)
+
+    job._Trainer.train_epoch = stop
+    try:
+        yield
+    finally:
+        job._Trainer.train_epoch = original
+
+
+EPSHN = dict(model="vizkit_small_cnn", dataset="digits", epochs=2, loss="epshn",
+             embedding_dim=32, classes_per_batch=10, images_per_class=8, lr=3e-3,
+             anchors=200)
+
+
+def test_epshn_run_learns_stores_what_the_pages_need_and_resumes_identically(tmp_path):
+    ds = get_registry().open_dataset("digits")
+    full = Store(tmp_path / "full.duckdb")
+    history = train(full, ds, TrainConfig(**EPSHN), "e", progress=False)
+    assert history[1]["test_recall_at_1"] > history[0]["test_recall_at_1"]
+    assert history[-1]["test_map_at_r"] > history[0]["test_map_at_r"]
+    # the stored test embedding is the checkpoint's embedding (the head, 32-d)
+    model = load_model(None, checkpoint="e:2", store=full)
+    test = get_registry().open_dataset("digits[test]")
+    stored = full.features(history[-1]["test_features"])
+    again = model.embed_images(test.batch_images(np.arange(len(test))), ["head"])["head"]
+    assert stored.shape == (len(test), 32) and np.allclose(stored, again, atol=1e-4)
+    # anchors: the same sample every epoch, its closest positive/negative as defined
+    anchors = full.anchors(["e"])
+    assert set(anchors["epoch"]) == {0, 1, 2} and set(anchors["split"]) == {"test", "train"}
+    last = anchors[(anchors["epoch"] == 2) & (anchors["split"] == "test")]
+    assert len(last) == 200 and last["idx"].is_unique
+    labels = test.labels
+    unit = stored / np.linalg.norm(stored, axis=1, keepdims=True)
+    for r in last.head(20).itertuples():
+        sims = unit @ unit[r.idx]
+        same = labels == labels[r.idx]
+        same[r.idx] = False
+        assert labels[r.pos_idx] == labels[r.idx] and labels[r.neg_idx] != labels[r.idx]
+        assert r.pos_sim == pytest.approx(sims[same].max(), abs=1e-5)
+        assert r.neg_sim == pytest.approx(sims[labels != labels[r.idx]].max(), abs=1e-5)
+    # killed after epoch 1, resumed: the same checkpoints
+    part = Store(tmp_path / "part.duckdb")
+    with stopped_after_first_epoch():
+        with pytest.raises(KeyboardInterrupt):
+            train(part, ds, TrainConfig(**EPSHN), "e", checkpoint_dir=tmp_path / "ck2",
+                  progress=False)
+    train(part, ds, TrainConfig(**EPSHN), "e", checkpoint_dir=tmp_path / "ck2", progress=False)
+    assert part.checkpoints("e")["weights_fp"].tolist() == \
+        full.checkpoints("e")["weights_fp"].tolist()
+
+
+def test_class_balanced_batches_are_n_classes_by_m_images_and_reproducible():
+    from vizkit.sampler import class_balanced_batches
+
+    labels = np.repeat(np.arange(6), [30, 25, 20, 40, 9, 50])
+    batches = class_balanced_batches(labels, 4, 5, 40, seed=3)
+    for b in batches:
+        counts = np.unique(labels[b], return_counts=True)[1]
+        assert len(counts) == 4 and (counts == 5).all() and len(set(b)) == 20
+    again = class_balanced_batches(labels, 4, 5, 40, seed=3)
+    assert all((a == b).all() for a, b in zip(batches, again))
+    # each class's images come round without replacement: over the epoch every image of a
+    # class is used before any is used twice
+    drawn = np.concatenate(batches)
+    for c in range(6):
+        seen = np.unique(drawn[labels[drawn] == c], return_counts=True)[1]
+        assert seen.max() - seen.min() <= 1 or len(seen) < (labels == c).sum()
 
 
 def run_cli(*args, store=None, ok=True):
@@ -112,3 +179,21 @@ def test_cli_listings_and_export(digits_store, tmp_path):
 
             t = pq.read_table(out)
             assert t.num_rows == 1797 and t.column("id")[0].as_py() == "digit/0000"
+
+
+def test_cli_sweep_over_losses_and_bad_training_options(tmp_path):
+    store = tmp_path / "s.duckdb"
+    done = run_cli("sweep", "--dataset", "digits", "--prefix", "s", "--losses", "ep,epshn",
+                   "--epochs", "1", "--batches-per-epoch", "5", "--eval-images", "200",
+                   "--anchors", "50", "--quiet", "--json", store=store)
+    rows = json.loads(done.stdout)
+    assert [(r["run"], r["loss"], r["epoch"]) for r in rows] == [("s-ep", "ep", 1),
+                                                                 ("s-epshn", "epshn", 1)]
+    assert all(0 < r["test_recall_at_1"] <= 1 for r in rows)
+    bad = run_cli("train", "--dataset", "digits", "--run", "x", "--loss", "tripplet",
+                  store=store, ok=False)
+    assert bad.returncode == 2 and "triplet-semihard" in bad.stderr
+    bad = run_cli("train", "--dataset", "digits", "--run", "x", "--loss", "epshn",
+                  "--classes-per-batch", "20", store=store, ok=False)
+    assert bad.returncode == 1 and "Lower --classes-per-batch" in bad.stderr
+    assert "Traceback" not in bad.stderr

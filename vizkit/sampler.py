@@ -11,7 +11,8 @@ def class_balanced_batches(labels: np.ndarray, classes_per_batch: int, images_pe
     """``n_batches`` index arrays, each ``classes_per_batch`` distinct classes chosen at random
     with ``images_per_class`` images of each. Every class's images are drawn in a shuffled
     order without replacement, reshuffled when used up, so an epoch sees each image about
-    equally often. The same ``seed`` gives the same batches."""
+    equally often, and no image twice in a batch unless its class has fewer than
+    ``images_per_class``. The same ``seed`` gives the same batches."""
     labels = np.asarray(labels)
     classes = np.unique(labels[labels >= 0])
     pools = {c: np.flatnonzero(labels == c) for c in classes}
@@ -31,8 +32,10 @@ def class_balanced_batches(labels: np.ndarray, classes_per_batch: int, images_pe
         for c in picked:
             take = []
             while len(take) < images_per_class:
-                if cursor[c] >= len(queues[c]):
-                    queues[c], cursor[c] = rng.permutation(pools[c]), 0
+                if cursor[c] >= len(queues[c]):  # used up: a new round, in which the
+                    fresh = rng.permutation(pools[c])  # images already in this batch go last
+                    taken = np.isin(fresh, take)
+                    queues[c], cursor[c] = np.concatenate([fresh[~taken], fresh[taken]]), 0
                 n = min(images_per_class - len(take), len(queues[c]) - cursor[c])
                 take.extend(queues[c][cursor[c]: cursor[c] + n])
                 cursor[c] += n

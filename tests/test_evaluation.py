@@ -1,0 +1,53 @@
+"""Retrieval metrics against brute force; the spectrum's explained variance and truncation."""
+import numpy as np
+import pytest
+from sklearn.datasets import load_digits
+
+from vizkit.evaluation import retrieval_metrics
+from vizkit.spectrum import keep_top, recall_after_truncation, spectrum, truncation_ks
+
+
+@pytest.fixture(scope="module")
+def digits():
+    d = load_digits()
+    rng = np.random.default_rng(0)
+    # a random projection: a real-valued embedding that is not perfect
+    x = d.data.astype(np.float32) @ rng.normal(size=(64, 24)).astype(np.float32)
+    return x, d.target
+
+
+def brute_force(x, y):
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    sims = unit @ unit.T
+    np.fill_diagonal(sims, -np.inf)
+    order = np.argsort(-sims, axis=1, kind="stable")
+    same = y[order] == y[:, None]
+    out = {f"recall_at_{k}": same[:, :k].any(axis=1).mean() for k in (1, 2, 4, 8)}
+    ap = []
+    for i in range(len(y)):
+        r = (y == y[i]).sum() - 1
+        hits = same[i, :r]
+        ap.append((np.cumsum(hits) / np.arange(1, r + 1) * hits).sum() / r)
+    out["map_at_r"] = float(np.mean(ap))
+    return out
+
+
+def test_recall_at_k_and_map_at_r_equal_brute_force(digits):
+    x, y = digits
+    got, expected = retrieval_metrics(x, y), brute_force(x, y)
+    for name, value in expected.items():
+        assert got[name] == pytest.approx(value, abs=1e-5), name
+    assert 0 < got["nmi"] <= 1
+    assert got["recall_at_1"] <= got["recall_at_2"] <= got["recall_at_4"] <= got["recall_at_8"]
+
+
+def test_spectrum_explained_variance_sums_to_one_and_truncation(digits):
+    x, y = digits
+    spec = spectrum(x)
+    assert spec.explained.sum() == pytest.approx(1.0, abs=1e-9)
+    assert (np.diff(spec.singular_values) <= 1e-9).all()
+    assert np.allclose(keep_top(spec, x.shape[1]), x, atol=1e-3)  # nothing dropped
+    assert truncation_ks(24) == [24, 12, 6, 3, 1]
+    recall = recall_after_truncation(x, y)
+    assert recall[24] == pytest.approx(brute_force(x, y)["recall_at_1"], abs=1e-9)
+    assert recall[1] < recall[24] - 0.3  # one direction cannot separate ten digits
