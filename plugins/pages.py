@@ -1,5 +1,6 @@
-"""The built-in pages: home, semantic search, similarity maps, compare, projections,
-training evolution, misclassifications, training, triplet scatter and embedding spectrum."""
+"""The built-in pages: home, semantic search, similarity maps, compare, model explorer,
+projections, training evolution, misclassifications, training, triplet scatter and
+embedding spectrum."""
 from __future__ import annotations
 
 import importlib
@@ -30,6 +31,10 @@ PAGES = (
     ("compare", "Compare embeddings", "compare_page", ":material/compare:", 25,
      "Two models, checkpoints or layers side by side: rankings, overlap and similarity "
      "maps in four panels.", "vizkit precompute ... for both configurations"),
+    ("explorer", "Model explorer", "explorer_page", ":material/layers:", 28,
+     "A model's layers; what each channel responds to: its optimised image (torch-lucent), "
+     "the dataset images that excite it most, and the feature maps of any image.",
+     "vizkit precompute --dataset D --checkpoint RUN --channel-vis --layers L"),
     ("projection", "Projections", "projection_page", ":material/scatter_plot:", 30,
      "A dataset in 2-D under a layer (UMAP, PCA, t-SNE), its clusters, and the images of "
      "any selection.", "vizkit project --dataset D --model M --layer L"),

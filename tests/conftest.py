@@ -47,7 +47,9 @@ def evolved_store(tmp_path_factory) -> Path:
     """A store with a small CNN trained 2 epochs on digits (run ``t``, checkpoints 0-2) and
     its evolution on the digits test split: PCA and UMAP layouts (aligned and independent),
     k-means clusters and predictions per checkpoint; and a second run ``t-epshn`` (EPSHN
-    loss, 32-d embedding) for the training pages — made by the real jobs."""
+    loss, 32-d embedding) for the training pages; and the model explorer's channel images
+    (3 channels of stages.1 and stages.2 of ``t:2``) and top images over digits[test] —
+    made by the real jobs."""
     from vizkit.jobs.layouts import evolve_run
     from vizkit.jobs.train import TrainConfig, train
     from vizkit.registry import get_registry
@@ -65,6 +67,11 @@ def evolved_store(tmp_path_factory) -> Path:
     test_split = get_registry().open_dataset("digits[test]")
     for method in ("pca", "umap"):
         evolve_run(store, test_split, "t", "embedding", method, clusters=10, progress=False)
+    from vizkit.checkpoints import load_model
+    from vizkit.jobs.explore import explore
+
+    explore(store, test_split, load_model(None, checkpoint="t:2", store=store),
+            ["stages.1", "stages.2"], channels=3, steps=64, top_k=8, progress=False)
     return store.path
 
 

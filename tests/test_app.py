@@ -233,3 +233,35 @@ def test_training_pages_without_runs_say_what_to_run(with_store, name):
     at = page(name).run()
     assert not at.exception and not at.error
     assert any("vizkit train" in i.value for i in at.info)
+
+
+def test_explorer_page_layer_channel_top_images_feature_maps_and_compare(with_evolution):
+    at = page("explorer").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.selectbox(key="exp_model").value == "vizkit_small_cnn @ t:2"  # it has renders
+    assert at.selectbox(key="exp_layer").value == "stages.2"
+    captions = [c.value for c in at.caption]
+    assert any(c.startswith("channel, 64 steps at 28 px") for c in captions)
+    assert any("The 8 images of digits[test] with the highest max activation" in c
+               for c in captions)
+    opened = [b for b in at.button if b.key.startswith("exp_grid_")]
+    assert len(opened) == 3
+    target = int(opened[-1].key.rsplit("_", 1)[1])
+    opened[-1].click().run()
+    assert not at.exception and at.number_input(key="exp_channel").value == target
+    at.radio(key="exp_pooling").set_value("mean").run()
+    assert any("highest mean activation" in c.value for c in at.caption)
+    # feature maps of a dataset image; open the strongest channel
+    strongest = at.selectbox(key="exp_open").options[1]
+    at.selectbox(key="exp_open").select_index(1).run()
+    assert not at.exception and f"channel {at.number_input(key='exp_channel').value} " in \
+        strongest + " "
+    at.radio(key="exp_order").set_value("mean").run()
+    at.radio(key="exp_source").set_value("Upload an image").run()
+    assert any("see its feature maps" in i.value for i in at.info)
+    assert [b for b in at.button if b.key.startswith("exp_grid_")]  # other tabs still drawn
+    # a layer with nothing rendered says what to run; a channel out of range cannot be set
+    at.selectbox(key="exp_layer").select("stages.0").run()
+    assert any("--channel-vis --layers stages.0" in i.value for i in at.info)
+    assert at.number_input(key="exp_channel").max == 31
+    assert at.selectbox(key="exp_layer_b_stages.0").value == "stages.0"

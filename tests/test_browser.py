@@ -267,3 +267,35 @@ def test_training_triplet_and_spectrum_pages_in_a_real_browser(app_url, browser_
     if os.environ.get("VIZKIT_SCREENSHOT"):
         page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-spectrum.png"),
                         full_page=True)
+
+
+@pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
+def test_model_explorer_in_a_real_browser(app_url, browser_page, tmp_path):
+    """Open a rendered channel from the layer's grid, see its image and top images; upload
+    an image and see its feature maps."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/explorer")
+    _settle(page)
+    expect(page.get_by_text("optimised image").first).to_be_visible(timeout=60_000)
+    page.get_by_role("tab", name="All rendered channels").click()
+    button = page.get_by_role("button", name="ch ").last
+    channel = button.inner_text().removeprefix("ch ").strip()
+    button.click()
+    _settle(page)
+    page.get_by_role("tab", name="Channel").first.click()
+    expect(page.get_by_text(f"stages.2 · channel {channel}")).to_be_visible(timeout=60_000)
+    expect(page.get_by_text("highest max activation")).to_be_visible()
+    _images_loaded(page, 9)  # the optimised image and its 8 top images
+    page.get_by_role("tab", name="Feature maps of an image").click()
+    page.get_by_text("Upload an image").first.click()
+    _settle(page)
+    upload = tmp_path / "wide.png"
+    upload.write_bytes(_png("RGB", (60, 40), (200, 30, 30)))
+    page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
+    _settle(page)
+    expect(page.locator(".st-key-exp_maps .js-plotly-plot")).to_be_visible(timeout=60_000)
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-explorer.png"),
+                        full_page=True)

@@ -52,6 +52,37 @@ def test_entry_point_plugin_is_found_and_works(site):
     assert plugins.failures() == []
 
 
+def test_third_party_loss_trains_a_run(site, tmp_path):
+    """A pip-installed plugin's loss is listed with its owner and trains like a built-in."""
+    make_distribution(site, "vizkit-centre-loss", "vizkit_test_centre", """
+        import torch
+        from vizkit import hookimpl
+        from vizkit.losses import Loss
+
+        class PullToClassMean(torch.nn.Module):
+            def forward(self, emb, labels):
+                means = torch.stack([emb[labels == c].mean(0) for c in labels])
+                return (emb - means).pow(2).sum(1).mean()
+
+        @hookimpl
+        def register_losses(register):
+            register(Loss("centre", lambda c, d: PullToClassMean(),
+                          description="pull each embedding to its class mean"))
+    """, "centre")
+    from vizkit.jobs.train import TrainConfig, train
+    from vizkit.store import Store
+
+    reg = get_registry()
+    assert reg.owners["loss"]["centre"] == "centre"
+    history = train(Store(tmp_path / "s.duckdb"), reg.open_dataset("digits"),
+                    TrainConfig(model="vizkit_small_cnn", dataset="digits", epochs=1,
+                                loss="centre", embedding_dim=16, classes_per_batch=10,
+                                batches_per_epoch=3, eval_images=100, anchors=20),
+                    "c", checkpoint_dir=tmp_path / "ck", progress=False)
+    assert history[-1]["loss"] > 0 and 0 <= history[-1]["test_recall_at_1"] <= 1
+    assert plugins.failures() == []
+
+
 def test_allow_list_skips_other_entry_points(site, monkeypatch):
     make_distribution(site, "vizkit-chebyshev", "vizkit_test_cheb2", GOOD, "chebyshev")
     monkeypatch.setenv("VIZKIT_PLUGINS", "something-else")
@@ -129,5 +160,5 @@ def test_every_hook_is_documented_and_tested():
         doc = inspect.getdoc(fn) or ""
         assert "Called" in doc and "Returns" in doc, f"{name} lacks a when/returns docstring"
         kind = name.removeprefix("register_")
-        assert kind in ("datasets", "models", "metrics", "visualizers")
+        assert kind in ("datasets", "models", "metrics", "losses", "visualizers")
         assert f"register_{kind}" in source or kind in ("models", "visualizers"), name

@@ -131,8 +131,9 @@ def test_noise_on_half_of_the_query_moves_the_map_to_the_other_half(tmp_path):
     name = "fashion-mnist[:6000]"
     ds = get_registry().open_dataset(name)
     store = Store(tmp_path / "s.duckdb")
-    train(store, ds, TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=1,
-                                 batch_size=64), "t", checkpoint_dir=tmp_path / "ck",
+    train(store, ds, TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=2,
+                                 batch_size=64, eval_images=500, anchors=10), "t",
+                      checkpoint_dir=tmp_path / "ck",
           progress=False)
     decomposer = Decomposer(load_model(None, checkpoint="t", store=store), "embedding")
     rng = np.random.default_rng(0)

@@ -97,6 +97,17 @@ def cmd_precompute(args) -> int:
         for f, why in dataset.skipped:
             print(f"  {f}: {why}", file=sys.stderr)
     model = _model(args, store)
+    if args.channel_vis:
+        from vizkit.jobs.explore import explore
+
+        if not args.layers:
+            raise VizkitError("--channel-vis needs --layers (see `vizkit layers MODEL`).")
+        counts = explore(store, dataset, model, args.layers.split(","), args.channels,
+                         args.steps, args.size, args.objective, top_k=args.top_k,
+                         progress=not args.quiet)
+        print("channel images: " + ", ".join(f"{layer} {n}" for layer, n in counts.items())
+              + f"; top {args.top_k} images of every channel over {dataset.name}")
+        return 0
     layers = args.layers.split(",") if args.layers else model.default_layers()
     rows = precompute(store, dataset, model, layers, args.metrics.split(","), args.k,
                       args.batch_size, progress=not args.quiet)
@@ -313,6 +324,15 @@ def build_parser() -> argparse.ArgumentParser:
     sp.add_argument("--k", type=int, default=50)
     sp.add_argument("--limit", type=int, help="only the first N images")
     sp.add_argument("--batch-size", type=int, default=256)
+    sp.add_argument("--channel-vis", action="store_true",
+                    help="instead: optimised images of sampled channels of --layers (torch-"
+                         "lucent) and the top images of every channel over the dataset")
+    sp.add_argument("--channels", type=int, default=30, help="channels sampled per layer")
+    sp.add_argument("--steps", type=int, default=256, help="optimisation steps per image")
+    sp.add_argument("--size", type=int, help="image size (default: the model's, at most 128)")
+    sp.add_argument("--objective", default="channel", choices=["channel", "neuron",
+                                                               "diversity"])
+    sp.add_argument("--top-k", type=int, default=16, help="top images kept per channel")
     sp.add_argument("--quiet", action="store_true")
     sp.set_defaults(func=cmd_precompute)
     sp = sub.add_parser("maps", help="precompute similarity maps of queries and their top-k")

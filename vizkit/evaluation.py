@@ -8,6 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vizkit.errors import VizkitError
+
 RECALL_KS = (1, 2, 4, 8)
 METRIC_NAMES = [f"recall_at_{k}" for k in RECALL_KS] + ["map_at_r", "nmi"]
 
@@ -58,9 +60,18 @@ def _cosine_knn(query: torch.Tensor, k: int, reference: torch.Tensor,
     return torch.cat(sims), torch.cat(idx)
 
 
+MAX_NEIGHBOUR_ENTRIES = 60_000_000  # n x R neighbour lists MAP@R needs (~1 GB at this size)
+
+
 def retrieval_metrics(features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
     """Recall@1/2/4/8, MAP@R and NMI of ``features`` (cosine), every image a query against
-    all the others (leave-one-out)."""
+    all the others (leave-one-out). MAP@R needs each image's R nearest (R = its class size
+    - 1): a :class:`VizkitError` says to evaluate fewer images when that would not fit."""
+    largest = int(np.bincount(labels[labels >= 0]).max()) if len(labels) else 0
+    if len(labels) * largest > MAX_NEIGHBOUR_ENTRIES:
+        raise VizkitError(f"MAP@R over {len(labels):,} images needs {largest:,} neighbours "
+                          "each, more memory than is sensible; evaluate fewer images "
+                          "(--eval-images 10000).")
     acc = _calculator().get_accuracy(torch.from_numpy(np.ascontiguousarray(features)),
                                      torch.from_numpy(labels.astype(np.int64)))
     out = {f"recall_at_{k}": acc[f"recall_at_{k}"] for k in RECALL_KS}

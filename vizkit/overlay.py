@@ -9,6 +9,7 @@ from PIL import Image
 
 BLUE = np.array([33, 102, 172], np.float32)
 RED = np.array([178, 24, 43], np.float32)
+HEAT = np.array([230, 85, 13], np.float32)
 MAX_ALPHA = 0.85
 
 
@@ -35,6 +36,20 @@ def signed_overlay(image: np.ndarray, values: np.ndarray, vmax: float,
                    width: int = 144) -> bytes:
     """PNG of ``image`` (uint8 ``[H,W]`` or ``[H,W,3]``) in grey under the map ``values``
     (``[h, w]``, any aspect) upsampled bilinearly to it, shown ``width`` pixels wide."""
+    return _overlay(image, values, width, lambda up: _colour(up, vmax))
+
+
+def heat_overlay(image: np.ndarray, values: np.ndarray, vmax: float,
+                 width: int = 96) -> bytes:
+    """Like :func:`signed_overlay` for a non-negative map (a channel's activation): orange,
+    more opaque where the activation is higher, on the scale ``[0, vmax]``."""
+    def colour(up):
+        t = np.clip(up / (vmax or 1.0), 0.0, 1.0)[..., None]
+        return HEAT, MAX_ALPHA * t
+    return _overlay(image, values, width, colour)
+
+
+def _overlay(image: np.ndarray, values: np.ndarray, width: int, colour_of) -> bytes:
     h, w = image.shape[:2]
     out_w, out_h = width, max(1, round(width * h / w))
     grey = Image.fromarray(image).convert("L")
@@ -42,7 +57,7 @@ def signed_overlay(image: np.ndarray, values: np.ndarray, vmax: float,
     grey = np.asarray(grey.resize((out_w, out_h), resample), np.float32)[..., None]
     up = np.asarray(Image.fromarray(values.astype(np.float32), mode="F")
                     .resize((out_w, out_h), Image.Resampling.BILINEAR), np.float32)
-    colour, alpha = _colour(up, vmax)
+    colour, alpha = colour_of(up)
     rgb = (1 - alpha) * grey + alpha * colour
     return _png(np.clip(rgb, 0, 255).astype(np.uint8))
 

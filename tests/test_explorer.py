@@ -1,0 +1,154 @@
+"""The model explorer: channel images by optimisation (torch-lucent through vizkit's
+wrapper), top-activating images, feature maps, the explorer's own tables, and the CLI."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from vizkit.checkpoints import load_model
+from vizkit.errors import VizkitError
+from vizkit.explorer import store as explorer_store
+from vizkit.explorer.channels import (channel_activation, feature_maps, render_channel,
+                                      sample_channels, top_activations)
+from vizkit.explorer.lucent_compat import _get_rotation_matrix2d, _translate, _warp_affine
+from vizkit.registry import get_registry
+from vizkit.store import Store
+
+CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+@pytest.fixture(scope="module")
+def trained(evolved_store):
+    """The small CNN trained 2 epochs on digits (grayscale, 28 px) and the digits test split."""
+    store = Store(evolved_store)
+    return load_model(None, checkpoint="t:2", store=store), \
+        get_registry().open_dataset("digits[test]")
+
+
+@pytest.fixture(scope="module")
+def fashion_model(tmp_path_factory):
+    """The small CNN trained one epoch on 6,000 Fashion-MNIST images, and those images."""
+    from conftest import require_fashion_mnist
+    from vizkit.jobs.train import TrainConfig, train
+
+    require_fashion_mnist()
+    root = tmp_path_factory.mktemp("fashion")
+    name = "fashion-mnist[:6000]"
+    store = Store(root / "s.duckdb")
+    train(store, get_registry().open_dataset(name),
+          TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=1, eval_images=500,
+                      anchors=10), "f", checkpoint_dir=root / "ck", progress=False)
+    return load_model(None, checkpoint="f", store=store), get_registry().open_dataset(name)
+
+
+def test_optimised_image_excites_its_channel_far_more_than_noise_or_an_average_image(
+        fashion_model):
+    model, data = fashion_model
+    images = data.batch_images(np.arange(2000))
+    average = images.astype(np.float32).mean(0).round().astype(np.uint8)
+    noise = (np.random.default_rng(0).random((28, 28)) * 255).astype(np.uint8)
+    ratios = []
+    for channel in sample_channels(128, 4, seed=0):
+        item = render_channel(model, "stages.2", channel, steps=256, seed=1)
+        assert item.image.shape == (28, 28, 1) and item.image.dtype == np.uint8
+        act = channel_activation(model, "stages.2", channel, [item.image[:, :, 0]])[0]
+        baseline = channel_activation(model, "stages.2", channel, [noise, average])
+        assert act > baseline.max(), (channel, act, baseline)
+        ratios.append(act / max(baseline.max(), 1e-6))
+    assert min(ratios) > 1.1 and np.median(ratios) > 2, ratios
+    again = render_channel(model, "stages.2", channel, steps=256, seed=1)
+    assert np.array_equal(item.image, again.image)  # reproducible with the seed
+
+
+def test_rgb_224_model_renders_and_objectives(trained):
+    model = get_registry().load_model("resnet18", "random")
+    item = render_channel(model, "layer1", 5, size=224, steps=3)
+    assert item.image.shape == (224, 224, 3) and item.image.std() > 0
+    small, _ = trained
+    tiled = render_channel(small, "stages.1", 2, steps=4, objective="diversity")
+    assert tiled.image.shape == (56, 56, 1)
+    assert render_channel(small, "stages.1", 2, steps=4, objective="neuron").image.shape == \
+        (28, 28, 1)
+
+
+def test_bad_layers_channels_and_sizes_are_clear_errors(trained):
+    model, _ = trained
+    with pytest.raises(VizkitError, match="pre_logits"):
+        render_channel(model, "pre_logits", 0, steps=2)
+    with pytest.raises(VizkitError, match="has 128 channels"):
+        render_channel(model, "stages.2", 128, steps=2)
+    with pytest.raises(VizkitError, match="no spatial output"):
+        feature_maps(model, "head", np.zeros((28, 28), np.uint8))
+    with pytest.raises(VizkitError, match="Image size"):
+        render_channel(model, "stages.2", 0, size=4, steps=2)
+
+
+def test_top_activations_equal_a_brute_force_ranking(trained):
+    model, test = trained
+    top = top_activations(model, test, ["stages.1"], k=5, batch_size=64, progress=False)[
+        "stages.1"]
+    with torch.inference_mode():
+        acts = model.activations(model.preprocess(test.batch_images(np.arange(len(test)))),
+                                 ["stages.1"])["stages.1"].float().numpy()
+    flat = acts.reshape(len(acts), acts.shape[1], -1)
+    for pooling, scores in (("max", flat.max(2)), ("mean", flat.mean(2))):
+        for c in (0, 7, 63):
+            expected = np.sort(scores[:, c])[::-1][:5]
+            assert np.allclose(top.value[pooling][c], expected, atol=1e-5)
+            assert np.allclose(scores[top.idx[pooling][c], c], expected, atol=1e-5)
+            # each stored map is that image's activation map of the channel
+            assert np.allclose(top.maps[pooling][c, 0], acts[top.idx[pooling][c, 0], c],
+                               atol=1e-5)
+
+
+def test_feature_maps_of_one_image(trained):
+    model, test = trained
+    maps = feature_maps(model, "stages.1", test.image_array(0))
+    assert maps.shape == (64, 7, 7) and (maps >= 0).all()  # after ReLU and max-pooling
+
+
+def test_kornia_stand_in_matches_plain_geometry():
+    x = torch.arange(25, dtype=torch.float32).reshape(1, 1, 5, 5)
+    assert torch.allclose(_translate(x, torch.tensor([[0.0, 0.0]])), x, atol=1e-5)
+    shifted = _translate(x, torch.tensor([[1.0, 0.0]]))
+    assert torch.allclose(shifted[..., 1:], x[..., :-1], atol=1e-4)  # one pixel right
+    centre = torch.tensor([[2.0, 2.0]])
+    m = _get_rotation_matrix2d(centre, torch.tensor([0.0]), torch.ones(1, 2))
+    assert torch.allclose(_warp_affine(x, m, (5, 5)), x, atol=1e-4)
+    m = _get_rotation_matrix2d(centre, torch.tensor([90.0]), torch.ones(1, 2))
+    turned = _warp_affine(x, m, (5, 5))
+    assert torch.allclose(turned, torch.rot90(x, 1, dims=(2, 3)), atol=1e-4)
+
+
+def test_explorer_tables_belong_to_the_explorer(evolved_store, tmp_path):
+    import shutil
+
+    copy = tmp_path / "s.duckdb"
+    shutil.copy(evolved_store, copy)
+    store = Store(copy)
+    fp = load_model(None, checkpoint="t:2", store=store).weights_fingerprint
+    assert len(explorer_store.channel_images(store, fp, "stages.2")) == 3
+    before = store.summary()
+    explorer_store.drop_tables(store)
+    assert explorer_store.channel_images(store, fp).empty
+    assert explorer_store.top_activation_rows(store, fp, "stages.2", 0, "max").empty
+    assert store.summary() == before  # nothing else touched
+
+
+def test_cli_channel_vis_resumes_and_rejects_bad_layers(tmp_path):
+    store = tmp_path / "s.duckdb"
+    args = ["--store", str(store), "precompute", "--dataset", "digits[:200]", "--model",
+            "vizkit_small_cnn", "--weights", "random", "--channel-vis", "--layers",
+            "stages.2", "--channels", "2", "--steps", "8", "--quiet"]
+    done = subprocess.run(CLI + args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "stages.2 2" in done.stdout
+    again = subprocess.run(CLI + args[:12] + ["--channels", "3", "--steps", "8", "--quiet"],
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and "stages.2 3" in again.stdout  # one more, two kept
+    for layers, message in (("head", "no spatial output"), ("stagez", "Unknown layer")):
+        bad = subprocess.run(CLI + args[:11] + [layers, "--quiet"], capture_output=True,
+                             text=True, timeout=300)
+        assert bad.returncode != 0 and message in bad.stderr and "Traceback" not in bad.stderr

@@ -1,0 +1,322 @@
+"""Model explorer: a model's layers; for a layer, the optimised image of a channel beside the
+dataset images that excite it most (activation overlaid); the feature maps of any image;
+every rendered channel of the layer; and the same depth of a second model side by side."""
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pandas as pd
+import plotly.express as px
+import streamlit as st
+from PIL import Image
+
+from vizkit.app import data, pickers
+from vizkit.errors import ImageDecodeError, ResultMissingError, VizkitError
+from vizkit.explorer import store as explorer_store
+from vizkit.explorer.channels import POOLINGS, feature_maps, render_channel
+from vizkit.images import decode_image, to_array
+from vizkit.models import LoadedModel
+from vizkit.overlay import heat_overlay
+
+MAPS_SHOWN = 32
+COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "
+           "--layers stages.0,stages.1,stages.2")
+
+
+def _model_options(path: str) -> dict[str, dict]:
+    """Every model the store knows: those with features, and every checkpoint of a run."""
+    options: dict[str, dict] = {}
+    store = data.store()
+    for r in store.checkpoints().itertuples():
+        model = store.runs().set_index("run").loc[r.run, "model"]
+        options[f"{model} @ {r.run}:{r.epoch}"] = {"model": model, "weights": "file",
+                                                   "checkpoint": f"{r.run}:{r.epoch}",
+                                                   "params": "{}"}
+    feats = data.catalog(path, "features")
+    for row in feats.to_dict("records")[::-1]:
+        options.setdefault(data.model_label(row), row)
+    if not options:
+        raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
+                                 f"`{COMMAND}`.")
+    return options
+
+
+def _load(path: str, row: dict) -> LoadedModel:
+    checkpoint = row["checkpoint"] if isinstance(row.get("checkpoint"), str) else None
+    return data.model_for(path, row["model"], row["weights"], checkpoint, row["params"])
+
+
+def _pick_model(path: str, key: str, label: str = "Model", default: str | None = None
+                ) -> LoadedModel:
+    options = _model_options(path)
+    names = list(options)
+    explored = set(explorer_store.explored(data.store())["weights_fp"])
+    index = names.index(default) if default in names else 0
+    if default is None:  # prefer a model whose channels were rendered
+        for i, name in enumerate(names):
+            if options[name].get("weights_fp") in explored or name.endswith(
+                    tuple(f"@ {c}" for c in _explored_checkpoints())):
+                index = i
+                break
+    return _load(path, options[st.selectbox(label, names, index=index, key=key)])
+
+
+def _explored_checkpoints() -> list[str]:
+    rows = explorer_store.explored(data.store())
+    return [c for c in rows["checkpoint"] if isinstance(c, str)]
+
+
+def _spatial_layers(model: LoadedModel) -> list[str]:
+    return [i.name for i in model.layers() if i.spatial]
+
+
+def render() -> None:
+    st.title("Model explorer")
+    path = str(data.store().path)
+    pickers.apply_pending("exp")
+    c1, c2 = st.columns([3, 2])
+    with c1:
+        model = _pick_model(path, "exp_model")
+    layers = _spatial_layers(model)
+    if not layers:
+        raise VizkitError(f"{model.label} has no layers with spatial output to explore.")
+    stored = explorer_store.channel_images(data.store(), model.weights_fingerprint)
+    default = stored["layer"].iloc[-1] if not stored.empty else layers[-1]
+    layer = c2.selectbox("Layer", layers, index=layers.index(default) if default in layers
+                         else len(layers) - 1, key="exp_layer")
+    with st.expander("Layer catalogue", expanded=False):
+        _catalogue(model, stored)
+    n_channels = model.layer(layer).channels
+    rendered = stored[stored["layer"] == layer]["channel"].tolist()
+    if st.session_state.get("exp_channel_layer") != layer:  # a new layer: a rendered channel
+        st.session_state["exp_channel_layer"] = layer
+        st.session_state["exp_channel"] = rendered[0] if rendered else 0
+    st.session_state["exp_channel"] = min(int(st.session_state["exp_channel"]), n_channels - 1)
+    channel = st.number_input(f"Channel (0-{n_channels - 1})", 0, n_channels - 1,
+                              key="exp_channel")
+    tabs = st.tabs(["Channel", "Feature maps of an image", "All rendered channels",
+                    "Compare two models"])
+    with tabs[0]:
+        _channel(path, model, layer, int(channel), stored)
+    with tabs[1]:
+        _feature_maps(path, model, layer)
+    with tabs[2]:
+        _rendered_grid(model, layer, stored, key="exp_grid", buttons=True)
+    with tabs[3]:
+        _compare(path, model, layer, layers)
+
+
+def _catalogue(model: LoadedModel, stored: pd.DataFrame) -> None:
+    """Every inspectable layer: kind, output shape, channels, receptive-field stride."""
+    rendered = stored.groupby("layer").size() if not stored.empty else pd.Series(dtype=int)
+    rows = []
+    for info in model.layers():
+        stride = (model.config.height / info.shape[1]) if info.spatial else None
+        rows.append({"layer": info.name, "kind": info.kind, "output shape": str(info.shape),
+                     "channels": info.channels if info.spatial else None,
+                     "stride (px)": None if stride is None else round(stride, 1),
+                     "rendered channels": int(rendered.get(info.name, 0))})
+    table = pd.DataFrame(rows)
+    st.dataframe(table, hide_index=True, key="exp_catalogue")
+    spatial = table.dropna(subset=["channels"])
+    if not spatial.empty:
+        fig = px.bar(spatial, x="layer", y="channels", color="stride (px)", height=260,
+                     color_continuous_scale="Blues", title="channels per layer, coloured by "
+                     "stride (input pixels per output cell)")
+        st.plotly_chart(fig, key="exp_catalogue_chart")
+
+
+def _channel(path: str, model: LoadedModel, layer: str, channel: int,
+             stored: pd.DataFrame) -> None:
+    left, right = st.columns([1, 3])
+    with left:
+        st.markdown(f"**{layer} · channel {channel}**, optimised image")
+        mine = stored[(stored["layer"] == layer) & (stored["channel"] == channel)]
+        if not mine.empty:
+            row = mine.iloc[-1]
+            st.image(bytes(row["png"]), width=200, output_format="PNG")
+            st.caption(f"{row['objective']}, {row['steps']} steps at {row['size']} px")
+        else:
+            st.caption("Not rendered yet.")
+        if st.button("Render now" if mine.empty else "Render again", key="exp_render"):
+            _render_now(model, layer, channel)
+    with right:
+        _top_images(path, model, layer, channel)
+
+
+def _render_now(model: LoadedModel, layer: str, channel: int) -> None:
+    bar = st.progress(0.0, text="Optimising…")
+    item = render_channel(model, layer, channel, steps=256,
+                          on_step=lambda i, n: bar.progress(i / n, text=f"step {i}/{n}"))
+    bar.empty()
+    try:
+        explorer_store.put_channel_image(data.store(), model, item)
+    except Exception as e:  # noqa: BLE001 - a read-only store still shows the image
+        st.warning(f"Rendered but not stored ({e}).")
+        st.image(Image.fromarray(item.image.squeeze()), width=200)
+        return
+    st.rerun()
+
+
+def _top_images(path: str, model: LoadedModel, layer: str, channel: int) -> None:
+    pooling = st.radio("Top images by", POOLINGS, horizontal=True, key="exp_pooling",
+                       format_func=lambda p: f"{p} activation")
+    rows = explorer_store.top_activation_rows(data.store(), model.weights_fingerprint, layer,
+                                              channel, pooling)
+    if rows.empty:
+        st.info(f"No top-activating images stored for {layer} of this model. Run `vizkit "
+                f"precompute --dataset D --{_model_flag(model)} --channel-vis --layers "
+                f"{layer}`.")
+        return
+    key = rows["dataset_key"].iloc[0]
+    rows = rows[rows["dataset_key"] == key]
+    table = data.image_table(path, key)
+    classes = data.dataset_info(path, key)["classes"]
+    thumbs = data.thumbnails(path, key, tuple(int(i) for i in rows["idx"]))
+    vmax = max(float(np.max(m)) for m in rows["amap"]) or 1.0
+    st.caption(f"The {len(rows)} images of {key.split('#')[0]} with the highest {pooling} "
+               f"activation of channel {channel}; orange = where it fires (one scale, max "
+               f"{vmax:.2f}).")
+    cols = st.columns(8)
+    for j, r in enumerate(rows.itertuples()):
+        image = np.asarray(Image.open(io.BytesIO(thumbs[int(r.idx)])).convert("RGB"))
+        amap = np.asarray(r.amap, np.float32).reshape(r.h, r.w)
+        with cols[j % 8]:
+            st.image(heat_overlay(image, amap, vmax), width=84, output_format="PNG")
+            label = int(table["label"].iloc[int(r.idx)])
+            st.caption(f"{r.value:.2f} · {classes[label] if label >= 0 else ''}")
+
+
+def _model_flag(model: LoadedModel) -> str:
+    return f"checkpoint {model.checkpoint}" if model.checkpoint else f"model {model.name}"
+
+
+def _feature_maps(path: str, model: LoadedModel, layer: str) -> None:
+    source = pickers.pick_source("exp")
+    if source == pickers.FROM_DATASET:
+        datasets = data.store().datasets()
+        if datasets.empty:
+            st.info("The store has no datasets; upload an image instead.")
+            return
+        key = st.selectbox("Dataset", datasets["dataset_key"].tolist(), key="exp_dataset",
+                           format_func=lambda k: k.split("#")[0])
+        table = data.image_table(path, key)
+        idx = pickers.pick_index(table, "exp")
+        image = _dataset_image(path, key, idx)
+        caption = pickers.query_caption(table, data.dataset_info(path, key)["classes"], idx)
+    else:  # not pickers.pick_upload: its st.stop() would also stop the other tabs
+        upload = st.file_uploader("Upload an image (JPEG, PNG, WebP, BMP, TIFF)",
+                                  key="exp_upload")
+        if upload is None:
+            st.info("Upload an image to see its feature maps.")
+            return
+        try:
+            image = to_array(decode_image(upload.getvalue(), name=upload.name))
+        except ImageDecodeError as e:
+            st.error(f"{e} Try another file.")
+            return
+        caption = upload.name
+    maps = feature_maps(model, layer, image)
+    c1, c2 = st.columns([1, 3])
+    c1.image(image, width=160, caption=caption)
+    order_by = c2.radio("Order channels by", ["max", "mean", "channel number"],
+                        horizontal=True, key="exp_order")
+    shown = c2.slider("Channels shown", 8, min(64, len(maps)), min(MAPS_SHOWN, len(maps)),
+                      step=4, key="exp_shown") if len(maps) > 8 else len(maps)
+    flat = maps.reshape(len(maps), -1)
+    score = {"max": flat.max(1), "mean": flat.mean(1)}.get(order_by)
+    order = np.argsort(-score, kind="stable") if score is not None else np.arange(len(maps))
+    order = order[:shown]
+    fig = px.imshow(maps[order], facet_col=0, facet_col_wrap=8, color_continuous_scale="viridis",
+                    height=140 * int(np.ceil(len(order) / 8)) + 60,
+                    labels={"color": "activation"})
+    for i, c in enumerate(order):
+        fig.layout.annotations[i].text = f"ch {c}"
+    fig.update_xaxes(showticklabels=False)
+    fig.update_yaxes(showticklabels=False)
+    fig.update_layout(margin={"l": 0, "r": 0, "t": 30, "b": 0})
+    st.plotly_chart(fig, key="exp_maps")
+    st.selectbox("Open a channel (its optimised image and top images are in the Channel tab)",
+                 [None] + [int(c) for c in order], key="exp_open", on_change=_open_picked,
+                 format_func=lambda c: "—" if c is None else
+                 f"channel {c} (max {flat[c].max():.2f}, mean {flat[c].mean():.2f})")
+
+
+def _open_picked() -> None:
+    if st.session_state.get("exp_open") is not None:
+        _open_channel(st.session_state["exp_open"])
+        st.session_state["exp_open"] = None
+
+
+def _open_channel(channel: int) -> None:
+    """Widget callback: make ``channel`` the open one."""
+    st.session_state["exp_channel"] = int(channel)
+
+
+def _dataset_image(path: str, key: str, idx: int) -> np.ndarray:
+    """The full image when the dataset is on this machine, else its stored thumbnail."""
+    name, _, fingerprint = key.partition("#")
+    try:
+        from vizkit.explain import open_stored_dataset
+
+        return open_stored_dataset(name, fingerprint).image_array(idx)
+    except VizkitError:
+        thumb = data.thumbnails(path, key, (idx,))[idx]
+        return np.asarray(Image.open(io.BytesIO(thumb)).convert("RGB"))
+
+
+def _rendered_grid(model: LoadedModel, layer: str, stored: pd.DataFrame, key: str,
+                   buttons: bool, columns: int = 6) -> None:
+    mine = stored[stored["layer"] == layer]
+    if mine.empty:
+        st.info(f"No channel of {layer} rendered for {model.label}. Run `vizkit precompute "
+                f"--dataset D --{_model_flag(model)} --channel-vis --layers {layer}`.")
+        return
+    cols = st.columns(columns)
+    for j, r in enumerate(mine.itertuples()):
+        with cols[j % columns]:
+            st.image(bytes(r.png), width=96, output_format="PNG")
+            if buttons:
+                st.button(f"ch {r.channel}", key=f"{key}_{r.channel}", help="Open this channel",
+                          on_click=_open_channel, args=(int(r.channel),))
+            else:
+                st.caption(f"ch {r.channel}")
+
+
+def _compare(path: str, model: LoadedModel, layer: str, layers: list[str]) -> None:
+    st.caption("The same relative depth in a second model or checkpoint.")
+    other = _pick_model(path, "exp_model_b", "Compare with", default=_other_default(path, model))
+    other_layers = _spatial_layers(other)
+    depth = layers.index(layer) / max(len(layers) - 1, 1)
+    guess = other_layers[round(depth * (len(other_layers) - 1))] if other_layers else None
+    if guess is None:
+        st.info(f"{other.label} has no spatial layers.")
+        return
+    other_layer = st.selectbox("Its layer", other_layers, index=other_layers.index(guess),
+                               key=f"exp_layer_b_{layer}")
+    a, b = st.columns(2)
+    with a:
+        st.markdown(f"**{model.label}** · {layer}")
+        _rendered_grid(model, layer, explorer_store.channel_images(
+            data.store(), model.weights_fingerprint), key="exp_cmp_a", buttons=False,
+            columns=4)
+    with b:
+        st.markdown(f"**{other.label}** · {other_layer}")
+        _rendered_grid(other, other_layer, explorer_store.channel_images(
+            data.store(), other.weights_fingerprint), key="exp_cmp_b", buttons=False,
+            columns=4)
+
+
+def _other_default(path: str, model: LoadedModel) -> str | None:
+    """By default compare with another model whose channels were rendered, else with the
+    run's first checkpoint (before training)."""
+    for c in _explored_checkpoints():
+        if c != model.checkpoint:
+            label = [n for n in _model_options(path) if n.endswith(f"@ {c}")]
+            if label:
+                return label[0]
+    if model.checkpoint:
+        return f"{model.name} @ {model.checkpoint.split(':')[0]}:0"
+    return None
+

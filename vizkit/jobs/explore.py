@@ -1,0 +1,43 @@
+"""``vizkit precompute ... --channel-vis``: for chosen layers of a model, optimised images of
+a seeded sample of channels (torch-lucent) and, over a dataset, the images that excite each
+channel most. Resumable: channels already rendered with the same settings are skipped."""
+from __future__ import annotations
+
+from tqdm.auto import tqdm
+
+from vizkit.datasets import Dataset
+from vizkit.explorer import store as explorer_store
+from vizkit.explorer.channels import (check_channel, default_size, render_channel,
+                                      sample_channels, top_activations)
+from vizkit.jobs.ingest import ensure_dataset
+from vizkit.models import LoadedModel
+from vizkit.store import Store
+
+
+def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str],
+            channels: int = 30, steps: int = 256, size: int | None = None,
+            objective: str = "channel", seed: int = 0, top_k: int = 16,
+            progress: bool = True) -> dict[str, int]:
+    """Render and store the channel sample of each layer and the top-``top_k`` images of
+    every channel over ``dataset``; return how many channel images each layer has."""
+    for layer in layers:  # every bad name or non-spatial layer fails before any work
+        check_channel(model, layer, spatial=True)
+    size = size or default_size(model)
+    key = ensure_dataset(store, dataset, progress)
+    for layer, top in top_activations(model, dataset, layers, top_k,
+                                      progress=progress).items():
+        explorer_store.put_top_activations(store, model, key, top)
+    counts = {}
+    for layer in layers:
+        done = explorer_store.channel_images(store, model.weights_fingerprint, layer)
+        done = done[(done["objective"] == objective) & (done["steps"] == steps)
+                    & (done["size"] == size)]
+        sample = sample_channels(model.layer(layer).channels, channels, seed)
+        todo = [c for c in sample if c not in set(done["channel"])]
+        bar = tqdm(todo, desc=f"channel images {model.name} {layer}", unit="channel",
+                   disable=not progress)
+        for channel in bar:
+            item = render_channel(model, layer, channel, size, steps, seed, objective)
+            explorer_store.put_channel_image(store, model, item)
+        counts[layer] = len(sample)
+    return counts
