@@ -176,44 +176,43 @@ POOLINGS = ("max", "mean")
 def top_activations(model: LoadedModel, dataset: Dataset, layers: list[str], k: int = 16,
                     batch_size: int = 256, progress: bool = True) -> dict[str, TopActivations]:
     """One pass over ``dataset`` for all ``layers``: each channel's max- and mean-pooled
-    activation per image, the top ``k`` images per channel and pooling, then their maps."""
+    activation per image, keeping a running top ``k`` per channel and pooling with the
+    activation maps of those images (no second pass)."""
     for layer in layers:
         check_channel(model, layer, spatial=True)
-    pooled: dict[str, dict[str, list[np.ndarray]]] = {
-        layer: {p: [] for p in POOLINGS} for layer in layers}
+    best: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
     bar = tqdm(total=len(dataset), desc=f"channel activations on {dataset.name}", unit="img",
                disable=not progress)
+    start = 0
     with torch.inference_mode():
         for batch in dataset.iter_batches(batch_size):
             acts = model.activations(model.preprocess(batch.images), layers)
+            ids = torch.arange(start, start + len(batch.ids))
             for layer, a in acts.items():
-                flat = a.float().flatten(2)
-                pooled[layer]["max"].append(flat.amax(dim=2).numpy())
-                pooled[layer]["mean"].append(flat.mean(dim=2).numpy())
+                a = a.float()
+                flat = a.flatten(2)
+                maps = a.transpose(0, 1)  # [C, B, h, w]
+                for p, scores in (("max", flat.amax(dim=2)), ("mean", flat.mean(dim=2))):
+                    cand = (scores.T, ids.expand(len(scores.T), -1), maps)  # [C, B] ...
+                    if layer in best and p in best[layer]:
+                        cand = tuple(torch.cat([old, new], dim=1)
+                                     for old, new in zip(best[layer][p], cand))
+                    kk = min(k, cand[0].shape[1])
+                    order = _top_order(cand[0], cand[1], kk)
+                    best.setdefault(layer, {})[p] = (
+                        torch.gather(cand[0], 1, order), torch.gather(cand[1], 1, order),
+                        cand[2][torch.arange(len(order))[:, None], order])
+            start += len(batch.ids)
             bar.update(len(batch.ids))
     bar.close()
-    out = {}
-    for layer in layers:
-        idx, value = {}, {}
-        for p in POOLINGS:
-            scores = np.concatenate(pooled[layer][p])  # [N, C]
-            kk = min(k, len(scores))
-            top = np.argsort(-scores, axis=0, kind="stable")[:kk].T  # [C, k]
-            idx[p], value[p] = top, np.take_along_axis(scores.T, top, axis=1)
-        needed = np.unique(np.concatenate([idx[p].ravel() for p in POOLINGS]))
-        spatial = _maps_of(model, dataset, layer, needed, batch_size)
-        pos = {int(i): j for j, i in enumerate(needed)}
-        maps = {p: np.stack([[spatial[pos[int(i)], c] for i in idx[p][c]]
-                             for c in range(idx[p].shape[0])]) for p in POOLINGS}
-        out[layer] = TopActivations(layer, idx, value, maps)
-    return out
+    return {layer: TopActivations(layer, {p: v[1].numpy() for p, v in best[layer].items()},
+                                  {p: v[0].numpy() for p, v in best[layer].items()},
+                                  {p: v[2].numpy() for p, v in best[layer].items()})
+            for layer in layers}
 
 
-def _maps_of(model, dataset, layer, idxs, batch_size) -> np.ndarray:
-    out = []
-    with torch.inference_mode():
-        for lo in range(0, len(idxs), batch_size):
-            images = dataset.batch_images(idxs[lo: lo + batch_size])
-            out.append(model.activations(model.preprocess(images), [layer])[layer]
-                       .float().numpy())
-    return np.concatenate(out)
+def _top_order(values: torch.Tensor, ids: torch.Tensor, k: int) -> torch.Tensor:
+    """Per row, the positions of the ``k`` largest values (ties: the smaller image index)."""
+    by_id = torch.argsort(ids, dim=1, stable=True)
+    ranked = torch.argsort(-torch.gather(values, 1, by_id), dim=1, stable=True)[:, :k]
+    return torch.gather(by_id, 1, ranked)
