@@ -29,16 +29,21 @@ def _labelled(path: str, anchors: pd.DataFrame, runs: list[str]) -> tuple[pd.Dat
     return pd.concat(parts), keys
 
 
-def _facets(fig: go.Figure) -> go.Figure:
-    """The diagonal (below it, the positive is closer) and the ideal point in every panel."""
-    fig.add_shape(type="line", x0=-1, y0=-1, x1=1, y1=1, line={"dash": "dot", "color": "grey"},
+def _facets(fig: go.Figure, anchors: pd.DataFrame) -> go.Figure:
+    """The diagonal (below it, the positive is closer) and the ideal point in every panel;
+    axes fitted to the anchors of all epochs, the ideal point always in view."""
+    fig.add_shape(type="line", x0=-1, y0=-1, x1=1.03, y1=1.03,
+                  line={"dash": "dot", "color": "grey"},
                   row="all", col="all")
     fig.add_scatter(x=[IDEAL[0]], y=[IDEAL[1]], mode="markers+text", text=["ideal"],
                     textposition="top left", marker={"symbol": "star", "size": 14,
                                                      "color": "black"},
                     showlegend=False, hoverinfo="skip", row="all", col="all")
-    fig.update_xaxes(range=[-0.25, 1.05], title="closest positive similarity")
-    fig.update_yaxes(range=[-0.25, 1.05], title="closest negative similarity")
+    lo_x = min(float(anchors["pos_sim"].min()), 0.9) - 0.05
+    lo_y = min(float(anchors["neg_sim"].min()), 0.0) - 0.05
+    fig.update_xaxes(range=[lo_x, 1.03], title="closest positive similarity")
+    fig.update_yaxes(range=[lo_y, max(float(anchors["neg_sim"].max()), 0.1) + 0.05],
+                     title="closest negative similarity")
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     return fig
 
@@ -76,7 +81,7 @@ def render() -> None:
                          facet_row="run" if len(runs) > 1 else None, height=380 * len(runs),
                          hover_data={"idx": True}, category_orders={"run": runs})
         fig.update_traces(marker={"size": 5, "opacity": 0.7})
-        st.plotly_chart(_facets(fig), key="trip_play")
+        st.plotly_chart(_facets(fig, anchors), key="trip_play")
     _histograms(anchors, epoch, runs)
 
 
@@ -114,7 +119,7 @@ def _epoch_figure(anchors, epoch, runs, traced) -> None:
                      custom_data=["run", "split", "idx"], hover_data={"idx": True},
                      category_orders={"run": runs}, render_mode="webgl")
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
-    _facets(fig)
+    _facets(fig, anchors)
     if traced is not None:
         split, idx = traced
         path = anchors[(anchors["split"] == split) & (anchors["idx"] == idx)]
