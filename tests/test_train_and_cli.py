@@ -197,3 +197,18 @@ def test_cli_sweep_over_losses_and_bad_training_options(tmp_path):
                   "--classes-per-batch", "20", store=store, ok=False)
     assert bad.returncode == 1 and "Lower --classes-per-batch" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+def test_a_run_name_cannot_be_resumed_with_other_settings(tmp_path):
+    from vizkit.errors import VizkitError
+
+    store = Store(tmp_path / "s.duckdb")
+    ds = get_registry().open_dataset("digits")
+    small = dict(CONFIG, epochs=1, batches_per_epoch=2, eval_images=100, anchors=10)
+    train(store, ds, TrainConfig(**small), "r", checkpoint_dir=tmp_path / "ck", progress=False)
+    with pytest.raises(VizkitError, match=r"other settings \(lr\)"):
+        train(store, ds, TrainConfig(**dict(small, lr=1e-4)), "r",
+              checkpoint_dir=tmp_path / "ck", progress=False)
+    more = train(store, ds, TrainConfig(**dict(small, epochs=2)), "r",
+                 checkpoint_dir=tmp_path / "ck", progress=False)  # more epochs: allowed
+    assert [h["epoch"] for h in more] == [0, 1, 2]

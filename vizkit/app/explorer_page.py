@@ -28,8 +28,9 @@ def _model_options(path: str) -> dict[str, dict]:
     """Every model the store knows: those with features, and every checkpoint of a run."""
     options: dict[str, dict] = {}
     store = data.store()
-    for r in store.checkpoints().itertuples():
-        model = store.runs().set_index("run").loc[r.run, "model"]
+    models = store.runs().set_index("run")["model"] if store.exists() else {}
+    for r in (store.checkpoints().itertuples() if store.exists() else []):
+        model = models[r.run]
         options[f"{model} @ {r.run}:{r.epoch}"] = {"model": model, "weights": "file",
                                                    "checkpoint": f"{r.run}:{r.epoch}",
                                                    "params": "{}"}

@@ -242,6 +242,20 @@ class _Trainer:
                                   metrics)
 
 
+def _check_same_run(store: Store, run: str, settings: dict) -> None:
+    """Resuming is only for the same configuration (more epochs allowed): a stored run of
+    another loss, learning rate, ... would mix two trainings in one series."""
+    runs = store.runs() if store.exists() else None
+    if runs is None or run not in set(runs["run"]):
+        return
+    stored = json.loads(runs.set_index("run").loc[run, "config"])
+    differ = [k for k, v in settings.items()
+              if k in stored and k != "epochs" and stored[k] != v]
+    if differ:
+        raise VizkitError(f"Run {run} already exists with other settings ({', '.join(differ)}"
+                          "); give this training another --run name.")
+
+
 def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
           checkpoint_dir: Path | None = None, progress: bool = True) -> list[dict]:
     """Train (or resume) ``run``; return the per-epoch metrics of every checkpoint."""
@@ -250,8 +264,9 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
     ensure_dataset(store, dataset, progress)
     for ds in trainer.eval_sets.values():
         ensure_dataset(store, ds, progress)
-    store.put_run(run, config.model, dataset_key(dataset),
-                  dict(asdict(config), eval_layer=trainer.layer))
+    settings = dict(asdict(config), eval_layer=trainer.layer)
+    _check_same_run(store, run, settings)
+    store.put_run(run, config.model, dataset_key(dataset), settings)
     start = trainer.resume()
     history = [dict(epoch=int(r["epoch"]), **json.loads(r["metrics"]))
                for _, r in store.checkpoints(run).iterrows()]
