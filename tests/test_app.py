@@ -260,6 +260,13 @@ def test_explorer_page_layer_channel_top_images_feature_maps_and_compare(with_ev
     at.radio(key="exp_source").set_value("Upload an image").run()
     assert any("see its feature maps" in i.value for i in at.info)
     assert [b for b in at.button if b.key.startswith("exp_grid_")]  # other tabs still drawn
+    at.file_uploader(key="exp_upload").set_value(("x.png", b"not an image", "image/png")).run()
+    assert not at.exception and any("not a readable image" in e.value for e in at.error)
+    buf = io.BytesIO()
+    Image.new("RGB", (50, 30), (10, 200, 30)).save(buf, format="PNG")
+    at.file_uploader(key="exp_upload").set_value(("wide.png", buf.getvalue(), "image/png")).run()
+    assert not at.exception and not at.error
+    assert [s for s in at.selectbox if s.key == "exp_open"]  # its maps, ready to open
     # a layer with nothing rendered says what to run; a channel out of range cannot be set
     at.selectbox(key="exp_layer").select("stages.0").run()
     assert any("--channel-vis --layers stages.0" in i.value for i in at.info)
