@@ -7,7 +7,6 @@ Usage: python bench/bench_explorer.py [--model resnet18] [--steps 64] [--size 12
 import argparse
 import time
 
-import numpy as np
 import torch
 
 from vizkit.explorer.channels import render_channel, top_activations

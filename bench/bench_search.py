@@ -11,7 +11,6 @@ Usage: python bench/bench_search.py   (builds data/bench/ on first run)
 import os
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 

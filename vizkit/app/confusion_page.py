@@ -4,7 +4,6 @@ pullover is atypical and close to these coats")."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
 from vizkit.app import data, plots

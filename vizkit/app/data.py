@@ -124,6 +124,30 @@ def model_label(row: dict) -> str:
 
 
 @st.cache_data(ttl=5, show_spinner=False)
+def explorer_models(path: str) -> tuple[dict[str, dict], list[str]]:
+    """For the explorer: every model the store knows — each checkpoint of a run and each
+    model with features — by label, and the labels of those with rendered channels."""
+    from vizkit.explorer.store import explored
+
+    store_ = Store(path)
+    if not store_.exists():
+        return {}, []
+    options: dict[str, dict] = {}
+    models = store_.runs().set_index("run")["model"]
+    for r in store_.checkpoints().itertuples():
+        options[f"{models[r.run]} @ {r.run}:{r.epoch}"] = {
+            "model": models[r.run], "weights": "file", "checkpoint": f"{r.run}:{r.epoch}",
+            "params": "{}"}
+    for row in catalog(path, "features").to_dict("records")[::-1]:
+        options.setdefault(model_label(row), row)
+    done = explored(store_)
+    fps, checkpoints = set(done["weights_fp"]), set(done["checkpoint"].dropna())
+    rendered = [n for n, row in options.items()
+                if row.get("checkpoint") in checkpoints or row.get("weights_fp") in fps]
+    return options, rendered
+
+
+@st.cache_data(ttl=5, show_spinner=False)
 def run_table(path: str) -> pd.DataFrame:
     """The runs and their configurations (see :func:`vizkit.runs.run_table`)."""
     return runs.run_table(Store(path))

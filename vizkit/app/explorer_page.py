@@ -24,25 +24,6 @@ COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --
            "--layers stages.0,stages.1,stages.2")
 
 
-def _model_options(path: str) -> dict[str, dict]:
-    """Every model the store knows: those with features, and every checkpoint of a run."""
-    options: dict[str, dict] = {}
-    store = data.store()
-    models = store.runs().set_index("run")["model"] if store.exists() else {}
-    for r in (store.checkpoints().itertuples() if store.exists() else []):
-        model = models[r.run]
-        options[f"{model} @ {r.run}:{r.epoch}"] = {"model": model, "weights": "file",
-                                                   "checkpoint": f"{r.run}:{r.epoch}",
-                                                   "params": "{}"}
-    feats = data.catalog(path, "features")
-    for row in feats.to_dict("records")[::-1]:
-        options.setdefault(data.model_label(row), row)
-    if not options:
-        raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
-                                 f"`{COMMAND}`.")
-    return options
-
-
 def _load(path: str, row: dict) -> LoadedModel:
     checkpoint = row["checkpoint"] if isinstance(row.get("checkpoint"), str) else None
     return data.model_for(path, row["model"], row["weights"], checkpoint, row["params"])
@@ -50,22 +31,15 @@ def _load(path: str, row: dict) -> LoadedModel:
 
 def _pick_model(path: str, key: str, label: str = "Model", default: str | None = None
                 ) -> LoadedModel:
-    options = _model_options(path)
+    """A model picker; by default the first model whose channels were rendered."""
+    options, rendered = data.explorer_models(path)
+    if not options:
+        raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
+                                 f"`{COMMAND}`.")
     names = list(options)
-    explored = set(explorer_store.explored(data.store())["weights_fp"])
-    index = names.index(default) if default in names else 0
-    if default is None:  # prefer a model whose channels were rendered
-        for i, name in enumerate(names):
-            if options[name].get("weights_fp") in explored or name.endswith(
-                    tuple(f"@ {c}" for c in _explored_checkpoints())):
-                index = i
-                break
-    return _load(path, options[st.selectbox(label, names, index=index, key=key)])
-
-
-def _explored_checkpoints() -> list[str]:
-    rows = explorer_store.explored(data.store())
-    return [c for c in rows["checkpoint"] if isinstance(c, str)]
+    default = default if default in names else (rendered[0] if rendered else names[0])
+    return _load(path, options[st.selectbox(label, names, index=names.index(default),
+                                            key=key)])
 
 
 def _spatial_layers(model: LoadedModel) -> list[str]:
@@ -312,12 +286,10 @@ def _compare(path: str, model: LoadedModel, layer: str, layers: list[str]) -> No
 def _other_default(path: str, model: LoadedModel) -> str | None:
     """By default compare with another model whose channels were rendered, else with the
     run's first checkpoint (before training)."""
-    for c in _explored_checkpoints():
-        if c != model.checkpoint:
-            label = [n for n in _model_options(path) if n.endswith(f"@ {c}")]
-            if label:
-                return label[0]
+    _options, rendered = data.explorer_models(path)
+    others = [n for n in rendered if n != st.session_state.get("exp_model")]
+    if others:
+        return others[0]
     if model.checkpoint:
         return f"{model.name} @ {model.checkpoint.split(':')[0]}:0"
     return None
-

@@ -4,7 +4,6 @@ one or two runs; the ideal point is (1, 0) and points below the diagonal are ret
 correctly. Click an anchor to trace its path across epochs and see its three images."""
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
