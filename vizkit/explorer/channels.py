@@ -94,6 +94,8 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
     size = size or default_size(model)
     if not 8 <= size <= 512:
         raise VizkitError(f"Image size {size} px: use 8 to 512.")
+    if steps < 1:
+        raise VizkitError(f"{steps} optimisation steps: use at least 1 (256 is typical).")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     lucent = load_lucent(device)
     name = layer.replace(".", "_")
@@ -185,6 +187,8 @@ def top_activations(model: LoadedModel, dataset: Dataset, layers: list[str], k: 
     activation maps of those images (no second pass)."""
     for layer in layers:
         check_channel(model, layer, spatial=True)
+    if k < 1:
+        raise VizkitError(f"Top {k} images per channel: use at least 1.")
     best: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
     bar = tqdm(total=len(dataset), desc=f"channel activations on {dataset.name}", unit="img",
                disable=not progress)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from tqdm.auto import tqdm
 
 from vizkit.datasets import Dataset
+from vizkit.errors import VizkitError
 from vizkit.explorer import store as explorer_store
 from vizkit.explorer.channels import (check_channel, default_size, render_channel,
                                       sample_channels, top_activations)
@@ -22,6 +23,8 @@ def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str
     every channel over ``dataset``; return how many channel images each layer has."""
     for layer in layers:  # every bad name or non-spatial layer fails before any work
         check_channel(model, layer, spatial=True)
+    if steps < 1 or top_k < 1:
+        raise VizkitError("--steps and --top-k must be at least 1.")
     size = size or default_size(model)
     key = ensure_dataset(store, dataset, progress)
     for layer, top in top_activations(model, dataset, layers, top_k,

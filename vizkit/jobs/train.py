@@ -111,6 +111,8 @@ class _Trainer:
         if not len(dataset.classes) or (dataset.labels < 0).all():
             raise VizkitError(f"{dataset.name} has no labels; training needs a labelled "
                               "dataset.")
+        if config.embedding_dim < 1 or config.epochs < 0:
+            raise VizkitError("--embedding-dim must be at least 1 and --epochs at least 0.")
         if config.optimizer not in OPTIMIZERS or config.schedule not in SCHEDULES:
             raise VizkitError(f"--optimizer is one of {', '.join(OPTIMIZERS)} and --schedule "
                               f"one of {', '.join(SCHEDULES)}.")
