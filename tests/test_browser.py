@@ -108,6 +108,13 @@ def _images_loaded(page, at_least: int) -> None:
         arg=at_least, timeout=60_000)
 
 
+def _screenshot(page, suffix: str) -> None:
+    """A full-page screenshot at $VIZKIT_SCREENSHOT (name plus ``suffix``) when it is set."""
+    if os.environ.get("VIZKIT_SCREENSHOT"):
+        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", suffix + ".png"),
+                        full_page=True)
+
+
 def _png(mode: str, size: tuple[int, int], colour) -> bytes:
     buf = io.BytesIO()
     Image.new(mode, size, colour).save(buf, format="PNG")
@@ -177,9 +184,7 @@ def test_similarity_maps_and_compare_pages_in_a_real_browser(app_url, browser_pa
     expect(page.get_by_text("Overlap@20")).to_be_visible()
     expect(page.get_by_text("Σ map")).to_have_count(80)
     _images_loaded(page, 1 + 160 + 4)
-    if os.environ.get("VIZKIT_SCREENSHOT"):
-        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-compare.png"),
-                        full_page=True)
+    _screenshot(page, "-compare")
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
@@ -220,9 +225,7 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     _settle(page)
     expect(page.get_by_role("heading", name="predicted as")).to_be_visible()
     _images_loaded(page, 8)
-    if os.environ.get("VIZKIT_SCREENSHOT"):
-        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-confusion.png"),
-                        full_page=True)
+    _screenshot(page, "-confusion")
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
@@ -264,9 +267,7 @@ def test_training_triplet_and_spectrum_pages_in_a_real_browser(app_url, browser_
     expect(page.get_by_text("Explained variance per principal direction")).to_be_visible(
         timeout=60_000)
     expect(page.locator(".st-key-spec_truncation .js-plotly-plot")).to_be_visible()
-    if os.environ.get("VIZKIT_SCREENSHOT"):
-        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-spectrum.png"),
-                        full_page=True)
+    _screenshot(page, "-spectrum")
 
 
 @pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
@@ -296,6 +297,4 @@ def test_model_explorer_in_a_real_browser(app_url, browser_page, tmp_path):
     page.locator('[data-testid="stFileUploaderDropzoneInput"]').set_input_files(str(upload))
     _settle(page)
     expect(page.locator(".st-key-exp_maps .js-plotly-plot")).to_be_visible(timeout=60_000)
-    if os.environ.get("VIZKIT_SCREENSHOT"):
-        page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"].replace(".png", "-explorer.png"),
-                        full_page=True)
+    _screenshot(page, "-explorer")
