@@ -2,11 +2,14 @@
 
 ``folder:<path>``. Optional split level: ``<path>/train/<class>/…`` and
 ``<path>/test/<class>/…`` (also ``val``/``valid``). Every file is decoded once when the
-folder is opened; files that cannot be read are left out and listed in ``skipped``.
+folder is opened; files that cannot be read are left out and listed in ``skipped``. Any
+file name works, also one that is not valid UTF-8: it is read by its real name and shown
+with the undecodable bytes escaped (``\\xe9``).
 """
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 import numpy as np
@@ -14,9 +17,16 @@ import numpy as np
 from vizkit import hookimpl
 from vizkit.datasets import DatasetEntry, FileListDataset
 from vizkit.errors import DatasetMissingError, ImageDecodeError
-from vizkit.images import SUPPORTED_EXTENSIONS, decode_image
+from vizkit.images import SUPPORTED_EXTENSIONS, decode_image, supported_types
 
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val"}
+SCAN_SHORT_SIDE = 64  # enough to know a file decodes; JPEGs are read at 1/8 scale
+
+
+def shown_name(name: str) -> str:
+    """A file name as text that can be stored and printed: bytes that are not UTF-8 (kept
+    by Python as surrogates) are escaped as ``\\xNN``."""
+    return name.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def open_folder(argument: str | None) -> FileListDataset:
@@ -36,33 +46,38 @@ def open_folder(argument: str | None) -> FileListDataset:
         split = "all"
         if split_level:
             split, parts = SPLIT_NAMES[parts[0].lower()], parts[1:]
-        entries.append((p, parts[0] if len(parts) > 1 else None, split))
+        entries.append((p, shown_name(parts[0]) if len(parts) > 1 else None, split))
     classes = sorted({c for _, c, _ in entries if c is not None})
-    paths, labels, splits, ids, skipped = [], [], [], [], []
+    paths, labels, splits, ids, skipped, stats = [], [], [], [], [], []
     digest = hashlib.sha256()
     for p, cls, split in entries:
-        rel = str(p.relative_to(root))
+        rel = shown_name(str(p.relative_to(root)))
         if p.suffix.lower() not in SUPPORTED_EXTENSIONS:
             skipped.append((rel, "not an image file type"))
             continue
         try:
-            decode_image(str(p), name=rel)
+            st = p.stat()
+            decode_image(p, short_side=SCAN_SHORT_SIDE)
         except ImageDecodeError as e:
             skipped.append((rel, str(e)))
             continue
-        st = p.stat()
-        digest.update(f"{rel}\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
+        except OSError as e:
+            skipped.append((rel, f"cannot be read ({type(e).__name__})"))
+            continue
+        digest.update(os.fsencode(p.relative_to(root)) +
+                      f"\0{st.st_size}\0{st.st_mtime_ns}\n".encode())
         paths.append(str(p))
         labels.append(classes.index(cls) if cls is not None else -1)
         splits.append(split)
         ids.append(rel)
+        stats.append((st.st_size, st.st_mtime_ns))
     if not paths:
         raise DatasetMissingError(
             f"No readable images in {root} ({len(skipped)} files skipped). Supported: "
-            + ", ".join(SUPPORTED_EXTENSIONS) + ".")
+            f"{supported_types()}.")
     return FileListDataset(f"folder:{argument}", paths, np.asarray(labels, np.int64),
                            np.asarray(splits), ids, classes, digest.hexdigest()[:16], skipped,
-                           f"Images from {root}")
+                           f"Images from {shown_name(str(root))}", stats=stats)
 
 
 @hookimpl

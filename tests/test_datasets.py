@@ -135,7 +135,7 @@ def test_cifar10_pickle_layout(tmp_path):
 @pytest.mark.parametrize("payload", [b"", b"hello", b"\x89PNG\r\n\x1a\n" + b"\0" * 40])
 def test_bad_uploads_get_a_clear_error(payload):
     with pytest.raises(ImageDecodeError, match="not a readable image"):
-        decode_image(payload, name="upload")
+        decode_image(payload)
 
 
 def test_decompression_bomb_is_refused(monkeypatch):
@@ -143,4 +143,4 @@ def test_decompression_bomb_is_refused(monkeypatch):
 
     monkeypatch.setattr(images, "MAX_PIXELS", 100)
     with pytest.raises(ImageDecodeError, match="megapixels|bomb"):
-        decode_image(_png(Image.new("L", (20, 20))), name="big")
+        decode_image(_png(Image.new("L", (20, 20))))

@@ -1,12 +1,14 @@
 """What a dataset plugin registers, and the dataset interface every job reads through."""
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 import numpy as np
 from PIL import Image
 
+from vizkit.errors import ImageDecodeError
 from vizkit.images import decode_image, to_array
 
 
@@ -66,6 +68,12 @@ class Dataset:
             yield Batch(idx, [self.ids[i] for i in idx], self.batch_images(idx),
                         self.labels[idx], [str(s) for s in self.splits[idx]])
 
+    @property
+    def changed(self) -> dict[str, str]:
+        """Files (by id) that could not be read when a job came to them, and why; empty
+        for datasets held in memory. Jobs report them when they finish."""
+        return getattr(getattr(self, "base", None), "changed", {})
+
     def class_name(self, label: int) -> str:
         """The class name of a label, or ``"(unlabelled)"`` for -1."""
         return self.classes[label] if 0 <= label < len(self.classes) else "(unlabelled)"
@@ -89,17 +97,42 @@ class ArrayDataset(Dataset):
 
 
 class FileListDataset(Dataset):
-    """A dataset of image files decoded on demand (a user's folder)."""
+    """A dataset of image files decoded on demand (a user's folder).
+
+    ``stats`` holds each file's ``(size, mtime_ns)`` when it was scanned. A file that has
+    changed since, or no longer decodes, is not read: its position gets a blank grey image
+    and it is listed in :attr:`changed` (file, reason), so that a job finishes and says
+    which files to look at instead of failing part way through.
+    """
+
+    PLACEHOLDER = np.full((32, 32), 128, np.uint8)
 
     def __init__(self, name: str, paths: list[str], labels: np.ndarray, splits: np.ndarray,
                  ids: list[str], classes: list[str], fingerprint: str,
-                 skipped: list[tuple[str, str]], description: str = ""):
+                 skipped: list[tuple[str, str]], description: str = "",
+                 stats: list[tuple[int, int]] | None = None):
         self.name, self.paths, self.labels, self.splits = name, paths, labels, splits
         self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
         self.skipped, self.description = skipped, description
+        self.stats = stats
+        self._changed: dict[str, str] = {}
+
+    @property
+    def changed(self) -> dict[str, str]:
+        return self._changed
 
     def image_array(self, index: int) -> np.ndarray:
-        return to_array(decode_image(self.paths[index], name=self.ids[index]))
+        path = self.paths[index]
+        try:
+            if self.stats is not None:
+                st = os.stat(path)
+                if (st.st_size, st.st_mtime_ns) != tuple(self.stats[index]):
+                    raise ImageDecodeError("changed after the folder was scanned")
+            return to_array(decode_image(path))
+        except (ImageDecodeError, OSError) as e:
+            self._changed.setdefault(self.ids[index], str(e) if isinstance(
+                e, ImageDecodeError) else f"cannot be read ({type(e).__name__})")
+            return self.PLACEHOLDER
 
 
 class SubsetDataset(Dataset):

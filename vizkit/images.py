@@ -1,7 +1,17 @@
-"""Turning files and uploads into RGB/L images safely, and images into thumbnails."""
+"""Turning files and uploads into RGB/L images safely, and images into thumbnails.
+
+Every image is decoded within fixed bounds, whatever its file claims: at most
+:data:`MAX_BYTES` of file, :data:`MAX_PIXELS` pixels in its header (checked before any
+pixel is decoded), an aspect ratio of at most :data:`MAX_ASPECT`, and it is reduced while
+decoding (JPEG's DCT scaling, then PIL's box ``reduce``) so that its short side is at most
+``short_side`` (default :data:`WORK_SHORT_SIDE`: more than any model input or drawing
+needs). So memory per image is bounded by ``short_side² × MAX_ASPECT`` pixels after decoding,
+not by the attacker's numbers.
+"""
 from __future__ import annotations
 
 import io
+import os
 import warnings
 
 import numpy as np
@@ -9,49 +19,103 @@ from PIL import Image, ImageOps
 
 from vizkit.errors import ImageDecodeError
 
-SUPPORTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
+SUPPORTED_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff", ".gif")
 MAX_PIXELS = 64_000_000  # a 8000x8000 photo; larger is refused as a decompression bomb
 MAX_BYTES = 50 * 1024 * 1024
+MAX_ASPECT = 20  # long side / short side; a 1x60,000 strip is refused, not resized
+WORK_SHORT_SIDE = 512  # decoded images are reduced to at most this short side by default
+_SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
-def decode_image(data: bytes | str, *, name: str = "image") -> Image.Image:
+def supported_types() -> str:
+    """The accepted file types, for messages: ``JPG, JPEG, PNG, ...``."""
+    return ", ".join(x.lstrip(".").upper() for x in SUPPORTED_EXTENSIONS)
+
+
+def decode_image(data: bytes | str | os.PathLike, *,
+                 short_side: int | None = WORK_SHORT_SIDE) -> Image.Image:
     """Decode bytes (or a file path) into an 8-bit ``L`` or ``RGB`` PIL image.
 
     EXIF orientation is applied; palette, RGBA (composited on white), CMYK, 16-bit and
-    float images are converted. Raises :class:`ImageDecodeError` with a plain message for
-    anything that is not a readable image, is truncated, or is too large.
+    float images are converted; an animated image gives its first frame. Images larger
+    than ``short_side`` on their short side are reduced to about it (never below it) while
+    decoding; ``None`` keeps the full size (still bounded by :data:`MAX_PIXELS`). Raises
+    :class:`ImageDecodeError` with a plain message
+    for anything that is not a readable image, is truncated, or exceeds the bounds; the
+    message does not name the file (callers do).
     """
-    if isinstance(data, (bytes, bytearray)) and len(data) > MAX_BYTES:
-        raise ImageDecodeError(f"{name}: the file is {len(data) / 1e6:.0f} MB; the limit is "
-                               f"{MAX_BYTES // 1024 // 1024} MB. Resize it and try again.")
-    source = io.BytesIO(data) if isinstance(data, (bytes, bytearray)) else data
+    if isinstance(data, (bytes, bytearray)):
+        if not data:
+            raise ImageDecodeError("not a readable image: the file is empty.")
+        if len(data) > MAX_BYTES:
+            raise ImageDecodeError(f"the file is {len(data) / 1e6:.0f} MB; the limit is "
+                                   f"{MAX_BYTES // 1024 // 1024} MB. Resize it and try again.")
+        source = io.BytesIO(data)
+    else:
+        if os.path.isdir(data):
+            raise ImageDecodeError("is a folder, not an image file.")
+        source = data
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(source) as img:
-                if img.width * img.height > MAX_PIXELS:
-                    raise ImageDecodeError(
-                        f"{name}: {img.width}x{img.height} pixels is more than the "
-                        f"{MAX_PIXELS // 1_000_000} megapixels allowed. Resize it and try again.")
-                img.load()
+                _check_bounds(img)
+                img = _reduced(img, short_side)
                 img = ImageOps.exif_transpose(img)
                 return to_8bit(img)
     except ImageDecodeError:
         raise
-    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
-        raise ImageDecodeError(f"{name}: refused as a decompression bomb ({e}).") from e
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise ImageDecodeError(f"refused as a decompression bomb (more than "
+                               f"{Image.MAX_IMAGE_PIXELS:,} pixels).") from None
+    except FileNotFoundError:
+        raise ImageDecodeError("the file does not exist (it may have been moved or "
+                               "deleted).") from None
+    except Image.UnidentifiedImageError:
+        raise ImageDecodeError(f"not a readable image (unrecognised format). Supported: "
+                               f"{supported_types()}.") from None
     except Exception as e:  # PIL raises many types for bad data (OSError, SyntaxError, ...)
-        raise ImageDecodeError(
-            f"{name}: not a readable image ({type(e).__name__}: {e}). Supported: "
-            + ", ".join(x.lstrip(".").upper() for x in SUPPORTED_EXTENSIONS) + ".") from e
+        raise ImageDecodeError(f"not a readable image ({type(e).__name__}: {e}). "
+                               f"Supported: {supported_types()}.") from None
+
+
+def _check_bounds(img: Image.Image) -> None:
+    """Refuse, from the header alone, images too large or too elongated to decode."""
+    w, h = img.size
+    if w < 1 or h < 1:
+        raise ImageDecodeError(f"has no pixels ({w}x{h}).")
+    if w * h > MAX_PIXELS:
+        raise ImageDecodeError(f"{w}x{h} pixels is more than the {MAX_PIXELS // 1_000_000} "
+                               "megapixels allowed. Resize it and try again.")
+    if max(w, h) > MAX_ASPECT * min(w, h):
+        raise ImageDecodeError(f"{w}x{h} pixels has an aspect ratio of "
+                               f"{max(w, h) / min(w, h):,.0f}:1; vizkit takes up to "
+                               f"{MAX_ASPECT}:1. Crop it and try again.")
+
+
+def _reduced(img: Image.Image, short_side: int | None) -> Image.Image:
+    """Load ``img`` at no more than about ``short_side`` on its short side (not below)."""
+    if short_side and min(img.size) > 2 * short_side and img.format == "JPEG":
+        scale = short_side / min(img.size)  # DCT scaling while decoding: never smaller
+        img.draft(img.mode, (int(img.width * scale) + 1, int(img.height * scale) + 1))
+    img.load()
+    if not short_side or min(img.size) <= short_side:
+        return img
+    factor = min(img.size) // short_side
+    if img.mode in ("1", "P"):
+        img = to_8bit(img)
+    if img.mode in _SIXTEEN_BIT:
+        w, h = img.size
+        return img.resize((max(1, w // factor), max(1, h // factor)), Image.Resampling.NEAREST)
+    return img.reduce(factor) if factor > 1 else img
 
 
 def to_8bit(img: Image.Image) -> Image.Image:
     """Convert any PIL mode to ``L`` (grayscale) or ``RGB``."""
     if img.mode in ("L", "RGB"):
         return img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
+    if img.mode in (*_SIXTEEN_BIT, "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
         lo, hi = float(arr.min()), float(arr.max())
         scaled = (arr - lo) / (hi - lo) * 255 if hi > lo else np.zeros_like(arr)
         return Image.fromarray(scaled.round().astype(np.uint8), "L")

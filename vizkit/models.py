@@ -74,14 +74,32 @@ class Preprocessor:
         self.std = torch.tensor(config.std, dtype=torch.float32).view(1, -1, 1, 1)
 
     def __call__(self, images: np.ndarray | list[np.ndarray]) -> torch.Tensor:
-        """Float tensor ``[N, C, H, W]`` resized, channel-matched and normalised."""
+        """Float tensor ``[N, C, H, W]``: centre-cropped to the model's aspect (the crop
+        ``crop_pct`` of the short side), resized, channel-matched and normalised. The crop
+        is taken from the uint8 pixels before anything is converted or resized, so the work
+        is proportional to the model's input, whatever the image's shape."""
         if isinstance(images, list):
             same = len({im.shape for im in images}) == 1
             if not same:
                 return torch.cat([self(im[None]) for im in images])
             images = np.stack(images)
-        x = self._resize_crop(self._match_channels(self._to_unit(images)))
+        c = self.config
+        h, w = images.shape[1:3]
+        top, left, ch, cw = self.crop_box(h, w)
+        x = self._match_channels(self._to_unit(images[:, top: top + ch, left: left + cw]))
+        if (ch, cw) != (c.height, c.width):
+            x = self._resize(x, c.height, c.width, c.height / ch)
         return (x - self.mean) / self.std
+
+    def crop_box(self, h: int, w: int) -> tuple[int, int, int, int]:
+        """``(top, left, height, width)`` of the centred region of an ``h x w`` image that
+        becomes the model input: the model's aspect ratio, ``crop_pct`` of the short side
+        (timm's resize-then-centre-crop, taken before the resize)."""
+        c = self.config
+        scale = max(c.height, c.width) / c.crop_pct / min(h, w)  # source px -> resized px
+        ch = min(h, max(1, round(c.height / scale)))
+        cw = min(w, max(1, round(c.width / scale)))
+        return (h - ch) // 2, (w - cw) // 2, ch, cw
 
     def whole(self, image: np.ndarray) -> torch.Tensor:
         """One uint8 image as ``[1, C, H', W']`` without the centre crop: the short side at
@@ -117,17 +135,6 @@ class Preprocessor:
         weights = torch.tensor([0.299, 0.587, 0.114]).view(1, 3, 1, 1)
         gray = (x[:, :3] * weights).sum(1, keepdim=True)
         return gray if want == 1 else gray.expand(-1, want, -1, -1)
-
-    def _resize_crop(self, x: torch.Tensor) -> torch.Tensor:
-        c = self.config
-        h, w = x.shape[-2:]
-        if (h, w) == (c.height, c.width):
-            return x
-        scale = max(c.height, c.width) / c.crop_pct / min(h, w)
-        new_h, new_w = max(c.height, round(h * scale)), max(c.width, round(w * scale))
-        x = self._resize(x, new_h, new_w, scale)
-        top, left = (new_h - c.height) // 2, (new_w - c.width) // 2
-        return x[..., top: top + c.height, left: left + c.width]
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import json
 from vizkit.datasets import Dataset
 from vizkit.models import LoadedModel
 
-FEATURES_CODE_VERSION = 1
+FEATURES_CODE_VERSION = 2  # 2: centre crop taken before the resize; bounded decoding
 NEIGHBORS_CODE_VERSION = 1
 POOLING = "avg"
 
