@@ -9,6 +9,7 @@ import torch
 from vizkit import hookimpl
 from vizkit.errors import WeightsUnavailableError
 from vizkit.models import ModelProvider
+from vizkit.weights import load_weights, state_dict_of
 
 
 def build(name: str, pretrained: bool = False, weights_file: str | None = None,
@@ -19,15 +20,14 @@ def build(name: str, pretrained: bool = False, weights_file: str | None = None,
     """
     if weights_file:
         path = Path(weights_file).expanduser()
-        if not path.is_file():
-            raise WeightsUnavailableError(f"Weights file {path} does not exist.")
+        state = state_dict_of(load_weights(path))  # tensors only: never runs code
         module = timm.create_model(name, pretrained=False, **kwargs)
         try:
-            timm.models.load_checkpoint(module, str(path), strict=True)
+            module.load_state_dict(state, strict=True)
         except Exception as e:
             raise WeightsUnavailableError(
                 f"{path} does not hold weights for {name} ({type(e).__name__}: "
-                f"{str(e).splitlines()[0][:300]}).") from e
+                f"{str(e).splitlines()[0][:300]}).") from None
         return module
     if pretrained:
         try:

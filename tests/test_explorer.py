@@ -132,7 +132,8 @@ def test_explorer_tables_belong_to_the_explorer(evolved_store, tmp_path):
     import shutil
 
     copy = tmp_path / "s.duckdb"
-    shutil.copy(evolved_store, copy)
+    shutil.copy(evolved_store, copy)  # with its checkpoints: the store refers to them
+    shutil.copytree(evolved_store.parent / "checkpoints", tmp_path / "checkpoints")
     store = Store(copy)
     fp = load_model(None, checkpoint="t:2", store=store).weights_fingerprint
     assert len(explorer_store.channel_images(store, fp, "stages.2")) == 3

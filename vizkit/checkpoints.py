@@ -1,7 +1,12 @@
-"""Checkpoints written by vizkit: saved per epoch, recorded in the store, loaded by name."""
+"""Checkpoints written by vizkit: saved per epoch, recorded in the store, loaded by name.
+
+A checkpoint's file is recorded with its SHA-256, relative to the store's folder (so a store
+and its checkpoints move together). It is verified before it is loaded: a changed file is
+refused, never served under the old name; and it is read as tensors only
+(:func:`vizkit.weights.load_weights`).
+"""
 from __future__ import annotations
 
-import hashlib
 import os
 from pathlib import Path
 
@@ -11,38 +16,68 @@ from vizkit.errors import UnknownNameError, VizkitError
 from vizkit.models import LoadedModel
 from vizkit.registry import get_registry
 from vizkit.store import Store
+from vizkit.weights import load_weights, sha256_file
 
 
 def save_checkpoint(folder: Path, run: str, epoch: int, module: torch.nn.Module,
-                    model: str, model_kwargs: dict) -> tuple[Path, str]:
-    """Write ``<folder>/<run>/epoch-NNN.pt`` atomically; return its path and SHA-256."""
+                    model: str, model_kwargs: dict, extra: dict | None = None
+                    ) -> tuple[Path, str]:
+    """Write ``<folder>/<run>/epoch-NNN.pt`` atomically; return its path and SHA-256.
+    ``extra`` entries (plain values) are saved beside the weights."""
     path = folder / run / f"epoch-{epoch:03d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     torch.save({"state_dict": module.state_dict(), "model": model, "run": run, "epoch": epoch,
-                "model_kwargs": model_kwargs}, tmp)
-    sha = hashlib.sha256(tmp.read_bytes()).hexdigest()
+                "model_kwargs": model_kwargs, **(extra or {})}, tmp)
+    sha = sha256_file(tmp)
     os.replace(tmp, path)
     return path, sha
 
 
+def save_state(path: Path, state: dict) -> str:
+    """Write a training state file (optimiser, loss) atomically; return its SHA-256."""
+    tmp = path.with_suffix(".tmp")
+    torch.save(state, tmp)
+    sha = sha256_file(tmp)
+    os.replace(tmp, path)
+    return sha
+
+
+def read_verified(path: Path, sha256: str | None, label: str) -> dict:
+    """The saved dict of a checkpoint file after checking it still has the recorded digest."""
+    if not path.is_file():
+        raise VizkitError(f"The file of checkpoint {label} ({path}) is gone. Re-run the "
+                          "training job that made it, or move the store together with its "
+                          "checkpoints folder.")
+    if sha256:
+        actual = sha256_file(path)
+        if actual != sha256:
+            raise VizkitError(
+                f"Checkpoint {label}: {path} has changed since it was written (SHA-256 "
+                f"{actual[:16]}…, recorded {sha256[:16]}…). vizkit does not load a changed "
+                "checkpoint under its old name: restore the file, or train a new run.")
+    return load_weights(path)
+
+
 def resolve_checkpoint(store: Store, spec: str) -> dict:
-    """The store's row for ``run`` (its last epoch) or ``run:epoch``, with the run's model."""
+    """The store's row for ``run`` (its last epoch) or ``run:epoch``, with the run's model
+    and the checkpoint file's location (``file``)."""
     run, _, epoch = spec.partition(":")
-    runs = store.runs() if store.exists() else None
+    runs = store.runs() if store.ready() else None
     if runs is None or run not in set(runs["run"]):
         raise UnknownNameError("run", run, [] if runs is None else runs["run"],
                                "Train one with `vizkit train` or `vizkit demo`.")
     ckpts = store.checkpoints(run)
     if epoch:
-        rows = ckpts[ckpts["epoch"] == int(epoch)]
+        rows = ckpts[ckpts["epoch"] == int(epoch)] if epoch.isdigit() else ckpts.iloc[:0]
         if rows.empty:
             raise UnknownNameError("checkpoint", spec, [f"{run}:{e}" for e in ckpts["epoch"]])
     else:
         rows = ckpts.tail(1)
     row = rows.iloc[0].to_dict()
     info = runs[runs["run"] == run].iloc[0].to_dict()
-    row.update(model=info["model"], label=f"{run}:{row['epoch']}")
+    row.update(model=info["model"], label=f"{run}:{row['epoch']}",
+               file=store.file(row["path"]))
     return row
 
 
@@ -59,12 +94,7 @@ def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | 
     row = resolve_checkpoint(store or Store(), checkpoint)
     if name and name != row["model"]:
         raise VizkitError(f"Checkpoint {checkpoint} is of model {row['model']}, not {name}.")
-    path = Path(row["path"])
-    if not path.is_file():
-        raise VizkitError(f"The file of checkpoint {row['label']} ({path}) is gone. "
-                          "Re-run the training job that made it.")
-    saved = torch.load(path, map_location="cpu", weights_only=True)
-    model = registry.load_model(row["model"], weights="file", checkpoint=row["label"],
-                                input_size=input_size, model_kwargs=saved["model_kwargs"],
-                                weights_file=None, state_dict=saved["state_dict"])
-    return model
+    saved = read_verified(row["file"], row["sha256"], row["label"])
+    return registry.load_model(row["model"], weights="file", checkpoint=row["label"],
+                               input_size=input_size, model_kwargs=saved["model_kwargs"],
+                               weights_file=None, state_dict=saved["state_dict"])

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
-from vizkit.checkpoints import save_checkpoint
+from vizkit.checkpoints import read_verified, save_checkpoint, save_state
 from vizkit.datasets import Dataset, SplitDataset, SubsetDataset
 from vizkit.errors import VizkitError
 from vizkit.evaluation import closest_pairs, retrieval_metrics
@@ -199,15 +199,18 @@ class _Trainer:
 
     # -- checkpoints ------------------------------------------------------------------
     def resume(self) -> int:
-        """Load the last stored checkpoint's state; return the next epoch to run."""
+        """Load the last stored checkpoint's state (both files verified against their
+        recorded digests); return the next epoch to run."""
         done = self.store.checkpoints(self.run)
         if done.empty:
             return 0
         last = done.iloc[-1]
-        path = Path(last["path"])
-        state = torch.load(path.with_suffix(".opt.pt"), map_location="cpu", weights_only=True)
-        self.model.module.load_state_dict(torch.load(path, map_location="cpu",
-                                                     weights_only=True)["state_dict"])
+        label = f"{self.run}:{int(last['epoch'])}"
+        path = self.store.file(last["path"])
+        saved = read_verified(path, last["sha256"], label)
+        state = read_verified(path.with_suffix(".opt.pt"), saved.get("state_sha256"),
+                              f"{label} (its optimiser state)")
+        self.model.module.load_state_dict(saved["state_dict"])
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("loss"):
             self.loss_fn.load_state_dict(state["loss"])
@@ -235,19 +238,25 @@ class _Trainer:
         return metrics
 
     def save(self, epoch: int, metrics: dict) -> None:
+        """The checkpoint (weights, and the digest of the optimiser/loss state saved beside
+        it) and its row in the store, recorded relative to the store's folder."""
         module = self.model.module
+        folder = self.checkpoint_dir / self.run
+        folder.mkdir(parents=True, exist_ok=True)
+        state_sha = save_state(folder / f"epoch-{epoch:03d}.opt.pt",
+                               {"optimizer": self.optimizer.state_dict(),
+                                "loss": self.loss_fn.state_dict()})
         path, sha = save_checkpoint(self.checkpoint_dir, self.run, epoch, module,
-                                    self.config.model, self.model_kwargs)
-        torch.save({"optimizer": self.optimizer.state_dict(),
-                    "loss": self.loss_fn.state_dict()}, path.with_suffix(".opt.pt"))
-        self.store.put_checkpoint(self.run, epoch, str(path), sha, weights_fingerprint(module),
-                                  metrics)
+                                    self.config.model, self.model_kwargs,
+                                    extra={"state_sha256": state_sha})
+        self.store.put_checkpoint(self.run, epoch, self.store.relative(path), sha,
+                                  weights_fingerprint(module), metrics)
 
 
 def _check_same_run(store: Store, run: str, settings: dict) -> None:
     """Resuming is only for the same configuration (more epochs allowed): a stored run of
     another loss, learning rate, ... would mix two trainings in one series."""
-    runs = store.runs() if store.exists() else None
+    runs = store.runs() if store.ready() else None
     if runs is None or run not in set(runs["run"]):
         return
     stored = json.loads(runs.set_index("run").loc[run, "config"])
