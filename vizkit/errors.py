@@ -9,7 +9,11 @@ class VizkitError(Exception):
     """Base class of every error vizkit shows to a user (CLI exit 1, app st.error)."""
 
 
-class UnknownNameError(VizkitError):
+class BadArgumentError(VizkitError):
+    """A value out of its valid range or form (CLI exit 2); the message says what is valid."""
+
+
+class UnknownNameError(BadArgumentError):
     """A dataset, model, metric, layer, run or visualizer name that is not known (CLI exit 2)."""
 
     def __init__(self, kind: str, name: str, valid: Iterable[str], hint: str = ""):
@@ -53,3 +57,7 @@ class StoreBusyError(StoreError):
 
 class ResultMissingError(VizkitError):
     """A precomputed result is not in the store (the message names the command that makes it)."""
+
+
+class StoreEmptyError(ResultMissingError):
+    """The store file exists but holds no results yet (a fresh or interrupted creation)."""

@@ -36,7 +36,7 @@ def _png(image: np.ndarray) -> bytes:
 
 
 def _has_tables(store: Store) -> bool:
-    if not store.exists():
+    if not store.ready():
         return False
     with store.read() as con:
         names = {r[0] for r in con.execute(

@@ -1,7 +1,9 @@
 """All access to the store file: parameterised SQL, short-lived connections, retries."""
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -13,7 +15,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from vizkit.errors import ResultMissingError, StoreBusyError, StoreError
+from vizkit.errors import ResultMissingError, StoreBusyError, StoreEmptyError, StoreError
 from vizkit.paths import store_path
 from vizkit.store.schema import DDL, META_TABLE, MIGRATIONS, SCHEMA_VERSION
 
@@ -29,8 +31,51 @@ def _is_lock_error(e: Exception) -> bool:
     return "lock" in text or "conflicting" in text or "being used by another" in text
 
 
+def _is_permission_error(e: Exception) -> bool:
+    text = str(e).lower()
+    return "permission denied" in text or "read-only file system" in text
+
+
+def _publish(tmp: Path, path: Path) -> None:
+    """Put the finished file ``tmp`` at ``path`` unless another process made one first (a
+    zero-byte file there, left by a killed creation, is replaced)."""
+    try:
+        os.link(tmp, path)
+    except FileExistsError:
+        if path.stat().st_size == 0:
+            os.replace(tmp, path)
+    except OSError:  # a file system without hard links
+        if not path.exists() or path.stat().st_size == 0:
+            os.replace(tmp, path)
+
+
+def _remove_stale_temporaries(path: Path) -> None:
+    """Remove the temporary files of store creations whose process is gone."""
+    for leftover in path.parent.glob(f".{path.name}.*.creating*"):
+        pid = leftover.name.removeprefix(f".{path.name}.").split(".")[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
 class Store:
-    """One vizkit store file. Cheap to create; opens the file only inside a query."""
+    """One vizkit store file. Cheap to create; opens the file only inside a query.
+
+    The file at ``path`` is always a whole vizkit store or absent: a new store is created
+    (schema and version) under a temporary name and linked into place, and every write is
+    one transaction. A zero-byte file, or a store whose creation an older vizkit left
+    half-done (its tables but no version), is recognised and completed, never refused.
+    """
 
     def __init__(self, path: str | Path | None = None, lock_wait_s: float = LOCK_WAIT_S):
         self.path = Path(path) if path else store_path()
@@ -38,28 +83,51 @@ class Store:
         self._checked = False
 
     # -- connections ----------------------------------------------------------------
-    def _connect(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+    def _connect(self, read_only: bool, path: Path | None = None) -> duckdb.DuckDBPyConnection:
+        path = path or self.path
         deadline = time.monotonic() + self.lock_wait_s
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(self.path), read_only=read_only)
+                return duckdb.connect(str(path), read_only=read_only)
             except (duckdb.IOException, duckdb.ConnectionException) as e:
+                if _is_permission_error(e):
+                    raise self._unwritable(e) from None
                 if not _is_lock_error(e):
                     raise StoreError(
-                        f"{self.path} cannot be opened as a vizkit store: "
+                        f"{path} cannot be opened as a vizkit store: "
                         f"{str(e).splitlines()[0]}. If it is not a DuckDB file, move it aside "
-                        "or point --store / VIZKIT_STORE elsewhere.") from e
+                        "or point --store / VIZKIT_STORE elsewhere.") from None
                 if time.monotonic() > deadline:
                     raise StoreBusyError(
-                        f"{self.path} stayed locked by another process for "
+                        f"{path} stayed locked by another process for "
                         f"{self.lock_wait_s:.0f} s. A job may be committing a large result; "
-                        "try again in a moment.") from e
+                        "try again in a moment.") from None
                 time.sleep(delay)
                 delay = min(delay * 1.5, 0.25)
 
+    def _unwritable(self, error: BaseException) -> StoreError:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return StoreError(f"Cannot write the store {self.path} ({first}). Make its folder "
+                          f"{self.path.parent} writable, or point --store / VIZKIT_STORE at a "
+                          "file in a folder you can write.")
+
     def exists(self) -> bool:
-        return self.path.is_file()
+        """Whether the file is there (a zero-byte file, left by a killed creation, is not)."""
+        try:
+            return self.path.stat().st_size > 0
+        except OSError:
+            return False
+
+    def ready(self) -> bool:
+        """Whether the store exists and has been initialised (it may hold no rows yet)."""
+        if not self.exists():
+            return False
+        try:
+            with self.read():
+                return True
+        except StoreEmptyError:
+            return False
 
     @contextmanager
     def read(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -78,36 +146,72 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection inside one transaction: all of it is committed, or none of it."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        """A connection inside one transaction: all of it is committed, or none of it —
+        on a new or empty store its tables and version too, with the first result."""
+        if not self.exists():
+            self._create()
         con = self._connect(read_only=False)
         try:
-            self._init_or_check(con)
             con.begin()
             try:
+                self._init_or_check(con)
                 yield con
                 con.commit()
-            except BaseException:
-                con.rollback()
+            except BaseException as e:
+                with contextlib.suppress(duckdb.Error):
+                    con.rollback()
+                if isinstance(e, duckdb.Error) and _is_permission_error(e):
+                    raise self._unwritable(e) from None
+                if isinstance(e, duckdb.IOException):
+                    raise StoreError(f"Writing the store {self.path} failed "
+                                     f"({str(e).splitlines()[0]}); nothing was changed. Check "
+                                     "the disk and its free space, then run again.") from None
                 raise
         finally:
             con.close()
 
+    def _create(self) -> None:
+        """Make a new, initialised store at ``path`` atomically: built under a temporary
+        name and linked into place, so no other process ever sees a half-made file."""
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise self._unwritable(e) from None
+        _remove_stale_temporaries(self.path)
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.creating")
+        try:
+            con = self._connect(read_only=False, path=tmp)
+            try:
+                con.begin()
+                self._init_or_check(con)
+                con.commit()
+            finally:
+                con.close()
+            _publish(tmp, self.path)
+        except OSError as e:
+            raise self._unwritable(e) from None
+        finally:
+            for leftover in (tmp, tmp.with_name(tmp.name + ".wal")):
+                with contextlib.suppress(OSError):
+                    leftover.unlink()
+
     # -- schema ---------------------------------------------------------------------
     def _version(self, con) -> int | None:
+        """The schema version; None for a store with no tables (or one whose creation an
+        older vizkit left half-done), -1 for a DuckDB file that is not a vizkit store."""
         tables = {r[0] for r in con.execute(
             "SELECT table_name FROM information_schema.tables").fetchall()}
         if META_TABLE not in tables:
             return None if not tables else -1
         rows = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
                            ).fetchall()
-        return int(rows[0][0]) if rows else -1
+        return int(rows[0][0]) if rows else None
 
     def _check_schema(self, con) -> None:
         version = self._version(con)
         if version is None:
-            raise ResultMissingError(f"The store {self.path} is empty. Run `vizkit demo` or "
-                                     "`vizkit precompute ...` to fill it.")
+            raise StoreEmptyError(f"The store {self.path} holds no results yet. Run "
+                                     "`vizkit demo` or `vizkit precompute ...` to fill it.")
         self._raise_if_incompatible(version)
         self._checked = True
 
@@ -126,9 +230,12 @@ class Store:
                              "migrated. Move it aside and re-run your precompute jobs.")
 
     def _init_or_check(self, con) -> None:
+        """Inside the caller's transaction: create the tables and version of a store that
+        has none, or migrate an older one."""
         version = self._version(con)
         if version is None:
             con.execute(DDL)
+            con.execute(f"DELETE FROM {META_TABLE}")
             con.execute(f"INSERT INTO {META_TABLE} VALUES ('schema_version', ?), "
                         "('created_at', ?)", [str(SCHEMA_VERSION), _now().isoformat()])
             version = SCHEMA_VERSION
@@ -141,13 +248,35 @@ class Store:
                         [str(version)])
         self._checked = True
 
+    # -- files the store refers to --------------------------------------------------
+    def relative(self, path: str | Path) -> str:
+        """How a file the store refers to (a checkpoint) is recorded: relative to the
+        store's folder when it is inside it, so that the folder can move as a whole."""
+        path = Path(path).absolute()
+        try:
+            return path.relative_to(self.path.parent.absolute()).as_posix()
+        except ValueError:
+            return str(path)
+
+    def file(self, recorded: str) -> Path:
+        """The file a recorded path names: relative to the store's folder (older stores
+        recorded paths relative to the working folder, still found there)."""
+        path = Path(recorded)
+        if path.is_absolute():
+            return path
+        inside = self.path.parent / path
+        return inside if inside.exists() or not path.exists() else path
+
     # -- datasets and images --------------------------------------------------------
     def has_dataset(self, dataset_key: str) -> bool:
         if not self.exists():
             return False
-        with self.read() as con:
-            return con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
-                               [dataset_key]).fetchall()[0][0] > 0
+        try:
+            with self.read() as con:
+                return con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
+                                   [dataset_key]).fetchall()[0][0] > 0
+        except StoreEmptyError:
+            return False
 
     def put_dataset(self, dataset_key: str, name: str, fingerprint: str, classes: list[str],
                     description: str, skipped: list, rows: pd.DataFrame) -> None:
@@ -206,8 +335,12 @@ class Store:
         """The catalog row of a finished result, or None."""
         if not self.exists():
             return None
-        with self.read() as con:
-            df = con.execute("SELECT * FROM results WHERE result_key = ?", [result_key]).df()
+        try:
+            with self.read() as con:
+                df = con.execute("SELECT * FROM results WHERE result_key = ?", [result_key]
+                                 ).df()
+        except StoreEmptyError:
+            return None
         return None if df.empty else df.iloc[0].to_dict()
 
     def results(self, kind: str | None = None) -> pd.DataFrame:
