@@ -59,19 +59,45 @@ def get_plugin_manager() -> pluggy.PluginManager:
             if allowed and ep.name not in allowed:
                 continue
             _register_module(pm, ep.name, ep.load, dist=ep.dist)
-        pm.check_pending()
         _pm = pm
     return _pm
 
 
 def _register_module(pm: pluggy.PluginManager, name: str, load, dist=None) -> None:
+    """Import and register one plugin; on any failure (import error, a hook with wrong
+    arguments or an unknown name) record it and leave the plugin out entirely."""
+    stage = "import"
     try:
         plugin: ModuleType = load()
+        stage = "validation"
         pm.register(plugin, name=name)
+        try:
+            _check_hook_names(pm, plugin)
+        except Exception:
+            pm.unregister(plugin)
+            raise
         if dist is not None:
             _dists[name] = (dist.metadata["Name"], dist.version)
     except Exception as e:  # a broken plugin must not take vizkit down
-        record_failure(name, "import", e)
+        record_failure(name, stage, e)
+
+
+def _check_hook_names(pm: pluggy.PluginManager, plugin) -> None:
+    """What ``pm.check_pending()`` checks, for one plugin: every hook it implements exists
+    (a misspelled ``register_metric`` is an error naming the right one)."""
+    import difflib
+
+    specs = [n for n in dir(hookspecs) if n.startswith("register_")]
+    for caller in pm.get_hookcallers(plugin) or []:
+        if caller.has_spec():
+            continue
+        for impl in caller.get_hookimpls():
+            if impl.plugin is plugin and not impl.optionalhook:
+                close = difflib.get_close_matches(caller.name, specs, n=1)
+                raise pluggy.PluginValidationError(
+                    plugin, f"unknown hook {caller.name!r}"
+                    + (f"; did you mean {close[0]!r}?" if close else "")
+                    + f" vizkit's hooks: {', '.join(specs)}.")
 
 
 _dists: dict[str, tuple[str, str]] = {}

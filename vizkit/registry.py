@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from vizkit.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
-from vizkit.errors import DuplicateNameError, UnknownNameError, VizkitError
+from vizkit.errors import BadArgumentError, DuplicateNameError, UnknownNameError
 from vizkit.losses import Loss
 from vizkit.metrics import Metric
 from vizkit.models import LoadedModel, ModelProvider
@@ -53,8 +53,11 @@ class Registry:
 
     def open_dataset(self, name: str) -> Dataset:
         """Open dataset ``name`` (``kind`` or ``kind:<argument>``)."""
-        match = re.fullmatch(r"(.+)\[:(\d+)\]", name)
+        match = re.fullmatch(r"(.+)\[:(-?\d+)\]", name)
         if match:  # "name[:N]": the first N images
+            if int(match.group(2)) < 1:
+                raise BadArgumentError(f"{name}: [:N] keeps the first N images; N must be at "
+                                       "least 1.")
             return SubsetDataset(self.open_dataset(match.group(1)), int(match.group(2)))
         match = re.fullmatch(r"(.+)\[([A-Za-z][\w-]*)\]", name)
         if match:  # "name[split]": the images of one split
@@ -65,8 +68,18 @@ class Registry:
             raise UnknownNameError("dataset", kind, self.items["dataset"],
                                    "Forms: " + ", ".join(self.dataset_names()) + ".")
         if entry.argument and not argument:
-            raise VizkitError(f"Dataset {kind} needs a {entry.argument}: {kind}:<{entry.argument}>.")
+            raise BadArgumentError(f"Dataset {kind} needs a {entry.argument}: "
+                                   f"{kind}:<{entry.argument}>.")
         return _open_cached(entry, argument or None)
+
+    def dataset_paths(self, name: str) -> list[str]:
+        """The file-system paths a dataset name points at (the arguments of datasets that
+        take a path, such as ``folder:<path>``), without opening anything."""
+        base = re.sub(r"(\[[^\[\]]*\])+$", "", name)
+        kind, _, argument = base.partition(":")
+        entry = self.items["dataset"].get(kind)
+        return [argument] if entry is not None and entry.argument == "path" and argument \
+            else []
 
     # -- models -------------------------------------------------------------------
     def model_provider(self, name: str) -> ModelProvider:
@@ -135,20 +148,35 @@ _registry: Registry | None = None
 
 
 def get_registry() -> Registry:
-    """The process-wide registry, built from the plugin manager on first use."""
+    """The process-wide registry, built from the plugin manager on first use.
+
+    A plugin is in or out as a whole: when one of its ``register_*`` hooks raises (or
+    registers a name another plugin took first), it is reported and everything it
+    registered is left out, and the registry is built again without it.
+    """
     global _registry
     if _registry is None:
         from vizkit.plugins import get_plugin_manager, record_failure
 
         pm = get_plugin_manager()
-        reg = Registry()
-        for kind, (hook_name, _cls) in KINDS.items():
-            for impl in _in_registration_order(getattr(pm.hook, hook_name).get_hookimpls()):
+        calls = [(kind, hook_name, impl) for kind, (hook_name, _cls) in KINDS.items()
+                 for impl in _in_registration_order(getattr(pm.hook, hook_name).get_hookimpls())]
+        failed: set[str] = set()
+        while True:
+            reg, failure = Registry(), None
+            for kind, hook_name, impl in calls:
+                if impl.plugin_name in failed:
+                    continue
                 try:
                     impl.function(register=lambda obj, k=kind, p=impl.plugin_name:
                                   reg.add(k, obj, p))
                 except Exception as e:  # reported; other plugins keep working
-                    record_failure(impl.plugin_name, hook_name, e)
+                    failure = (impl.plugin_name, hook_name, e)
+                    break
+            if failure is None:
+                break
+            record_failure(*failure)
+            failed.add(failure[0])
         _registry = reg
     return _registry
 
