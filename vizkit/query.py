@@ -1,11 +1,13 @@
 """Read-side lookups shared by the CLI and the app: which results exist, and searches."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 import torch
 
-from vizkit.errors import ResultMissingError
+from vizkit.errors import BadArgumentError, ResultMissingError, UnknownNameError
 from vizkit.metrics import Metric
 from vizkit.search import topk
 from vizkit.store import Store
@@ -16,26 +18,67 @@ def _precompute_hint(dataset: str, model: str, layer: str, metric: str | None = 
     return cmd + (f" --metrics {metric}" if metric else "")
 
 
+def input_size_of(row: dict) -> int | None:
+    """The input size (px, the height) a features result's images were embedded at."""
+    params = json.loads(row.get("params") or "{}")
+    return (params.get("preprocess") or {}).get("height")
+
+
 def features_row(store: Store, dataset: str, model: str, layer: str, *,
-                 weights_fp: str | None = None, weights: str | None = None) -> dict:
-    """The newest stored features of (dataset, model, layer), matching the weights.
+                 weights_fp: str | None = None, weights: str | None = None,
+                 input_size: int | None = None) -> dict:
+    """The newest stored features of (dataset, model, layer), matching the weights and the
+    input size.
 
     ``dataset`` is a dataset name or a full ``name#fingerprint`` key; ``weights_fp`` pins
     exact weights (a checkpoint or a weights file); else ``weights`` (pretrained/random).
+    Without ``input_size``, features stored at several input sizes are ambiguous (an
+    uploaded query must be embedded at the size of the features it is compared with): a
+    :class:`BadArgumentError` lists them. A dataset, model or layer that does not exist is
+    an :class:`UnknownNameError` ("did you mean"); one that exists but has no stored
+    features, a :class:`ResultMissingError` naming the command that makes them.
     """
-    df = store.results("features") if store.exists() else pd.DataFrame()
-    if not df.empty:
-        df = df[(df["model"] == model) & (df["layer"] == layer) &
-                ((df["dataset_key"] == dataset) | df["dataset_key"].str.startswith(dataset + "#"))]
-        if weights_fp:
-            df = df[df["weights_fp"] == weights_fp]
-        elif weights:
-            df = df[df["weights"] == weights]
+    df = store.results("features") if store.ready() else pd.DataFrame()
+    name = dataset.split("#")[0]
+    hint = f"Make them with: {_precompute_hint(name, model, layer)}"
     if df.empty:
-        raise ResultMissingError(
-            f"No features of {model} / {layer} on {dataset.split('#')[0]} in the store. "
-            f"Make them with: {_precompute_hint(dataset.split('#')[0], model, layer)}")
+        _check_known(name, model, layer)
+        raise ResultMissingError(f"No features of {model} / {layer} on {name} in the store. "
+                                 + hint)
+    df = df[(df["dataset_key"] == dataset) | df["dataset_key"].str.startswith(dataset + "#")]
+    if df.empty or model not in set(df["model"]) or layer not in set(
+            df[df["model"] == model]["layer"]):
+        _check_known(name, model, layer)  # an unknown name: exit 2 and "did you mean"
+    df = df[(df["model"] == model) & (df["layer"] == layer)]
+    if weights_fp:
+        df = df[df["weights_fp"] == weights_fp]
+    elif weights:
+        df = df[df["weights"] == weights]
+    sizes = {input_size_of(r) for r in df.to_dict("records")}
+    if input_size:
+        df = df[[input_size_of(r) == input_size for r in df.to_dict("records")]]
+    elif len(sizes) > 1:
+        raise BadArgumentError(
+            f"Features of {model} / {layer} on {name} are stored at input sizes "
+            + ", ".join(f"{s} px" for s in sorted(sizes)) + "; say which with --input-size.")
+    if df.empty:
+        raise ResultMissingError(f"No features of {model} / {layer} on {name} in the store"
+                                 + (f" at {input_size} px" if input_size else "") + ". " + hint)
     return df.iloc[-1].to_dict()
+
+
+def _check_known(dataset: str, model: str, layer: str) -> None:
+    """Raise :class:`UnknownNameError` when no plugin knows the dataset kind or the model,
+    or the model has no such layer (the layers come from an untrained copy of it)."""
+    from vizkit.registry import get_registry
+
+    registry = get_registry()
+    kind = dataset.split("[")[0].split(":")[0]
+    if kind not in registry.items["dataset"]:
+        raise UnknownNameError("dataset", kind, registry.items["dataset"],
+                               "Forms: " + ", ".join(registry.dataset_names()) + ".")
+    registry.model_provider(model)
+    registry.load_model(model, "random").layer(layer)
 
 
 def neighbors_row(store: Store, features: dict, metric: str) -> dict | None:

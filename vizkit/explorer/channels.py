@@ -8,10 +8,10 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
-from vizkit.errors import VizkitError
+from vizkit.errors import BadArgumentError
 from vizkit.models import PRE_LOGITS, LoadedModel
 
 OBJECTIVES = ("channel", "neuron", "diversity")
@@ -42,14 +42,14 @@ def check_channel(model: LoadedModel, layer: str, channel: int | None = None,
     this way or a channel out of range."""
     info = model.layer(layer)
     if layer == PRE_LOGITS:
-        raise VizkitError("pre_logits is computed by the model's head, not a module; pick a "
-                          "module layer (e.g. the last stage) to inspect channels.")
+        raise BadArgumentError("pre_logits is computed by the model's head, not a module; "
+                               "pick a module layer (e.g. the last stage) to inspect channels.")
     if spatial and not info.spatial:
-        raise VizkitError(f"Layer {layer} has no spatial output (shape {info.shape}); feature "
-                          "maps and channel images need a convolutional layer.")
+        raise BadArgumentError(f"Layer {layer} has no spatial output (shape {info.shape}); "
+                               "feature maps and channel images need a convolutional layer.")
     if channel is not None and not 0 <= channel < info.channels:
-        raise VizkitError(f"Layer {layer} has {info.channels} channels (0-{info.channels - 1}); "
-                          f"there is no channel {channel}.")
+        raise BadArgumentError(f"Layer {layer} has {info.channels} channels "
+                               f"(0-{info.channels - 1}); there is no channel {channel}.")
     return info.channels
 
 
@@ -89,13 +89,13 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
     from vizkit.explorer.lucent_compat import lucent as load_lucent
 
     if objective not in OBJECTIVES:
-        raise VizkitError(f"Objective {objective!r}: one of {', '.join(OBJECTIVES)}.")
+        raise BadArgumentError(f"Objective {objective!r}: one of {', '.join(OBJECTIVES)}.")
     check_channel(model, layer, channel)
     size = size or default_size(model)
     if not 8 <= size <= 512:
-        raise VizkitError(f"Image size {size} px: use 8 to 512.")
+        raise BadArgumentError(f"Image size {size} px: use 8 to 512.")
     if steps < 1:
-        raise VizkitError(f"{steps} optimisation steps: use at least 1 (256 is typical).")
+        raise BadArgumentError(f"{steps} optimisation steps: use at least 1 (256 is typical).")
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     lucent = load_lucent(device)
     name = layer.replace(".", "_")
@@ -188,7 +188,7 @@ def top_activations(model: LoadedModel, dataset: Dataset, layers: list[str], k: 
     for layer in layers:
         check_channel(model, layer, spatial=True)
     if k < 1:
-        raise VizkitError(f"Top {k} images per channel: use at least 1.")
+        raise BadArgumentError(f"Top {k} images per channel: use at least 1.")
     best: dict[str, dict[str, tuple[torch.Tensor, torch.Tensor, torch.Tensor]]] = {}
     bar = tqdm(total=len(dataset), desc=f"channel activations on {dataset.name}", unit="img",
                disable=not progress)

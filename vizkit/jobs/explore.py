@@ -3,7 +3,7 @@ a seeded sample of channels (torch-lucent) and, over a dataset, the images that 
 channel most. Resumable: channels already rendered with the same settings are skipped."""
 from __future__ import annotations
 
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
 from vizkit.errors import VizkitError
@@ -44,3 +44,17 @@ def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str
             explorer_store.put_channel_image(store, model, item)
         counts[layer] = len(sample)
     return counts
+
+
+def render_one(store: Store, model: LoadedModel, layer: str, channel: int, steps: int = 256,
+               size: int | None = None, objective: str = "channel", seed: int = 0,
+               progress: bool = True):
+    """``vizkit render``: optimise one channel's image (a progress bar over the steps) and
+    store it, replacing an earlier render of that channel; return it."""
+    check_channel(model, layer, channel, spatial=True)
+    with tqdm(total=steps, desc=f"channel {channel} of {layer}", unit="step",
+              disable=not progress) as bar:
+        item = render_channel(model, layer, channel, size or default_size(model), steps, seed,
+                              objective, on_step=lambda i, n: bar.update(i - bar.n))
+    explorer_store.put_channel_image(store, model, item)
+    return item

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
 from vizkit.jobs.keys import digest

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import pandas as pd
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
 from vizkit.images import thumbnail_png

@@ -7,7 +7,7 @@ import json
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.checkpoints import load_model
 from vizkit.clustering import kmeans

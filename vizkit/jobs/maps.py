@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
+from vizkit.errors import BadArgumentError, VizkitError
 from vizkit.explain import MapService, map_metric
 from vizkit.jobs.keys import digest, features_meta
 from vizkit.jobs.precompute import precompute
@@ -37,11 +38,13 @@ def query_indices(dataset: Dataset, queries: str) -> np.ndarray:
     if queries == "all":
         return np.arange(len(dataset))
     if queries.startswith("first:"):
-        return np.arange(min(int(queries.split(":", 1)[1]), len(dataset)))
+        n = queries.split(":", 1)[1]
+        if not n.isdigit() or int(n) < 1:
+            raise BadArgumentError(f"--queries {queries}: first:N takes a whole number N of at "
+                                   "least 1.")
+        return np.arange(min(int(n), len(dataset)))
     idx = np.flatnonzero(np.asarray(dataset.splits) == queries)
     if not len(idx):
-        from vizkit.errors import VizkitError
-
         raise VizkitError(f"{dataset.name} has no images in split {queries!r}; use all, "
                           "first:N or one of " + ", ".join(sorted(set(map(str, dataset.splits))))
                           + ".")

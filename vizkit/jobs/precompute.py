@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import numpy as np
-from tqdm.auto import tqdm
+from vizkit.progress import bar as tqdm
 
 from vizkit.datasets import Dataset
 from vizkit.jobs.extract import clear_staging, extract_features, staging_dir

@@ -1,0 +1,6 @@
+"""``python -m vizkit.cli``."""
+import sys
+
+from vizkit.cli import main
+
+sys.exit(main())

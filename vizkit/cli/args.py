@@ -1,0 +1,103 @@
+"""The CLI's one argument-validation layer: typed, ranged options (argparse turns a bad
+value into exit 2 with the valid range), the options several commands share, and the
+dataset/model/store each command opens from them."""
+from __future__ import annotations
+
+import argparse
+import math
+
+from vizkit.errors import BadArgumentError
+
+MAX_INPUT_SIZE = 2048  # px; a model input beyond this is surely a typo
+MAX_K = 10_000  # neighbours per query
+
+
+def integer(low: int, high: int | None = None, what: str = "a whole number"):
+    """An argparse type: an integer in ``[low, high]``."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
+        if value < low or (high is not None and value > high):
+            valid = f"from {low:,} to {high:,}" if high is not None else f"at least {low:,}"
+            raise argparse.ArgumentTypeError(f"{value:,} is out of range: use {valid}")
+        return value
+    parse.__name__ = "integer"
+    return parse
+
+
+def real(low: float, high: float | None = None, low_open: bool = False):
+    """An argparse type: a finite float in ``[low, high]`` (``(low, high]`` if open)."""
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        too_low = value <= low if low_open else value < low
+        if not math.isfinite(value) or too_low or (high is not None and value > high):
+            bound = f"{'above' if low_open else 'at least'} {low:g}"
+            if high is not None:
+                bound += f" and at most {high:g}"
+            raise argparse.ArgumentTypeError(f"{text} is out of range: use a number {bound}")
+        return value
+    parse.__name__ = "number"
+    return parse
+
+
+def names(text: str) -> list[str]:
+    """An argparse type: a comma-separated list of names (empty items dropped)."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise argparse.ArgumentTypeError("give at least one name (comma-separated)")
+    return items
+
+
+def optional_names(text: str) -> list[str]:
+    """Like :func:`names`, but an empty list is allowed (``--metrics ''``: none)."""
+    return [t.strip() for t in text.split(",") if t.strip()]
+
+
+def add_model_args(sp: argparse.ArgumentParser, required: bool = False) -> None:
+    """``--model``, ``--weights``, ``--checkpoint``, ``--input-size``."""
+    sp.add_argument("--model", required=required, help="timm model name")
+    sp.add_argument("--weights", default="pretrained",
+                    help="pretrained (default), random, or a weights file")
+    sp.add_argument("--checkpoint", help="a vizkit checkpoint: RUN or RUN:EPOCH")
+    add_input_size(sp)
+
+
+def add_input_size(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--input-size", type=integer(8, MAX_INPUT_SIZE),
+                    help="override the model's input size (px)")
+
+
+def add_quiet(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def store(args):
+    """The store named by ``--store`` (default ``$VIZKIT_STORE`` or ``data/vizkit.duckdb``)."""
+    from vizkit.store import Store
+
+    return Store(args.store)
+
+
+def dataset(args, name: str | None = None):
+    """Open a dataset by name (``args.dataset`` by default); remembered so that the
+    command can report files that became unreadable while it ran."""
+    from vizkit.registry import get_registry
+
+    ds = get_registry().open_dataset(name or args.dataset)
+    args.opened_datasets = getattr(args, "opened_datasets", []) + [ds]
+    return ds
+
+
+def model(args, store_=None, input_size: int | None = None):
+    """Load the model the options name (``--model``/``--weights`` or ``--checkpoint``)."""
+    from vizkit.checkpoints import load_model
+
+    if not args.model and not args.checkpoint:
+        raise BadArgumentError("give --model or --checkpoint.")
+    return load_model(args.model, args.weights, args.checkpoint, store_ or store(args),
+                      input_size or args.input_size)

@@ -1,0 +1,91 @@
+"""``vizkit plugins``, ``list``, ``layers`` and ``status``: what is installed and stored."""
+from __future__ import annotations
+
+import argparse
+
+from vizkit.cli import args as a
+from vizkit.cli.output import emit
+
+LISTABLE = ["datasets", "models", "metrics", "losses", "visualizers"]
+
+
+def cmd_plugins(args) -> int:
+    from vizkit.plugins import failures, get_plugins
+    from vizkit.registry import get_registry
+
+    reg = get_registry()
+    plugins = get_plugins()
+    for p in plugins:
+        p["registers"] = {kind: sorted(n for n, owner in reg.owners[kind].items()
+                                       if owner == p["name"]) for kind in reg.owners}
+    fails = [f.__dict__ for f in failures()]
+    lines = [f"{p['name']} ({p['distribution']} {p['version']}): " + "; ".join(
+        f"{k}s: {', '.join(v)}" for k, v in p["registers"].items() if v) for p in plugins]
+    lines += [f"FAILED {f['plugin']} at {f['stage']}: {f['error']}" for f in fails]
+    emit({"plugins": plugins, "failures": fails}, args.json, "\n".join(lines))
+    return 1 if fails else 0
+
+
+def cmd_list(args) -> int:
+    from vizkit.registry import get_registry
+
+    reg = get_registry()
+    if args.what == "datasets":
+        rows = [{"name": n, "description": e.description, "plugin": reg.owners["dataset"][e.name]}
+                for n, e in zip(reg.dataset_names(), reg.items["dataset"].values())]
+    elif args.what == "models":
+        rows = [{"provider": p.name, "description": p.description, "count": len(p.names())}
+                for p in reg.items["model"].values()]
+        if args.filter:
+            import fnmatch
+
+            rows = [{"name": n} for n in reg.model_names() if fnmatch.fnmatch(n, args.filter)]
+    elif args.what == "metrics":
+        rows = [{"name": m.name, "higher_is_more_similar": m.higher_is_more_similar,
+                 "description": m.description} for m in reg.metrics()]
+    elif args.what == "losses":
+        rows = [{"name": n, "description": loss.description}
+                for n, loss in reg.items["loss"].items()]
+    else:
+        rows = [{"name": v.name, "title": v.title, "precompute": v.precompute}
+                for v in reg.visualizers()]
+    emit(rows, args.json, "\n".join("  ".join(str(v) for v in r.values()) for r in rows))
+    return 0
+
+
+def cmd_layers(args) -> int:
+    args.model = args.model_name
+    model = a.model(args)
+    rows = [{"name": i.name, "kind": i.kind, "shape": list(i.shape)} for i in model.layers()]
+    text = "\n".join(f"{r['name']:<24} {r['kind']:<20} {tuple(r['shape'])}" for r in rows)
+    emit(rows, args.json, text)
+    return 0
+
+
+def cmd_status(args) -> int:
+    store = a.store(args)
+    summary = store.summary()
+    emit({"store": str(store.path), **summary}, args.json,
+         f"{store.path}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    return 0
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("plugins", help="installed plugins and what they register")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_plugins)
+    sp = sub.add_parser("list", help="list datasets, models, metrics, losses or visualizers")
+    sp.add_argument("what", choices=LISTABLE)
+    sp.add_argument("--filter", help="models: a glob such as 'resnet*'")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_list)
+    sp = sub.add_parser("layers", help="a model's inspectable layers and output shapes")
+    sp.add_argument("model_name", metavar="model")
+    sp.add_argument("--weights", default="random")
+    sp.add_argument("--checkpoint")
+    a.add_input_size(sp)
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_layers)
+    sp = sub.add_parser("status", help="what the store holds")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_status)

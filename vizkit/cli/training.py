@@ -1,0 +1,132 @@
+"""``vizkit train``, ``sweep`` and ``demo``: training runs with a checkpoint per epoch."""
+from __future__ import annotations
+
+import argparse
+import json
+import re
+
+from vizkit.cli import args as a
+from vizkit.cli.output import emit
+
+RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+
+def run_name(text: str) -> str:
+    """An argparse type: a run name that is also a safe folder name."""
+    if not RUN_NAME.fullmatch(text):
+        raise argparse.ArgumentTypeError(
+            f"{text!r}: use 1-64 letters, digits, '.', '_' or '-', starting with a letter or "
+            "digit (it names the run's checkpoint folder)")
+    return text
+
+
+def _train_config(args, **override):
+    from vizkit.jobs.train import TrainConfig
+
+    fields = ("model", "dataset", "epochs", "loss", "embedding_dim", "batch_size",
+              "classes_per_batch", "images_per_class", "batches_per_epoch", "optimizer", "lr",
+              "schedule", "weight_decay", "seed", "input_size", "eval_images", "anchors")
+    values = {f: getattr(args, f) for f in fields}
+    values["normalize"] = {"yes": True, "no": False}.get(args.normalize)
+    return TrainConfig(**{**values, **override})
+
+
+def cmd_train(args) -> int:
+    from vizkit.jobs.train import train
+
+    history = train(a.store(args), a.dataset(args), _train_config(args), args.run,
+                    progress=not args.quiet)
+    print(json.dumps(history, indent=2, default=str))
+    return 0
+
+
+def cmd_sweep(args) -> int:
+    from vizkit.jobs.train import sweep_table, train
+    from vizkit.registry import get_registry
+
+    dataset = a.dataset(args)
+    lrs = args.lrs or [args.lr]
+    losses = args.losses or [args.loss]
+    for loss in losses:  # fail on an unknown name before any run starts
+        get_registry().loss(loss)
+    store, runs = a.store(args), []
+    for loss in losses:
+        for lr in lrs:
+            run = "-".join([args.prefix] + ([loss] if len(losses) > 1 else [])
+                           + ([f"lr{lr:g}"] if len(lrs) > 1 else []))
+            train(store, dataset, _train_config(args, loss=loss, lr=lr), run,
+                  progress=not args.quiet)
+            runs.append(run)
+    table = sweep_table(store, runs)
+    emit(table.to_dict("records"), args.json, table.to_string(index=False))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from vizkit.jobs.demo import run_demo
+
+    summary = run_demo(a.store(args), epochs=args.epochs, progress=not args.quiet)
+    recalls = ", ".join(f"{run} {h[-1]['test_recall_at_1']:.4f}"
+                        for run, h in summary["histories"].items())
+    print(f"demo ready: runs {', '.join(summary['runs'])} (test Recall@1 {recalls}), "
+          f"{summary['results']} results. Now run: streamlit run streamlit_app.py")
+    return 0
+
+
+def _learning_rates(text: str) -> list[float]:
+    parse = a.real(0, 10, low_open=True)
+    return [parse(v) for v in a.names(text)]
+
+
+def _train_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--dataset", required=True, help="a labelled dataset with train/test "
+                                                      "splits, e.g. fashion-mnist")
+    sp.add_argument("--model", default="vizkit_small_cnn", help="any timm model name")
+    sp.add_argument("--loss", default="cross-entropy", help="see `vizkit list losses`")
+    sp.add_argument("--embedding-dim", type=a.integer(1, 65_536), default=64,
+                    help="embedding size for losses without a classifier")
+    sp.add_argument("--normalize", choices=["yes", "no"],
+                    help="L2-normalise the embedding before the loss (default: the loss's "
+                         "choice)")
+    sp.add_argument("--epochs", type=a.integer(0, 10_000), default=3)
+    sp.add_argument("--batch-size", type=a.integer(1, 65_536), default=128,
+                    help="batch size of random batches (cross-entropy, normalized-softmax)")
+    sp.add_argument("--classes-per-batch", type=a.integer(2, 65_536),
+                    help="N of N classes x M images batches (default 16 or the number of "
+                         "classes, for losses that need positives)")
+    sp.add_argument("--images-per-class", type=a.integer(2, 65_536), default=8, help="M")
+    sp.add_argument("--batches-per-epoch", type=a.integer(1),
+                    help="default: the train images divided by the batch size")
+    sp.add_argument("--optimizer", default="adamw", choices=["adamw", "sgd"])
+    sp.add_argument("--lr", type=a.real(0, 10, low_open=True), default=3e-3)
+    sp.add_argument("--schedule", default="cosine", choices=["cosine", "constant"])
+    sp.add_argument("--weight-decay", type=a.real(0, 10), default=1e-4)
+    sp.add_argument("--seed", type=a.integer(0), default=0)
+    a.add_input_size(sp)
+    sp.add_argument("--eval-images", type=a.integer(0), default=10_000,
+                    help="images per evaluation set (test split, train sample); 0 = all")
+    sp.add_argument("--anchors", type=a.integer(0), default=1_000,
+                    help="anchors per evaluation set followed by the triplet scatter")
+    a.add_quiet(sp)
+
+
+def add_parsers(sub: argparse._SubParsersAction) -> None:
+    sp = sub.add_parser("train", help="train with a loss plugin, a checkpoint and metrics per "
+                                      "epoch (resumable)")
+    _train_args(sp)
+    sp.add_argument("--run", required=True, type=run_name, help="a name for the run")
+    sp.set_defaults(func=cmd_train)
+    sp = sub.add_parser("sweep", help="the same run over several learning rates or losses")
+    _train_args(sp)
+    sp.add_argument("--prefix", required=True, type=run_name,
+                    help="runs are named PREFIX-LOSS-lrLR")
+    sp.add_argument("--lrs", type=_learning_rates,
+                    help="comma-separated learning rates, e.g. 1e-4,4e-4,1.6e-3")
+    sp.add_argument("--losses", type=a.names, help="comma-separated loss names, e.g. ep,epshn")
+    sp.add_argument("--json", action="store_true")
+    sp.set_defaults(func=cmd_sweep)
+    sp = sub.add_parser("demo", help="prepare the embedded default (no network needed)")
+    sp.add_argument("--epochs", type=a.integer(1, 100), default=3)
+    a.add_quiet(sp)
+    sp.set_defaults(func=cmd_demo)
+
