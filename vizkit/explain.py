@@ -10,11 +10,13 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from pathlib import Path
 
 import numpy as np
 
 from vizkit.datasets import Dataset
 from vizkit.errors import DatasetMissingError, VizkitError
+from vizkit.paths import is_under
 from vizkit.registry import get_registry
 from vizkit.store import Store
 from vizkit.similarity import EXACT_METRICS, Decomposer, PairMaps, SpatialFeatures, query_maps
@@ -28,8 +30,18 @@ def map_metric(metric: str) -> str:
     return metric if metric in EXACT_METRICS else "cosine"
 
 
-def open_stored_dataset(name: str, fingerprint: str) -> Dataset:
-    """Re-open the dataset a stored result was made from, and check it is the same data."""
+def open_stored_dataset(name: str, fingerprint: str, roots: list[Path]) -> Dataset:
+    """Re-open the dataset a stored result was made from, and check it is the same data.
+
+    A store is data from elsewhere: the paths it names are opened only when they lie under
+    ``roots`` (see :func:`vizkit.paths.data_roots`)."""
+    for path in get_registry().dataset_paths(name):
+        if not is_under(path, roots):
+            raise DatasetMissingError(
+                f"The images of {name} are in {path}, outside the folders this app may open "
+                f"({', '.join(map(str, roots))}). To allow it, add the folder to "
+                "VIZKIT_DATA_ROOTS; meanwhile pages use the store's thumbnails and "
+                "precomputed maps (`vizkit maps ...`).")
     try:
         dataset = get_registry().open_dataset(name)
     except VizkitError as e:

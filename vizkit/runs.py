@@ -81,6 +81,12 @@ def eval_features_key(store: Store, run: str, epoch: int, split: str) -> str:
 
 
 def anchor_table(store: Store, runs: list[str]) -> pd.DataFrame:
-    """The anchors of ``runs`` with their distance to the ideal point (1, 0)."""
+    """The anchors of ``runs`` with their distance to the ideal point (1, 0). With several
+    runs, only the anchors every one of them follows (runs trained with fewer ``--anchors``
+    follow a subset of the same seeded sample), so that each point compares like with like."""
     df = store.anchors(runs)
+    if len(runs) > 1 and not df.empty:
+        per_run = df.groupby(["split", "idx"])["run"].nunique()
+        shared = per_run[per_run == len(runs)].index
+        df = df.set_index(["split", "idx"]).loc[lambda d: d.index.isin(shared)].reset_index()
     return df.assign(dist=np.hypot(IDEAL[0] - df["pos_sim"], df["neg_sim"] - IDEAL[1]))

@@ -4,6 +4,7 @@ that results committed by a running job appear."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,7 +14,7 @@ from vizkit import runs, spectrum
 from vizkit.checkpoints import load_model
 from vizkit.explain import MapService, open_stored_dataset
 from vizkit.models import LoadedModel
-from vizkit.paths import store_path
+from vizkit.paths import data_roots, store_path
 from vizkit.similarity import Decomposer
 from vizkit.store import Store
 
@@ -84,7 +85,8 @@ def map_service(path: str, result_key: str) -> MapService:
     frow = Store(path).result(result_key)
     info = dataset_info(path, frow["dataset_key"])
     decomposer = Decomposer(model_for_features(path, frow), frow["layer"])
-    return MapService(decomposer, open_stored_dataset(info["name"], info["fingerprint"]))
+    return MapService(decomposer, open_stored_dataset(info["name"], info["fingerprint"],
+                                                      data_roots(Path(path))))
 
 
 @st.cache_data(ttl=5, show_spinner=False)
@@ -130,7 +132,7 @@ def explorer_models(path: str) -> tuple[dict[str, dict], list[str]]:
     from vizkit.explorer.store import explored
 
     store_ = Store(path)
-    if not store_.exists():
+    if not store_.ready():
         return {}, []
     options: dict[str, dict] = {}
     models = store_.runs().set_index("run")["model"]

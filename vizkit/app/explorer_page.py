@@ -4,6 +4,7 @@ every rendered channel of the layer; and the same depth of a second model side b
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -11,13 +12,15 @@ import plotly.express as px
 import streamlit as st
 from PIL import Image
 
+from vizkit import background
 from vizkit.app import data, pickers
 from vizkit.errors import ImageDecodeError, ResultMissingError, VizkitError
 from vizkit.explorer import store as explorer_store
-from vizkit.explorer.channels import POOLINGS, feature_maps, render_channel
+from vizkit.explorer.channels import POOLINGS, feature_maps
 from vizkit.images import decode_image, to_array
 from vizkit.models import LoadedModel
 from vizkit.overlay import heat_overlay
+from vizkit.paths import data_roots, read_only
 
 MAPS_SHOWN = 32
 COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "
@@ -114,24 +117,53 @@ def _channel(path: str, model: LoadedModel, layer: str, channel: int,
             st.caption(f"{row['objective']}, {row['steps']} steps at {row['size']} px")
         else:
             st.caption("Not rendered yet.")
-        if st.button("Render now" if mine.empty else "Render again", key="exp_render"):
-            _render_now(model, layer, channel)
+        _render_controls(path, model, layer, channel, again=not mine.empty)
     with right:
         _top_images(path, model, layer, channel)
 
 
-def _render_now(model: LoadedModel, layer: str, channel: int) -> None:
-    bar = st.progress(0.0, text="Optimising…")
-    item = render_channel(model, layer, channel, steps=256,
-                          on_step=lambda i, n: bar.progress(i / n, text=f"step {i}/{n}"))
-    bar.empty()
-    try:
-        explorer_store.put_channel_image(data.store(), model, item)
-    except Exception as e:  # noqa: BLE001 - a read-only store still shows the image
-        st.warning(f"Rendered but not stored ({e}).")
-        st.image(Image.fromarray(item.image.squeeze()), width=200)
+RENDER_STEPS = 256
+
+
+def _render_controls(path: str, model: LoadedModel, layer: str, channel: int,
+                     again: bool) -> None:
+    """A button that renders this channel in a background job (one at a time per store,
+    its progress shown), or nothing on a read-only app."""
+    if read_only():
         return
-    st.rerun()
+    job = f"render-{layer}-{channel}"
+    if st.button("Render again" if again else "Render now", key="exp_render",
+                 help=f"{RENDER_STEPS} optimisation steps in a background job"):
+        try:
+            background.start(Path(path), job, [
+                "render", *_model_options(model), "--layer", layer, "--channel", str(channel),
+                "--steps", str(RENDER_STEPS)])
+            st.session_state["exp_render_started"] = job
+        except background.JobBusyError as e:
+            st.warning(str(e))
+    if background.status(Path(path), job) is not None:
+        _render_progress(path, job)
+
+
+@st.fragment(run_every=1.0)
+def _render_progress(path: str, job: str) -> None:
+    status = background.status(Path(path), job)
+    if status is None:
+        return
+    if status.state == "running":
+        st.progress(status.fraction, text=f"Rendering… {status.done}/{status.total} steps")
+    elif status.state == "failed":
+        st.error(f"Rendering failed: {status.message}")
+    elif st.session_state.get("exp_render_started") == job:
+        del st.session_state["exp_render_started"]
+        st.rerun()  # the whole page: the new image is in the store
+
+
+def _model_options(model: LoadedModel) -> list[str]:
+    if model.checkpoint:
+        return ["--checkpoint", model.checkpoint]
+    return ["--model", model.name, "--weights", model.weights,
+            "--input-size", str(model.config.height)]
 
 
 def _top_images(path: str, model: LoadedModel, layer: str, channel: int) -> None:
@@ -187,9 +219,9 @@ def _feature_maps(path: str, model: LoadedModel, layer: str) -> None:
             st.info("Upload an image to see its feature maps.")
             return
         try:
-            image = to_array(decode_image(upload.getvalue(), name=upload.name))
+            image = to_array(decode_image(upload.getvalue()))
         except ImageDecodeError as e:
-            st.error(f"{e} Try another file.")
+            st.error(f"{upload.name}: {e} Try another file.")
             return
         caption = upload.name
     maps = feature_maps(model, layer, image)
@@ -235,7 +267,7 @@ def _dataset_image(path: str, key: str, idx: int) -> np.ndarray:
     try:
         from vizkit.explain import open_stored_dataset
 
-        return open_stored_dataset(name, fingerprint).image_array(idx)
+        return open_stored_dataset(name, fingerprint, data_roots(Path(path))).image_array(idx)
     except VizkitError:
         thumb = data.thumbnails(path, key, (idx,))[idx]
         return np.asarray(Image.open(io.BytesIO(thumb)).convert("RGB"))

@@ -16,7 +16,7 @@ def render() -> None:
         st.error(f"Plugin **{f.plugin}** failed ({f.stage}): {f.error}")
     store = data.store()
     st.subheader("The store")
-    if not store.exists():
+    if not store.ready():
         st.info(f"There is no store at `{store.path}` yet. Run `vizkit demo` (no network "
                 "needed) to train the demo model on Fashion-MNIST and precompute its results.")
     else:

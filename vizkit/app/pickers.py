@@ -97,9 +97,9 @@ def pick_upload(prefix: str, what: str = "search the dataset for similar ones"
         st.stop()
     raw = upload.getvalue()
     try:
-        image = decode_image(raw, name=upload.name)
+        image = decode_image(raw)
     except ImageDecodeError as e:
-        st.error(f"{e} Nothing was searched; try another file.")
+        st.error(f"{upload.name}: {e} Nothing was searched; try another file.")
         st.stop()
     return to_array(image), upload.name, raw
 
