@@ -9,7 +9,7 @@ import time
 
 import torch
 
-from vizkit.explorer.channels import render_channel, top_activations
+from vizkit.compute.channels import render_channel, top_activations
 from vizkit.registry import get_registry
 
 

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import torch
 
-from vizkit.checkpoints import load_model
 from vizkit.jobs.extract import extract_features
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 
 

@@ -1,7 +1,7 @@
 """Projection job time ÷ the bare library call on the same features, same run; and the
 evolution page's server-side redraw when its epoch slider moves, for 70,000 points.
 
-The job (vizkit.jobs.layouts.put_projection after vizkit.projection.project) adds input
+The job (vizkit.jobs.layouts.put_projection after vizkit.compute.projection.project) adds input
 conversion, normalisation and the store write to the library's fit_transform.
 Usage: python bench/bench_layouts.py [--tsne-70k]   (uses the demo's features when present)
 """
@@ -14,9 +14,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from vizkit.compute.projection import procrustes, project
 from vizkit.errors import VizkitError
 from vizkit.jobs.layouts import put_projection
-from vizkit.projection import procrustes, project
 from vizkit.store import Store
 
 

@@ -13,11 +13,11 @@ import time
 import numpy as np
 import torch
 
-from vizkit.checkpoints import load_model
+from vizkit.compute.mapservice import MapService
+from vizkit.compute.similarity import Decomposer
 from vizkit.errors import VizkitError
-from vizkit.explain import MapService
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
-from vizkit.similarity import Decomposer
 
 
 def timed(fn, repeats):

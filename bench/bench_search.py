@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vizkit.checkpoints import load_model
+from vizkit.compute.nearest import all_pairs_topk
 from vizkit.jobs.precompute import precompute
-from vizkit.query import features_row, search_by_index, search_by_vector
+from vizkit.read.catalog import Reader
+from vizkit.read.models import load_model
+from vizkit.read.query import Query, find_features, search
 from vizkit.registry import get_registry
-from vizkit.search import all_pairs_topk
 from vizkit.store import Store
 
 STORE = Path("data/bench/vizkit.duckdb")
@@ -32,8 +33,8 @@ def build_store() -> dict:
     ds = get_registry().open_dataset("fashion-mnist")
     model = load_model("vizkit_small_cnn", "random")
     precompute(store, ds, model, ["embedding"], ["cosine"], k=50)
-    return features_row(store, "fashion-mnist", "vizkit_small_cnn", "embedding",
-                        weights_fp=model.weights_fingerprint)
+    return find_features(Reader(store), "fashion-mnist", "vizkit_small_cnn", "embedding",
+                         weights_fp=model.weights_fingerprint)
 
 
 def reference_all_pairs(x: np.ndarray, k: int, block: int = 1024):
@@ -56,7 +57,7 @@ def main():
     times = []
     for idx in rng.integers(0, 70_000, 200):
         t = time.perf_counter()
-        search_by_index(store, frow, cosine, int(idx), 50)
+        search(Reader(store), frow, cosine, Query(idx=int(idx)), 50)
         times.append((time.perf_counter() - t) * 1000)
     print(f"search by dataset image (store lookup + labels): median {np.median(times):.1f} ms, "
           f"p95 {np.percentile(times, 95):.1f} ms")
@@ -69,7 +70,7 @@ def main():
     bandwidth = big.nbytes * reps / (time.perf_counter() - t)
     floor = big.nbytes / bandwidth
     scorer = cosine.scorer(torch.from_numpy(big))
-    from vizkit.search import topk
+    from vizkit.compute.nearest import topk
 
     q = rng.normal(size=(1, 512)).astype(np.float32)
     topk(cosine, q, big, 50, scorer=scorer)
@@ -80,13 +81,13 @@ def main():
     per = (time.perf_counter() - t) / reps
     print(f"uploaded-image search over 70,000 x 512: {per * 1000:.1f} ms; bandwidth floor "
           f"{floor * 1000:.1f} ms ({bandwidth / 1e9:.1f} GB/s); ratio {per / floor:.2f}")
-    vec = store.features(frow["result_key"])[123]
+    vec = store.features(frow.result_key)[123]
     t = time.perf_counter()
-    search_by_vector(store, frow, cosine, vec, 50)
+    search(Reader(store), frow, cosine, Query(image=np.zeros((1, 1), np.uint8)), 50, vector=vec)
     print(f"  (whole uploaded search incl. loading the 70k x 64 matrix from the store: "
           f"{(time.perf_counter() - t) * 1000:.0f} ms)")
 
-    x = store.features(frow["result_key"])
+    x = store.features(frow.result_key)
     t = time.perf_counter()
     ours, _ = all_pairs_topk(cosine, x, 50)
     t_ours = time.perf_counter() - t

@@ -16,9 +16,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vizkit.evaluation import retrieval_metrics
+from vizkit.api.models import LoadedModel
+from vizkit.compute.evaluation import retrieval_metrics
 from vizkit.jobs.train import TrainConfig, _Trainer, embed
-from vizkit.models import LoadedModel
 from vizkit.registry import get_registry
 from vizkit.store import Store
 

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from vizkit import hookimpl
-from vizkit.datasets import ArrayDataset, DatasetEntry
+from vizkit.api.datasets import ArrayDataset, DatasetEntry
 from vizkit.errors import DatasetMissingError
 
 TRAIN = [f"data_batch_{i}" for i in range(1, 6)]

@@ -7,7 +7,7 @@ from functools import lru_cache
 import numpy as np
 
 from vizkit import hookimpl
-from vizkit.datasets import ArrayDataset, DatasetEntry
+from vizkit.api.datasets import ArrayDataset, DatasetEntry
 
 
 @lru_cache(maxsize=1)

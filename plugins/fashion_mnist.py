@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from vizkit import hookimpl
-from vizkit.datasets import ArrayDataset, DatasetEntry
+from vizkit.api.datasets import ArrayDataset, DatasetEntry
 from vizkit.errors import DatasetMissingError
 from vizkit.paths import cache_dir
 

@@ -1,10 +1,11 @@
 """Built-in training losses: cross-entropy, normalised softmax, triplet with semi-hard
 mining, N-pairs and multi-similarity from pytorch-metric-learning; EP and EPSHN (Xuan,
-Stylianou and Pless, WACV 2020) from :mod:`vizkit.losses`."""
+Stylianou and Pless, WACV 2020) from :mod:`vizkit.compute.losses`."""
 from __future__ import annotations
 
 from vizkit import hookimpl
-from vizkit.losses import ClassifierLoss, EasyPositiveLoss, Loss, MinedLoss
+from vizkit.api.losses import Loss
+from vizkit.compute.losses import ClassifierLoss, EasyPositiveLoss, MinedLoss
 
 TRIPLET_MARGIN = 0.2
 NORMALIZED_SOFTMAX_TEMPERATURE = 0.05

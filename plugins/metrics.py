@@ -5,7 +5,7 @@ import torch
 import torch.nn.functional as F
 
 from vizkit import hookimpl
-from vizkit.metrics import Metric
+from vizkit.api.metrics import Metric
 
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -26,7 +26,7 @@ def _sqeuclidean(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 
 def _sq_from_norms(q: torch.Tensor, db_sq: torch.Tensor, db: torch.Tensor) -> torch.Tensor:
-    # |q|^2 + |x|^2 - 2 q.x in float64 accumulation of the norms keeps it close to cdist.
+    # |q|^2 + |x|^2 - 2 q.x in float32, clamped at 0 (rounding can make it slightly negative)
     d = (q * q).sum(1, keepdim=True) + db_sq[None, :] - 2.0 * (q @ db.T)
     return d.clamp_min_(0.0)
 

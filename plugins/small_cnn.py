@@ -12,7 +12,6 @@ import torch.nn as nn
 import torch.nn.functional as F
 from timm.models import register_model
 
-
 PRETRAINED_CFG = {
     "input_size": (1, 28, 28), "mean": (0.286,), "std": (0.353,), "crop_pct": 1.0,
     "interpolation": "bilinear", "num_classes": 10, "first_conv": "stages.0.0",

@@ -7,9 +7,9 @@ import timm
 import torch
 
 from vizkit import hookimpl
+from vizkit.api.models import ModelProvider
+from vizkit.compute.weights import load_weights, state_dict_of
 from vizkit.errors import WeightsUnavailableError
-from vizkit.models import ModelProvider
-from vizkit.weights import load_weights, state_dict_of
 
 
 def build(name: str, pretrained: bool = False, weights_file: str | None = None,

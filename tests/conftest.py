@@ -26,8 +26,8 @@ def digits_store(tmp_path_factory) -> Path:
     """A store with digits features/neighbours of the random-weight small CNN (28 px, 7x7
     maps) and of a random-weight resnet18 at 32 px (newest, so the pickers' default), made
     once per session by the real precompute job."""
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.precompute import precompute
+    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
     from vizkit.store import Store
 
@@ -67,8 +67,8 @@ def evolved_store(tmp_path_factory) -> Path:
     test_split = get_registry().open_dataset("digits[test]")
     for method in ("pca", "umap"):
         evolve_run(store, test_split, "t", "embedding", method, clusters=10, progress=False)
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.explore import explore
+    from vizkit.read.models import load_model
 
     explore(store, test_split, load_model(None, checkpoint="t:2", store=store),
             ["stages.1", "stages.2"], channels=3, steps=64, top_k=8, progress=False)

@@ -3,8 +3,9 @@ import numpy as np
 import pytest
 from sklearn.datasets import load_digits
 
-from vizkit.evaluation import retrieval_metrics
-from vizkit.spectrum import keep_top, recall_after_truncation, spectrum, truncation_ks
+from vizkit.compute.evaluation import retrieval_metrics
+from vizkit.compute.spectrum import keep_top, recall_after_truncation, spectrum, truncation_ks
+from vizkit.registry import get_registry
 
 
 @pytest.fixture(scope="module")
@@ -48,6 +49,6 @@ def test_spectrum_explained_variance_sums_to_one_and_truncation(digits):
     assert (np.diff(spec.singular_values) <= 1e-9).all()
     assert np.allclose(keep_top(spec, x.shape[1]), x, atol=1e-3)  # nothing dropped
     assert truncation_ks(24) == [24, 12, 6, 3, 1]
-    recall = recall_after_truncation(x, y)
+    recall = recall_after_truncation(x, y, get_registry().metric("cosine"))
     assert recall[24] == pytest.approx(brute_force(x, y)["recall_at_1"], abs=1e-9)
     assert recall[1] < recall[24] - 0.3  # one direction cannot separate ten digits

@@ -7,14 +7,19 @@ import numpy as np
 import pytest
 import torch
 
-from vizkit.checkpoints import load_model
+from vizkit.compute.channels import (
+    channel_activation,
+    feature_maps,
+    render_channel,
+    sample_channels,
+    top_activations,
+)
+from vizkit.compute.lucent_compat import _get_rotation_matrix2d, _translate, _warp_affine
 from vizkit.errors import VizkitError
-from vizkit.explorer import store as explorer_store
-from vizkit.explorer.channels import (channel_activation, feature_maps, render_channel,
-                                      sample_channels, top_activations)
-from vizkit.explorer.lucent_compat import _get_rotation_matrix2d, _translate, _warp_affine
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 from vizkit.store import Store
+from vizkit.store import explorer as explorer_store
 
 CLI = [sys.executable, "-m", "vizkit.cli"]
 
@@ -31,6 +36,7 @@ def trained(evolved_store):
 def fashion_model(tmp_path_factory):
     """The small CNN trained two epochs on 12,000 Fashion-MNIST images, and those images."""
     from conftest import require_fashion_mnist
+
     from vizkit.jobs.train import TrainConfig, train
 
     require_fashion_mnist()

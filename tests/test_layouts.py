@@ -8,10 +8,17 @@ import torch
 from sklearn.datasets import load_digits
 from sklearn.metrics import normalized_mutual_info_score
 
-from vizkit.checkpoints import load_model
-from vizkit.clustering import confusion, kmeans, l2_normalise, nearest_to_centre, nmi, purity
+from vizkit.compute.clustering import (
+    confusion,
+    kmeans,
+    l2_normalise,
+    nearest_to_centre,
+    nmi,
+    purity,
+)
+from vizkit.compute.projection import mean_displacement, normalise, procrustes, project
 from vizkit.jobs.layouts import evolve_run, put_predictions
-from vizkit.projection import mean_displacement, normalise, procrustes, project
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 from vizkit.store import Store
 

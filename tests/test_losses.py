@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from vizkit.losses import cosine_matrix, easy_positive_selection
+from vizkit.compute.losses import cosine_matrix, easy_positive_selection
 from vizkit.registry import get_registry
 
 

@@ -11,10 +11,12 @@ from PIL import Image
 from streamlit.testing.v1 import AppTest
 
 from vizkit import plugins
-from vizkit.explain import MapService, stored_maps
+from vizkit.compute.mapservice import MapService
+from vizkit.compute.similarity import Decomposer
 from vizkit.jobs.maps import precompute_maps
+from vizkit.read.catalog import Reader
+from vizkit.read.maps import stored_maps, stored_maps_row
 from vizkit.registry import get_registry
-from vizkit.similarity import Decomposer
 from vizkit.store import Store
 from vizkit.store.schema import SCHEMA_VERSION
 
@@ -40,7 +42,9 @@ def test_stored_maps_equal_on_demand_maps_and_sum_to_scores(tmp_path):
                           progress=False)
     assert row["n"] == 12 and row["kind"] == "simmaps"
     assert store.map_queries(row["result_key"]) == list(range(12))
-    nbr, score, maps = stored_maps(store, row["result_key"], 7)
+    reader = Reader(store)
+    mrow = stored_maps_row(reader, reader.features(row["source_key"]), "cosine")
+    nbr, score, maps = stored_maps(reader, mrow, 7)
     service = MapService(Decomposer(model, "stages.2"), ds)
     _, fresh = service.maps(service.dataset_features([7])[0], nbr, "cosine")
     for stored, new, s in zip(maps, fresh, score):

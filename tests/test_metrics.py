@@ -4,8 +4,8 @@ import pytest
 import torch
 from scipy.spatial.distance import cdist
 
+from vizkit.compute.nearest import all_pairs_topk, retrieval_score, topk
 from vizkit.registry import get_registry
-from vizkit.search import all_pairs_topk, retrieval_score, topk
 
 SCIPY = {
     "cosine": lambda a, b: 1 - cdist(a, b, "cosine"),

@@ -3,8 +3,8 @@ import numpy as np
 import pytest
 import torch
 
-from vizkit.checkpoints import load_model
 from vizkit.errors import UnknownNameError, WeightsUnavailableError
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 
 

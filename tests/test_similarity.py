@@ -3,16 +3,20 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import require_fashion_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from vizkit.explain import MapService
-from vizkit.overlay import legend, shared_scale, signed_overlay
+from vizkit.compute.mapservice import MapService
+from vizkit.compute.overlay import legend, shared_scale, signed_overlay
+from vizkit.compute.similarity import (
+    Decomposer,
+    NotDecomposableError,
+    SpatialFeatures,
+    pair_maps,
+    query_maps,
+)
 from vizkit.registry import get_registry
-from vizkit.similarity import Decomposer, NotDecomposableError, SpatialFeatures, \
-    pair_maps, query_maps
-
-from conftest import require_fashion_mnist
 
 
 def _features(rng, h, w, d, head=None):
@@ -124,8 +128,8 @@ def test_noise_on_half_of_the_query_moves_the_map_to_the_other_half(tmp_path):
     a query (whose result is the clean image) by noise shifts the query map's share of the
     similarity to the left half."""
     require_fashion_mnist()
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.train import TrainConfig, train
+    from vizkit.read.models import load_model
     from vizkit.store import Store
 
     name = "fashion-mnist[:6000]"

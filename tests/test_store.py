@@ -34,8 +34,8 @@ def test_round_trip_features_and_neighbors(tmp_path):
 
 
 def test_precompute_twice_computes_once(digits_store):
-    from vizkit.checkpoints import load_model
     from vizkit.jobs import precompute as job
+    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
 
     store = Store(digits_store)
@@ -55,9 +55,9 @@ def test_precompute_twice_computes_once(digits_store):
 def test_changed_weights_get_new_results():
     import torch
 
-    from vizkit.checkpoints import load_model
+    from vizkit.api.models import weights_fingerprint
     from vizkit.jobs.keys import features_meta
-    from vizkit.models import weights_fingerprint
+    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
 
     ds = get_registry().open_dataset("digits")

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from vizkit.checkpoints import load_model
 from vizkit.jobs.train import TrainConfig, train
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 from vizkit.store import Store
 
@@ -101,7 +101,7 @@ def test_epshn_run_learns_stores_what_the_pages_need_and_resumes_identically(tmp
 
 
 def test_class_balanced_batches_are_n_classes_by_m_images_and_reproducible():
-    from vizkit.sampler import class_balanced_batches
+    from vizkit.compute.sampler import class_balanced_batches
 
     labels = np.repeat(np.arange(6), [30, 25, 20, 40, 9, 50])
     batches = class_balanced_batches(labels, 4, 5, 40, seed=3)

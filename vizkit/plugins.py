@@ -26,7 +26,8 @@ BUILTIN_PLUGINS = (
     "vizkit_plugins.cifar10",
     "vizkit_plugins.small_cnn",
     "vizkit_plugins.timm_models",
-    "vizkit_plugins.pages",
+    "vizkit.app.pages",  # the built-in pages: under vizkit.app, because they are pages
+    "vizkit.cli.builtin",  # the built-in commands
 )
 ENTRY_POINT_GROUP = "vizkit"
 ALLOW_ENV = "VIZKIT_PLUGINS"  # comma-separated entry-point names to load; unset = all
@@ -130,11 +131,9 @@ def get_plugins() -> list[dict]:
 
 
 def reset() -> None:
-    """Forget the manager and failures (tests; the next use rebuilds them)."""
+    """Forget the manager and failures (tests; the next use rebuilds them, and the registry
+    with them)."""
     global _pm
     _pm = None
     _failures.clear()
     _dists.clear()
-    from vizkit import registry
-
-    registry.reset()

@@ -1,7 +1,7 @@
 """The registry: everything plugins registered, looked up by name.
 
-Each ``register_*`` hook implementation is called on its own, so that one plugin that
-raises (or registers a duplicate name) is reported and the others keep working.
+Built from the plugin manager (:mod:`vizkit.plugins`) on first use, and again whenever the
+manager is rebuilt. A plugin is in or out as a whole (see :func:`get_registry`).
 """
 from __future__ import annotations
 
@@ -9,12 +9,13 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from vizkit.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
+from vizkit.api.commands import Command
+from vizkit.api.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
+from vizkit.api.losses import Loss
+from vizkit.api.metrics import Metric
+from vizkit.api.models import LoadedModel, ModelProvider
+from vizkit.api.visualizers import Visualizer
 from vizkit.errors import BadArgumentError, DuplicateNameError, UnknownNameError
-from vizkit.losses import Loss
-from vizkit.metrics import Metric
-from vizkit.models import LoadedModel, ModelProvider
-from vizkit.visualizers import Visualizer
 
 KINDS = {
     "dataset": ("register_datasets", DatasetEntry),
@@ -22,6 +23,7 @@ KINDS = {
     "metric": ("register_metrics", Metric),
     "loss": ("register_losses", Loss),
     "visualizer": ("register_visualizers", Visualizer),
+    "command": ("register_commands", Command),
 }
 
 
@@ -31,6 +33,7 @@ class Registry:
 
     items: dict[str, dict[str, Any]] = field(default_factory=lambda: {k: {} for k in KINDS})
     owners: dict[str, dict[str, str]] = field(default_factory=lambda: {k: {} for k in KINDS})
+    opened: dict[tuple[str, str | None], Dataset] = field(default_factory=dict)
 
     def add(self, kind: str, obj: Any, plugin: str) -> None:
         """Record ``obj`` of ``kind`` from ``plugin``; raise on a wrong type or taken name."""
@@ -70,7 +73,10 @@ class Registry:
         if entry.argument and not argument:
             raise BadArgumentError(f"Dataset {kind} needs a {entry.argument}: "
                                    f"{kind}:<{entry.argument}>.")
-        return _open_cached(entry, argument or None)
+        key = (entry.name, argument or None)
+        if key not in self.opened:
+            self.opened[key] = entry.open(argument or None)
+        return self.opened[key]
 
     def dataset_paths(self, name: str) -> list[str]:
         """The file-system paths a dataset name points at (the arguments of datasets that
@@ -133,18 +139,13 @@ class Registry:
         """Visualizers in navigation order."""
         return sorted(self.items["visualizer"].values(), key=lambda v: (v.order, v.title))
 
-
-_open_cache: dict[tuple[str, str | None], Dataset] = {}
-
-
-def _open_cached(entry: DatasetEntry, argument: str | None) -> Dataset:
-    key = (entry.name, argument)
-    if key not in _open_cache:
-        _open_cache[key] = entry.open(argument)
-    return _open_cache[key]
+    def commands(self) -> list[Command]:
+        """CLI commands in registration order (built-ins first)."""
+        return list(self.items["command"].values())
 
 
 _registry: Registry | None = None
+_built_from = None  # the plugin manager _registry was built from
 
 
 def get_registry() -> Registry:
@@ -154,11 +155,11 @@ def get_registry() -> Registry:
     registers a name another plugin took first), it is reported and everything it
     registered is left out, and the registry is built again without it.
     """
-    global _registry
-    if _registry is None:
-        from vizkit.plugins import get_plugin_manager, record_failure
+    global _registry, _built_from
+    from vizkit.plugins import get_plugin_manager, record_failure
 
-        pm = get_plugin_manager()
+    pm = get_plugin_manager()
+    if _registry is None or _built_from is not pm:
         calls = [(kind, hook_name, impl) for kind, (hook_name, _cls) in KINDS.items()
                  for impl in _in_registration_order(getattr(pm.hook, hook_name).get_hookimpls())]
         failed: set[str] = set()
@@ -177,7 +178,7 @@ def get_registry() -> Registry:
                 break
             record_failure(*failure)
             failed.add(failure[0])
-        _registry = reg
+        _registry, _built_from = reg, pm
     return _registry
 
 
@@ -188,7 +189,7 @@ def _in_registration_order(impls: list) -> list:
 
 
 def reset() -> None:
-    """Forget the registry and opened datasets (tests)."""
-    global _registry
-    _registry = None
-    _open_cache.clear()
+    """Forget the plugins, the registry and the datasets it opened (tests)."""
+    from vizkit import plugins
+
+    plugins.reset()

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 
 import pytest
+from corpus import NON_UTF8_NAME, corpus, write_corpus
 from PIL import Image
 
-from corpus import NON_UTF8_NAME, corpus, write_corpus
+from vizkit.compute.images import MAX_ASPECT, WORK_SHORT_SIDE, decode_image
 from vizkit.errors import ImageDecodeError
-from vizkit.images import MAX_ASPECT, WORK_SHORT_SIDE, decode_image
 
 HERE = Path(__file__).parent
 CLI = [sys.executable, "-m", "vizkit.cli"]

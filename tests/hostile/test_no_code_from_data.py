@@ -66,8 +66,8 @@ def test_a_store_naming_a_crafted_dataset_runs_nothing_in_the_app(tmp_path, monk
     maps page reopens the dataset, is refused, and says so."""
     from streamlit.testing.v1 import AppTest
 
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.precompute import precompute
+    from vizkit.read.models import load_model
     from vizkit.store import Store
 
     marker = tmp_path / "pwned"
@@ -91,8 +91,8 @@ def test_a_store_naming_a_crafted_dataset_runs_nothing_in_the_app(tmp_path, monk
 def test_the_app_opens_no_dataset_path_outside_the_allowed_folders(tmp_path, monkeypatch):
     from streamlit.testing.v1 import AppTest
 
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.precompute import precompute
+    from vizkit.read.models import load_model
     from vizkit.store import Store
 
     root = genuine_cifar(tmp_path / "elsewhere")
@@ -141,9 +141,9 @@ def test_a_crafted_weights_file_is_refused_and_runs_nothing(tmp_path):
 
 def test_a_crafted_checkpoint_with_a_matching_digest_runs_nothing(tmp_path):
     """Even when the store's digest is made to match, the file is read as tensors only."""
+    from vizkit.compute.weights import sha256_file
     from vizkit.jobs.train import TrainConfig, train
     from vizkit.store import Store
-    from vizkit.weights import sha256_file
 
     marker = tmp_path / "pwned"
     store = Store(tmp_path / "s.duckdb")

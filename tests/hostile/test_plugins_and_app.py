@@ -7,8 +7,8 @@ import sys
 import time
 
 import pytest
-
 from test_plugins import make_distribution
+
 from vizkit import plugins
 from vizkit.registry import get_registry
 
@@ -16,7 +16,7 @@ CLI = [sys.executable, "-m", "vizkit.cli"]
 
 MISSPELLED = """
     from vizkit import hookimpl
-    from vizkit.metrics import Metric
+    from vizkit.api.metrics import Metric
 
     @hookimpl
     def register_metric(register):  # the hook is register_metrics
@@ -25,7 +25,7 @@ MISSPELLED = """
 
 HALF_DUPLICATE = """
     from vizkit import hookimpl
-    from vizkit.metrics import Metric
+    from vizkit.api.metrics import Metric
 
     @hookimpl
     def register_metrics(register):
@@ -94,9 +94,9 @@ def test_rendering_from_the_app_is_a_background_job_that_writes_the_store(
     import shutil
 
     from vizkit import background
-    from vizkit.checkpoints import load_model
-    from vizkit.explorer import store as explorer_store
+    from vizkit.read.models import load_model
     from vizkit.store import Store
+    from vizkit.store import explorer as explorer_store
 
     shutil.copytree(evolved_store.parent, tmp_path / "copy")
     path = tmp_path / "copy" / evolved_store.name

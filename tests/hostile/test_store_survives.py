@@ -122,8 +122,8 @@ def test_unwritable_places_give_one_clear_line_in_the_cli(tmp_path):
 def test_a_tampered_checkpoint_is_refused_with_both_digests(tmp_path):
     import torch
 
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.train import TrainConfig, train
+    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
 
     store = Store(tmp_path / "s.duckdb")
@@ -150,8 +150,8 @@ def test_a_tampered_checkpoint_is_refused_with_both_digests(tmp_path):
 def test_a_store_and_its_checkpoints_move_together(tmp_path, monkeypatch):
     import shutil
 
-    from vizkit.checkpoints import load_model
     from vizkit.jobs.train import TrainConfig, train
+    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
 
     home = tmp_path / "made-here"

@@ -11,32 +11,40 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
-from vizkit.app.maps_view import draw_panel, pick_query, pick_relative
-from vizkit.explain import map_metric
-from vizkit.query import overlap_at, rank_and_score
+from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
+from vizkit.compute.mapservice import map_metric
+from vizkit.read.maps import map_service
+from vizkit.read.query import overlap_at, rank_and_score, search
 from vizkit.registry import get_registry
 
 K = 20
 COLUMNS = 10
 
 
-def _side(path: str, prefix: str, dataset: str | None = None, avoid: dict | None = None):
-    frow = pickers.pick_features(path, prefix, dataset=dataset, avoid=avoid)
+def _side(reader, prefix: str, dataset: str | None = None, avoid=None):
+    frow = pickers.pick_features(reader, prefix, dataset=dataset, avoid=avoid)
     metric = get_registry().metric(st.session_state[f"{prefix}_metric"])
     return frow, metric
 
 
-def _rescore(path, query, frow, metric, service, results):
+def _vector(reader, query, frow, service):
+    """The query's vector under ``frow``: its stored row, or an upload's pooled features."""
+    if query.idx is not None:
+        return reader.matrix(frow.result_key)[query.idx]
+    return query_vector(query, service)
+
+
+def _rescore(reader, query, frow, metric, service, results):
     """``results`` (another config's ranking) with this config's scores and ranks."""
-    matrix = data.feature_matrix(path, frow["result_key"])
-    ranks, scores = rank_and_score(metric, query.vector(path, frow, service), matrix,
-                                   results["idx"].to_numpy(), exclude=query.idx)
+    ranks, scores = rank_and_score(metric, _vector(reader, query, frow, service),
+                                   reader.matrix(frow.result_key), results["idx"].to_numpy(),
+                                   exclude=query.idx)
     return results.assign(rank=ranks, score=scores)
 
 
 def _panel(title, query, service, metric, shown_results, notes, is_relative):
     st.subheader(title)
-    qf = query.features(service)
+    qf = query_features(query, service)
     result_features, maps = service.maps(qf, shown_results["idx"], metric.name)
     draw_panel(qf.view, shown_results, [r.view for r in result_features], maps,
                map_metric(metric.name), columns=COLUMNS, notes=notes,
@@ -48,14 +56,12 @@ def render() -> None:
     st.caption("Two configurations A and B over the same images: what each ranks nearest to "
                "a query, and what each attends to — on its own ranking and on the other's.")
     pickers.apply_pending("cmp")
-    store = data.store()
-    path = str(store.path)
+    reader = data.reader()
     st.markdown("**A**")
-    frow_a, metric_a = _side(path, "cmp_a")
-    dataset = frow_a["dataset_key"].split("#")[0]
+    frow_a, metric_a = _side(reader, "cmp_a")
     st.markdown("**B**")
-    frow_b, metric_b = _side(path, "cmp_b", dataset=dataset, avoid=frow_a)
-    if frow_b["dataset_key"] != frow_a["dataset_key"]:
+    frow_b, metric_b = _side(reader, "cmp_b", dataset=frow_a.dataset.name, avoid=frow_a)
+    if frow_b.dataset.key != frow_a.dataset.key:
         st.error("A and B were computed on different versions of the dataset; pick features "
                  "of the same images.")
         st.stop()
@@ -63,14 +69,17 @@ def render() -> None:
                                                (metric_a.name, metric_b.name)}:
         st.info(f"No exact additive map exists for {m}; its maps show the cosine similarity "
                 "of the same features.")
-    service_a = data.map_service(path, frow_a["result_key"])
-    service_b = data.map_service(path, frow_b["result_key"])
-    query = pick_query(path, frow_a["dataset_key"], "cmp")
+    service_a = map_service(reader, frow_a)
+    service_b = map_service(reader, frow_b)
+    query = pickers.pick_query(reader, frow_a, "cmp", width=112, whole=True,
+                               what="see where it looks like the dataset's images")
     with st.spinner("Ranking and computing maps…"):
-        ranked_a = query.search(store, frow_a, metric_a, service_a, K)
-        ranked_b = query.search(store, frow_b, metric_b, service_b, K)
-        a_by_b = _rescore(path, query, frow_a, metric_a, service_a, ranked_b)
-        b_by_a = _rescore(path, query, frow_b, metric_b, service_b, ranked_a)
+        ranked_a = search(reader, frow_a, metric_a, query, K,
+                          vector=query_vector(query, service_a))
+        ranked_b = search(reader, frow_b, metric_b, query, K,
+                          vector=query_vector(query, service_b))
+        a_by_b = _rescore(reader, query, frow_a, metric_a, service_a, ranked_b)
+        b_by_a = _rescore(reader, query, frow_b, metric_b, service_b, ranked_a)
     cols = st.columns(4)
     for col, k in zip(cols, (1, 5, 10, 20)):
         col.metric(f"Overlap@{k}", f"{overlap_at(ranked_a['idx'], ranked_b['idx'], k):.0%}",

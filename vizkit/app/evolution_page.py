@@ -3,79 +3,57 @@ and an animation — with the clusters per checkpoint, how images move between t
 how well clusters match classes epoch by epoch."""
 from __future__ import annotations
 
-import json
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from vizkit.app import data, plots
-from vizkit.app.data import checkpoint_epoch
 from vizkit.app.grid import image_grid
-from vizkit.clustering import flows, nmi, purity
-from vizkit.errors import ResultMissingError
-from vizkit.projection import mean_displacement
+from vizkit.compute.clustering import flows
+from vizkit.read.layouts import (
+    clusters_of,
+    coords,
+    displacement,
+    epoch_quality,
+    methods,
+    series,
+    series_layouts,
+)
 
 ANIMATED_POINTS = 6_000
 
 
-def _series(path: str) -> pd.DataFrame:
-    rows = data.catalog(path, "projections")
-    if not rows.empty:
-        params = [json.loads(p) for p in rows["params"]]
-        rows = rows.assign(series=[p.get("series", "single") for p in params],
-                           method=[p["method"] for p in params],
-                           aligned=[p.get("aligned", True) for p in params],
-                           epoch=[checkpoint_epoch(c) for c in rows["checkpoint"]])
-        rows = rows[rows["series"] != "single"]
-    if rows.empty:
-        raise ResultMissingError("No training run has layouts yet. Run `vizkit demo`, or "
-                                 "`vizkit evolve --run RUN --dataset fashion-mnist[test] "
-                                 "--layer embedding`.")
-    return rows
-
-
-def _frames(path: str, rows: pd.DataFrame) -> dict[int, np.ndarray]:
-    """Each epoch's aligned layout ``[n, 2]``."""
-    frames = {}
-    for r in rows.sort_values("epoch").itertuples():
-        xy = data.per_image(path, "projections", r.result_key)
-        frames[r.epoch] = xy[["x", "y"]].to_numpy(np.float32)
-    return frames
-
-
 def render() -> None:
     st.title("Training evolution")
-    store = data.store()
-    path = str(store.path)
-    rows = _series(path)
+    reader = data.reader()
+    found = series(reader)
     c1, c2 = st.columns([3, 1])
-    series = c1.selectbox("Run / layer / dataset", sorted(rows["series"].unique()),
-                          format_func=lambda s: s.split("#")[0], key="evo_series")
-    rows = rows[rows["series"] == series]
-    method = c2.selectbox("Method", sorted(rows["method"].unique()), key="evo_method")
-    rows = rows[rows["method"] == method]
-    aligned_rows = rows[rows["aligned"]]
-    dataset_key = aligned_rows.iloc[0]["dataset_key"]
-    table = data.image_table(path, dataset_key)
-    classes = data.dataset_info(path, dataset_key)["classes"]
-    class_names = np.array([classes[v] if v >= 0 else "(unlabelled)" for v in table["label"]])
-    frames = _frames(path, aligned_rows)
-    epochs = sorted(frames)
-    _animation(frames, epochs, table, class_names)
+    ref = c1.selectbox("Run / layer / dataset", sorted(found, key=lambda r: r.label),
+                       format_func=lambda r: r.label, key="evo_series")
+    method = c2.selectbox("Method", methods(reader, ref), key="evo_method")
+    by_epoch = series_layouts(reader, ref, method)
+    epochs = sorted(by_epoch)
+    images = reader.images(ref.dataset)
+    frames = {e: coords(reader, by_epoch[e]) for e in epochs}
+    _animation(frames, epochs, images.table, images.class_names)
     epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
-    frow = data.Store(path).result(aligned_rows[aligned_rows["epoch"] == epoch]
-                                   .iloc[-1]["source_key"])
     clusters = {}
-    for r in aligned_rows.itertuples():
-        crow = data.related(path, "clusters", source_key=r.source_key)
-        if crow:
-            clusters[r.epoch] = data.per_image(path, "clusters", crow["result_key"])[
-                "cluster"].to_numpy()
-    _curves(path, rows, frames, epochs, table, clusters)
+    for e, layout in by_epoch.items():
+        cl = clusters_of(reader, layout.features)
+        if cl is not None:
+            clusters[e] = cl["cluster"].to_numpy()
+    c1, c2 = st.columns(2)
+    quality = epoch_quality(reader, ref, method)
+    if not quality.empty:
+        c1.markdown("**Clusters vs classes per epoch** (k-means on the layer's features)")
+        c1.line_chart(quality, height=240)
+    moves = displacement(reader, ref, method)
+    if not moves.empty:
+        c2.markdown("**Mean displacement of a point between frames** (layout units)")
+        c2.bar_chart(moves, height=240, stack=False)
     if epoch in clusters:
-        _flow(path, frow, epochs, epoch, clusters, table, class_names)
+        _flow(by_epoch[epoch].features, epochs, epoch, clusters, images)
 
 
 def _animation(frames, epochs, table, class_names) -> None:
@@ -101,31 +79,7 @@ def _animation(frames, epochs, table, class_names) -> None:
     st.plotly_chart(fig, key="evo_animation")
 
 
-def _curves(path, rows, frames, epochs, table, clusters) -> None:
-    labels = table["label"].to_numpy()
-    c1, c2 = st.columns(2)
-    if clusters:
-        quality = pd.DataFrame({"epoch": list(clusters),
-                                "NMI": [nmi(labels, clusters[e]) for e in clusters],
-                                "purity": [purity(labels, clusters[e]) for e in clusters]}
-                               ).set_index("epoch").sort_index()
-        c1.markdown("**Clusters vs classes per epoch** (k-means on the layer's features)")
-        c1.line_chart(quality, height=240)
-    independent = rows[~rows["aligned"]]
-    steps = {"aligned": [mean_displacement(frames[a], frames[b])
-                         for a, b in zip(epochs, epochs[1:])]}
-    if len(independent) == len(epochs):
-        alone = {r.epoch: data.per_image(path, "projections", r.result_key)[["x", "y"]]
-                 .to_numpy(np.float32) for r in independent.itertuples()}
-        steps["independent layouts"] = [mean_displacement(alone[a], alone[b])
-                                        for a, b in zip(epochs, epochs[1:])]
-    if epochs[1:]:
-        moves = pd.DataFrame(steps, index=[f"{a}→{b}" for a, b in zip(epochs, epochs[1:])])
-        c2.markdown("**Mean displacement of a point between frames** (layout units)")
-        c2.bar_chart(moves, height=240, stack=False)
-
-
-def _flow(path, frow, epochs, epoch, clusters, table, class_names) -> None:
+def _flow(frow, epochs, epoch, clusters, images) -> None:
     before = max((e for e in epochs if e < epoch and e in clusters), default=None)
     if before is None:
         return
@@ -137,7 +91,8 @@ def _flow(path, frow, epochs, epoch, clusters, table, class_names) -> None:
     pick = st.selectbox("Images that moved", pairs, key="evo_pair",
                         format_func=lambda p: f"c{p[0]} → c{p[1]}: {flow[p]:,} images")
     moved = np.flatnonzero((clusters[before] == pick[0]) & (clusters[epoch] == pick[1]))
+    names = images.class_names
     st.caption(f"{len(moved):,} images; classes: " + ", ".join(
-        f"{c} {n}" for c, n in pd.Series(class_names[moved]).value_counts().head(5).items()))
-    image_grid(path, frow, moved[:24], [f"{table['image_id'].iloc[i]} · {class_names[i]}"
-                                        for i in moved[:24]], key="evo_moved")
+        f"{c} {n}" for c, n in pd.Series(names[moved]).value_counts().head(5).items()))
+    image_grid(frow, moved[:24], [images.caption(int(i)) for i in moved[:24]],
+               key="evo_moved")

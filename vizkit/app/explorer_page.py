@@ -3,46 +3,37 @@ dataset images that excite it most (activation overlaid); the feature maps of an
 every rendered channel of the layer; and the same depth of a second model side by side."""
 from __future__ import annotations
 
-import io
-from pathlib import Path
-
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
-from PIL import Image
 
 from vizkit import background
+from vizkit.api.models import LoadedModel
 from vizkit.app import data, pickers
-from vizkit.errors import ImageDecodeError, ResultMissingError, VizkitError
-from vizkit.explorer import store as explorer_store
-from vizkit.explorer.channels import POOLINGS, feature_maps
-from vizkit.images import decode_image, to_array
-from vizkit.models import LoadedModel
-from vizkit.overlay import heat_overlay
-from vizkit.paths import data_roots, read_only
+from vizkit.compute.channels import POOLINGS, feature_maps
+from vizkit.compute.overlay import heat_overlay
+from vizkit.errors import ResultMissingError, VizkitError
+from vizkit.paths import read_only
+from vizkit.read import explorer
+from vizkit.read.catalog import Reader
 
 MAPS_SHOWN = 32
 COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "
            "--layers stages.0,stages.1,stages.2")
 
 
-def _load(path: str, row: dict) -> LoadedModel:
-    checkpoint = row["checkpoint"] if isinstance(row.get("checkpoint"), str) else None
-    return data.model_for(path, row["model"], row["weights"], checkpoint, row["params"])
-
-
-def _pick_model(path: str, key: str, label: str = "Model", default: str | None = None
+def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | None = None
                 ) -> LoadedModel:
     """A model picker; by default the first model whose channels were rendered."""
-    options, rendered = data.explorer_models(path)
+    options, rendered = explorer.models(reader)
     if not options:
         raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
                                  f"`{COMMAND}`.")
     names = list(options)
     default = default if default in names else (rendered[0] if rendered else names[0])
-    return _load(path, options[st.selectbox(label, names, index=names.index(default),
-                                            key=key)])
+    return explorer.load(reader, options[st.selectbox(label, names,
+                                                      index=names.index(default), key=key)])
 
 
 def _spatial_layers(model: LoadedModel) -> list[str]:
@@ -51,15 +42,15 @@ def _spatial_layers(model: LoadedModel) -> list[str]:
 
 def render() -> None:
     st.title("Model explorer")
-    path = str(data.store().path)
+    reader = data.reader()
     pickers.apply_pending("exp")
     c1, c2 = st.columns([3, 2])
     with c1:
-        model = _pick_model(path, "exp_model")
+        model = _pick_model(reader, "exp_model")
     layers = _spatial_layers(model)
     if not layers:
         raise VizkitError(f"{model.label} has no layers with spatial output to explore.")
-    stored = explorer_store.channel_images(data.store(), model.weights_fingerprint)
+    stored = explorer.channel_images(reader, model.weights_fingerprint)
     default = stored["layer"].iloc[-1] if not stored.empty else layers[-1]
     layer = c2.selectbox("Layer", layers, index=layers.index(default) if default in layers
                          else len(layers) - 1, key="exp_layer")
@@ -76,13 +67,13 @@ def render() -> None:
     tabs = st.tabs(["Channel", "Feature maps of an image", "All rendered channels",
                     "Compare two models"])
     with tabs[0]:
-        _channel(path, model, layer, int(channel), stored)
+        _channel(reader, model, layer, int(channel), stored)
     with tabs[1]:
-        _feature_maps(path, model, layer)
+        _feature_maps(reader, model, layer)
     with tabs[2]:
         _rendered_grid(model, layer, stored, key="exp_grid", buttons=True)
     with tabs[3]:
-        _compare(path, model, layer, layers)
+        _compare(reader, model, layer, layers)
 
 
 def _catalogue(model: LoadedModel, stored: pd.DataFrame) -> None:
@@ -105,7 +96,7 @@ def _catalogue(model: LoadedModel, stored: pd.DataFrame) -> None:
         st.plotly_chart(fig, key="exp_catalogue_chart")
 
 
-def _channel(path: str, model: LoadedModel, layer: str, channel: int,
+def _channel(reader: Reader, model: LoadedModel, layer: str, channel: int,
              stored: pd.DataFrame) -> None:
     left, right = st.columns([1, 3])
     with left:
@@ -117,15 +108,15 @@ def _channel(path: str, model: LoadedModel, layer: str, channel: int,
             st.caption(f"{row['objective']}, {row['steps']} steps at {row['size']} px")
         else:
             st.caption("Not rendered yet.")
-        _render_controls(path, model, layer, channel, again=not mine.empty)
+        _render_controls(reader, model, layer, channel, again=not mine.empty)
     with right:
-        _top_images(path, model, layer, channel)
+        _top_images(reader, model, layer, channel)
 
 
 RENDER_STEPS = 256
 
 
-def _render_controls(path: str, model: LoadedModel, layer: str, channel: int,
+def _render_controls(reader: Reader, model: LoadedModel, layer: str, channel: int,
                      again: bool) -> None:
     """A button that renders this channel in a background job (one at a time per store,
     its progress shown), or nothing on a read-only app."""
@@ -135,19 +126,19 @@ def _render_controls(path: str, model: LoadedModel, layer: str, channel: int,
     if st.button("Render again" if again else "Render now", key="exp_render",
                  help=f"{RENDER_STEPS} optimisation steps in a background job"):
         try:
-            background.start(Path(path), job, [
+            background.start(reader.path, job, [
                 "render", *_model_options(model), "--layer", layer, "--channel", str(channel),
                 "--steps", str(RENDER_STEPS)])
             st.session_state["exp_render_started"] = job
         except background.JobBusyError as e:
             st.warning(str(e))
-    if background.status(Path(path), job) is not None:
-        _render_progress(path, job)
+    if background.status(reader.path, job) is not None:
+        _render_progress(reader, job)
 
 
 @st.fragment(run_every=1.0)
-def _render_progress(path: str, job: str) -> None:
-    status = background.status(Path(path), job)
+def _render_progress(reader: Reader, job: str) -> None:
+    status = background.status(reader.path, job)
     if status is None:
         return
     if status.state == "running":
@@ -166,62 +157,55 @@ def _model_options(model: LoadedModel) -> list[str]:
             "--input-size", str(model.config.height)]
 
 
-def _top_images(path: str, model: LoadedModel, layer: str, channel: int) -> None:
+def _top_images(reader: Reader, model: LoadedModel, layer: str, channel: int) -> None:
     pooling = st.radio("Top images by", POOLINGS, horizontal=True, key="exp_pooling",
                        format_func=lambda p: f"{p} activation")
-    rows = explorer_store.top_activation_rows(data.store(), model.weights_fingerprint, layer,
-                                              channel, pooling)
+    rows = explorer.top_images(reader, model.weights_fingerprint, layer, channel, pooling)
     if rows.empty:
         st.info(f"No top-activating images stored for {layer} of this model. Run `vizkit "
                 f"precompute --dataset D --{_model_flag(model)} --channel-vis --layers "
                 f"{layer}`.")
         return
-    key = rows["dataset_key"].iloc[0]
-    rows = rows[rows["dataset_key"] == key]
-    table = data.image_table(path, key)
-    classes = data.dataset_info(path, key)["classes"]
-    thumbs = data.thumbnails(path, key, tuple(int(i) for i in rows["idx"]))
+    images = reader.images(rows["dataset_key"].iloc[0])
+    thumbs = reader.thumbnails(images.dataset, rows["idx"])
     vmax = max(float(np.max(m)) for m in rows["amap"]) or 1.0
-    st.caption(f"The {len(rows)} images of {key.split('#')[0]} with the highest {pooling} "
+    st.caption(f"The {len(rows)} images of {images.dataset.name} with the highest {pooling} "
                f"activation of channel {channel}; orange = where it fires (one scale, max "
                f"{vmax:.2f}).")
     cols = st.columns(8)
     for j, r in enumerate(rows.itertuples()):
-        image = np.asarray(Image.open(io.BytesIO(thumbs[int(r.idx)])).convert("RGB"))
+        image = explorer.thumbnail_array(thumbs[int(r.idx)])
         amap = np.asarray(r.amap, np.float32).reshape(r.h, r.w)
         with cols[j % 8]:
             st.image(heat_overlay(image, amap, vmax), width=84, output_format="PNG")
-            label = int(table["label"].iloc[int(r.idx)])
-            st.caption(f"{r.value:.2f} · {classes[label] if label >= 0 else ''}")
+            label = int(images.labels[int(r.idx)])
+            st.caption(f"{r.value:.2f} · {images.class_name(label) if label >= 0 else ''}")
 
 
 def _model_flag(model: LoadedModel) -> str:
     return f"checkpoint {model.checkpoint}" if model.checkpoint else f"model {model.name}"
 
 
-def _feature_maps(path: str, model: LoadedModel, layer: str) -> None:
+def _feature_maps(reader: Reader, model: LoadedModel, layer: str) -> None:
     source = pickers.pick_source("exp")
     if source == pickers.FROM_DATASET:
-        datasets = data.store().datasets()
-        if datasets.empty:
+        datasets = list(reader.catalog().datasets.values())
+        if not datasets:
             st.info("The store has no datasets; upload an image instead.")
             return
-        key = st.selectbox("Dataset", datasets["dataset_key"].tolist(), key="exp_dataset",
-                           format_func=lambda k: k.split("#")[0])
-        table = data.image_table(path, key)
-        idx = pickers.pick_index(table, "exp")
-        image = _dataset_image(path, key, idx)
-        caption = pickers.query_caption(table, data.dataset_info(path, key)["classes"], idx)
+        dataset = st.selectbox("Dataset", datasets, key="exp_dataset",
+                               format_func=lambda d: d.name)
+        images = reader.images(dataset)
+        idx = pickers.pick_index(images, "exp")
+        image = explorer.dataset_image(reader, dataset, idx)
+        caption = "query " + images.caption(idx)
     else:  # not pickers.pick_upload: its st.stop() would also stop the other tabs
-        upload = st.file_uploader("Upload an image (JPEG, PNG, WebP, BMP, TIFF)",
-                                  key="exp_upload")
+        upload = pickers.upload_widget("exp")
         if upload is None:
             st.info("Upload an image to see its feature maps.")
             return
-        try:
-            image = to_array(decode_image(upload.getvalue()))
-        except ImageDecodeError as e:
-            st.error(f"{upload.name}: {e} Try another file.")
+        image = pickers.decode_upload(upload)
+        if image is None:
             return
         caption = upload.name
     maps = feature_maps(model, layer, image)
@@ -261,18 +245,6 @@ def _open_channel(channel: int) -> None:
     st.session_state["exp_channel"] = int(channel)
 
 
-def _dataset_image(path: str, key: str, idx: int) -> np.ndarray:
-    """The full image when the dataset is on this machine, else its stored thumbnail."""
-    name, _, fingerprint = key.partition("#")
-    try:
-        from vizkit.explain import open_stored_dataset
-
-        return open_stored_dataset(name, fingerprint, data_roots(Path(path))).image_array(idx)
-    except VizkitError:
-        thumb = data.thumbnails(path, key, (idx,))[idx]
-        return np.asarray(Image.open(io.BytesIO(thumb)).convert("RGB"))
-
-
 def _rendered_grid(model: LoadedModel, layer: str, stored: pd.DataFrame, key: str,
                    buttons: bool, columns: int = 6) -> None:
     mine = stored[stored["layer"] == layer]
@@ -291,9 +263,10 @@ def _rendered_grid(model: LoadedModel, layer: str, stored: pd.DataFrame, key: st
                 st.caption(f"ch {r.channel}")
 
 
-def _compare(path: str, model: LoadedModel, layer: str, layers: list[str]) -> None:
+def _compare(reader: Reader, model: LoadedModel, layer: str, layers: list[str]) -> None:
     st.caption("The same relative depth in a second model or checkpoint.")
-    other = _pick_model(path, "exp_model_b", "Compare with", default=_other_default(path, model))
+    other = _pick_model(reader, "exp_model_b", "Compare with",
+                        default=_other_default(reader, model))
     other_layers = _spatial_layers(other)
     depth = layers.index(layer) / max(len(layers) - 1, 1)
     guess = other_layers[round(depth * (len(other_layers) - 1))] if other_layers else None
@@ -305,23 +278,19 @@ def _compare(path: str, model: LoadedModel, layer: str, layers: list[str]) -> No
     a, b = st.columns(2)
     with a:
         st.markdown(f"**{model.label}** · {layer}")
-        _rendered_grid(model, layer, explorer_store.channel_images(
-            data.store(), model.weights_fingerprint), key="exp_cmp_a", buttons=False,
+        _rendered_grid(model, layer, explorer.channel_images(
+            reader, model.weights_fingerprint), key="exp_cmp_a", buttons=False,
             columns=4)
     with b:
         st.markdown(f"**{other.label}** · {other_layer}")
-        _rendered_grid(other, other_layer, explorer_store.channel_images(
-            data.store(), other.weights_fingerprint), key="exp_cmp_b", buttons=False,
+        _rendered_grid(other, other_layer, explorer.channel_images(
+            reader, other.weights_fingerprint), key="exp_cmp_b", buttons=False,
             columns=4)
 
 
-def _other_default(path: str, model: LoadedModel) -> str | None:
+def _other_default(reader: Reader, model: LoadedModel) -> str | None:
     """By default compare with another model whose channels were rendered, else with the
     run's first checkpoint (before training)."""
-    _options, rendered = data.explorer_models(path)
+    _options, rendered = explorer.models(reader)
     others = [n for n in rendered if n != st.session_state.get("exp_model")]
-    if others:
-        return others[0]
-    if model.checkpoint:
-        return f"{model.name} @ {model.checkpoint.split(':')[0]}:0"
-    return None
+    return others[0] if others else explorer.untrained_label(reader, model.weights_fingerprint)

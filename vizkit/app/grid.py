@@ -5,13 +5,14 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
+from vizkit.read.rows import FeaturesRow
 
 
-def open_in_search(frow: dict, idx: int) -> None:
+def open_in_search(frow: FeaturesRow, idx: int) -> None:
     """Make image ``idx`` of ``frow``'s features the search page's query and go there."""
-    st.session_state["search_dataset"] = frow["dataset_key"].split("#")[0]
-    st.session_state["search_model"] = data.model_label(frow)
-    st.session_state["search_layer"] = frow["layer"]
+    st.session_state["search_dataset"] = frow.dataset.name
+    st.session_state["search_model"] = frow.label
+    st.session_state["search_layer"] = frow.layer
     st.session_state["search_query_idx_next"] = int(idx)
     st.session_state["search_source_next"] = pickers.FROM_DATASET
     from vizkit.app.router import switch_to
@@ -19,11 +20,11 @@ def open_in_search(frow: dict, idx: int) -> None:
     switch_to("search")
 
 
-def image_grid(path: str, frow: dict, idxs, captions: list[str], key: str,
-               columns: int = 8, width: int = 84) -> None:
+def image_grid(frow: FeaturesRow, idxs, captions: list[str], key: str, columns: int = 8,
+               width: int = 84) -> None:
     """Thumbnails of ``idxs`` with ``captions``; "Search" opens one in semantic search."""
     idxs = [int(i) for i in idxs]
-    thumbs = data.thumbnails(path, frow["dataset_key"], tuple(idxs))
+    thumbs = data.reader().thumbnails(frow.dataset, idxs)
     for lo in range(0, len(idxs), columns):
         cols = st.columns(columns)
         for col, i, caption in zip(cols, idxs[lo: lo + columns], captions[lo: lo + columns]):

@@ -1,4 +1,5 @@
-"""Home: what vizkit is, what the store holds, which plugins are loaded or failed."""
+"""Home: what vizkit is, what the store holds, which pages there are and which command fills
+each, and which plugins are loaded or failed."""
 from __future__ import annotations
 
 import pandas as pd
@@ -6,6 +7,7 @@ import streamlit as st
 
 from vizkit.app import data
 from vizkit.plugins import failures, get_plugins
+from vizkit.registry import get_registry
 
 
 def render() -> None:
@@ -14,21 +16,26 @@ def render() -> None:
              "model, layer and distance metric. Pick **Semantic search** on the left.")
     for f in failures():
         st.error(f"Plugin **{f.plugin}** failed ({f.stage}): {f.error}")
-    store = data.store()
+    reader = data.reader()
     st.subheader("The store")
-    if not store.ready():
-        st.info(f"There is no store at `{store.path}` yet. Run `vizkit demo` (no network "
+    catalog = reader.catalog()
+    if not catalog.counts:
+        st.info(f"There is no store at `{reader.path}` yet. Run `vizkit demo` (no network "
                 "needed) to train the demo model on Fashion-MNIST and precompute its results.")
     else:
-        summary = store.summary()
-        cols = st.columns(len(summary))
-        for col, (name, count) in zip(cols, summary.items()):
+        cols = st.columns(len(catalog.counts))
+        for col, (name, count) in zip(cols, catalog.counts.items()):
             col.metric(name, f"{count:,}")
-        feats = data.catalog(str(store.path), "features")
-        if not feats.empty:
-            shown = feats.assign(dataset=feats["dataset_key"].str.split("#").str[0])[
-                ["dataset", "model", "checkpoint", "weights", "layer", "n", "dim", "created_at"]]
-            st.dataframe(shown, hide_index=True, width="stretch")
+        rows = [{"dataset": r.dataset.name, "model": r.model, "checkpoint": r.checkpoint,
+                 "weights": r.weights, "layer": r.layer, "input size": r.input_size,
+                 "n": r.n, "dim": r.dim} for r in catalog.features.values()]
+        if rows:
+            st.dataframe(pd.DataFrame(rows), hide_index=True, width="stretch")
+    st.subheader("Pages and the commands that fill them")
+    st.dataframe(pd.DataFrame([{"page": v.title, "what it shows": v.description,
+                                "filled by": v.command_line} for v in
+                               get_registry().visualizers() if v.name != "home"]),
+                 hide_index=True, width="stretch")
     st.subheader("Plugins")
     st.dataframe(pd.DataFrame([{**p, "hooks": ", ".join(p["hooks"])} for p in get_plugins()]),
                  hide_index=True, width="stretch")

@@ -2,19 +2,14 @@
 above, the query's map for that result, the result with its own map — and the legend."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vizkit.app import data, pickers
-from vizkit.explain import MapService
-from vizkit.metrics import Metric
-from vizkit.overlay import legend, shared_scale, signed_overlay
-from vizkit.query import search_by_index, search_by_vector
-from vizkit.similarity import PairMaps, SpatialFeatures
-from vizkit.store import Store
+from vizkit.compute.mapservice import MapService
+from vizkit.compute.overlay import legend, shared_scale, signed_overlay
+from vizkit.compute.similarity import PairMaps, SpatialFeatures
+from vizkit.read.query import Query
 
 
 def pick_relative(prefix: str) -> bool:
@@ -48,9 +43,9 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
                maps: list[PairMaps], metric: str, *, columns: int = 5,
                notes: list[str] | None = None, is_relative: bool = False) -> None:
     """One row of columns per ``columns`` results: ``#rank · score``, the query's map
-    over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank elsewhere). One colour
-    scale for every map in the panel, so they compare. ``is_relative`` draws each map minus
-    an even share of its score."""
+    over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank
+    elsewhere). One colour scale for every map in the panel, so they compare.
+    ``is_relative`` draws each map minus an even share of its score."""
     if is_relative:
         maps = [PairMaps(relative(m.query, m.score), relative(m.result, m.score), m.score)
                 for m in maps]
@@ -74,47 +69,17 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
     draw_legend(vmax, metric, is_relative)
 
 
-@dataclass(frozen=True)
-class Query:
-    """The page's query: a dataset image (``idx``) or an uploaded ``image``."""
-
-    idx: int | None = None
-    image: np.ndarray | None = None
-    crop: bool = True
-
-    def features(self, service: MapService) -> SpatialFeatures:
-        """Its spatial features under ``service``'s model and layer."""
-        if self.idx is not None:
-            return service.dataset_features([self.idx])[0]
-        return service.image_features(self.image, crop=self.crop)
-
-    def search(self, store: Store, frow: dict, metric: Metric, service: MapService,
-               k: int) -> pd.DataFrame:
-        """Its top-``k`` results under (``frow``, ``metric``)."""
-        matrix = data.feature_matrix(str(store.path), frow["result_key"])
-        if self.idx is not None:
-            return search_by_index(store, frow, metric, self.idx, k, feature_matrix=matrix)
-        vector = self.features(service).pooled.astype(np.float32)
-        return search_by_vector(store, frow, metric, vector, k, feature_matrix=matrix)
-
-    def vector(self, path: str, frow: dict, service: MapService) -> np.ndarray:
-        """Its compared vector under ``frow`` (the stored row for a dataset image)."""
-        if self.idx is not None:
-            return data.feature_matrix(path, frow["result_key"])[self.idx]
-        return self.features(service).pooled.astype(np.float32)
+def query_features(query: Query, service: MapService) -> SpatialFeatures:
+    """The query's spatial features under ``service``'s model and layer (a dataset image's
+    are cached; an upload's whole frame when ``query.crop`` is False)."""
+    if query.idx is not None:
+        return service.dataset_features([query.idx])[0]
+    return service.image_features(query.image, crop=query.crop)
 
 
-def pick_query(path: str, dataset_key: str, prefix: str) -> Query:
-    """The query widgets (dataset image or upload); draws the query and returns it."""
-    table = data.image_table(path, dataset_key)
-    classes = data.dataset_info(path, dataset_key)["classes"]
-    if pickers.pick_source(prefix) == pickers.FROM_DATASET:
-        idx = pickers.pick_index(table, prefix)
-        st.image(data.thumbnails(path, dataset_key, (idx,))[idx], width=112,
-                 caption=pickers.query_caption(table, classes, idx), output_format="PNG")
-        return Query(idx=idx)
-    image, name, _ = pickers.pick_upload(prefix, "see where it looks like the dataset's images")
-    whole = st.checkbox("Whole image (no centre crop): maps follow its aspect ratio",
-                        key=f"{prefix}_whole")
-    st.image(image, caption=f"query: {name}", width=160)
-    return Query(image=image, crop=not whole)
+def query_vector(query: Query, service: MapService) -> np.ndarray | None:
+    """The vector an upload is ranked by: the mean of the spatial features the maps split
+    (None for a dataset image, which is ranked by its stored row)."""
+    if query.idx is not None:
+        return None
+    return query_features(query, service).pooled.astype(np.float32)

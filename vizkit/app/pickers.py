@@ -4,12 +4,13 @@ a page prefix so that two pickers live on one page (the compare page's A and B).
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import streamlit as st
 
-from vizkit.app import data
+from vizkit.compute.images import decode_image, to_array
 from vizkit.errors import ImageDecodeError, ResultMissingError
-from vizkit.images import decode_image, to_array
+from vizkit.read.catalog import ImageTable, Reader
+from vizkit.read.query import Query
+from vizkit.read.rows import FeaturesRow
 from vizkit.registry import get_registry
 
 FROM_DATASET, UPLOAD = "From the dataset", "Upload an image"
@@ -30,40 +31,37 @@ def _default(options: list[str], prefer: str | None = None, avoid: str | None = 
     return 0
 
 
-def pick_features(path: str, prefix: str, dataset: str | None = None,
-                  avoid: dict | None = None) -> dict:
-    """Dataset / model / layer / metric pickers; return the chosen features' catalog row
-    (the metric name is in ``st.session_state[prefix + '_metric']``). ``dataset`` fixes
-    the dataset (the compare page's B must search the same images as A); ``avoid`` (A's
-    row) makes the first choice differ from it: another model at the same layer if there
-    is one, else another layer."""
-    feats = data.catalog(path, "features")
-    if feats.empty:
+def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
+                  avoid: FeaturesRow | None = None) -> FeaturesRow:
+    """Dataset / model / layer / metric pickers; return the chosen features (the metric
+    name is in ``st.session_state[prefix + '_metric']``). ``dataset`` fixes the dataset
+    (the compare page's B must search the same images as A); ``avoid`` (A's features) makes
+    the first choice differ from it: another model at the same layer if there is one, else
+    another layer."""
+    rows = reader.features_rows()
+    if not rows:
         raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
                                  "`vizkit precompute --dataset D --model M --layers L`.")
-    feats = feats.assign(dataset=feats["dataset_key"].str.split("#").str[0],
-                         label=[data.model_label(r) for r in feats.to_dict("records")])
     c1, c2, c3, c4 = st.columns(4)
     if dataset is None:
-        dataset = c1.selectbox("Dataset", sorted(feats["dataset"].unique()),
+        dataset = c1.selectbox("Dataset", sorted({r.dataset.name for r in rows}),
                                key=f"{prefix}_dataset")
     else:
         c1.text_input("Dataset", dataset, disabled=True, key=f"{prefix}_dataset_fixed")
-    feats = feats[feats["dataset"] == dataset]
-    if feats.empty:
+    rows = [r for r in rows if r.dataset.name == dataset]
+    if not rows:
         raise ResultMissingError(f"No features of {dataset} in the store.")
-    avoid_label = data.model_label(avoid) if avoid else None
-    models = list(dict.fromkeys(feats["label"][::-1]))
+    models = list(dict.fromkeys(r.label for r in reversed(rows)))
+    avoid_label = avoid.label if avoid else None
     model = c2.selectbox("Model", models, index=_default(models, avoid=avoid_label),
                          key=f"{prefix}_model")
-    feats = feats[feats["label"] == model]
-    layers = list(dict.fromkeys(feats["layer"]))
-    layer_index = 0 if not avoid else _default(layers, prefer=avoid["layer"]) \
-        if model != avoid_label else _default(layers, avoid=avoid["layer"])
+    rows = [r for r in rows if r.label == model]
+    layers = list(dict.fromkeys(r.layer for r in rows))
+    layer_index = 0 if not avoid else _default(layers, prefer=avoid.layer) \
+        if model != avoid_label else _default(layers, avoid=avoid.layer)
     layer = c3.selectbox("Layer", layers, index=layer_index, key=f"{prefix}_layer")
-    metrics = [m.name for m in get_registry().metrics()]
-    c4.selectbox("Metric", metrics, key=f"{prefix}_metric")
-    return feats[feats["layer"] == layer].iloc[-1].to_dict()
+    c4.selectbox("Metric", [m.name for m in get_registry().metrics()], key=f"{prefix}_metric")
+    return [r for r in rows if r.layer == layer][-1]
 
 
 def pick_source(prefix: str) -> str:
@@ -71,9 +69,9 @@ def pick_source(prefix: str) -> str:
     return st.radio("Query", [FROM_DATASET, UPLOAD], horizontal=True, key=f"{prefix}_source")
 
 
-def pick_index(table: pd.DataFrame, prefix: str) -> int:
+def pick_index(images: ImageTable, prefix: str) -> int:
     """A dataset image by number, or a random one; return its idx."""
-    n = len(table)
+    n = len(images.table)
     key = f"{prefix}_query_idx"
     if key not in st.session_state:
         st.session_state[key] = int(np.random.default_rng(0).integers(n))
@@ -86,26 +84,48 @@ def pick_index(table: pd.DataFrame, prefix: str) -> int:
     return int(st.session_state[key])
 
 
+def upload_widget(prefix: str, label: str = "Upload an image (JPEG, PNG, WebP, BMP, TIFF, GIF)"):
+    """The file uploader of a page."""
+    return st.file_uploader(label, key=f"{prefix}_upload")
+
+
+def decode_upload(upload) -> np.ndarray | None:
+    """An uploaded file as a uint8 image, or None after saying why it cannot be used
+    (nothing else is lost)."""
+    try:
+        return to_array(decode_image(upload.getvalue()))
+    except ImageDecodeError as e:
+        st.error(f"{upload.name}: {e} Nothing was searched; try another file.")
+        return None
+
+
 def pick_upload(prefix: str, what: str = "search the dataset for similar ones"
-                ) -> tuple[np.ndarray, str, bytes]:
-    """An uploaded image as a uint8 array, its name and its bytes; stops the page with a
-    message while there is none or it does not decode (nothing else is lost)."""
-    upload = st.file_uploader("Upload an image (JPEG, PNG, WebP, BMP, TIFF)",
-                              key=f"{prefix}_upload")
+                ) -> tuple[np.ndarray, str]:
+    """An uploaded image as a uint8 array and its name; stops the page with a message while
+    there is none or it does not decode."""
+    upload = upload_widget(prefix)
     if upload is None:
         st.info(f"Upload an image to {what}.")
         st.stop()
-    raw = upload.getvalue()
-    try:
-        image = decode_image(raw)
-    except ImageDecodeError as e:
-        st.error(f"{upload.name}: {e} Nothing was searched; try another file.")
+    image = decode_upload(upload)
+    if image is None:
         st.stop()
-    return to_array(image), upload.name, raw
+    return image, upload.name
 
 
-def query_caption(table: pd.DataFrame, classes: list[str], idx: int) -> str:
-    """``query <id> · <class>`` for a dataset image."""
-    row = table.iloc[idx]
-    label = int(row["label"])
-    return f"query {row['image_id']} · {classes[label] if label >= 0 else '(unlabelled)'}"
+def pick_query(reader: Reader, frow: FeaturesRow, prefix: str, *, width: int = 128,
+               what: str = "search the dataset for similar ones", whole: bool = False
+               ) -> Query:
+    """The query widgets (a dataset image or an upload); draw the query and return it.
+    ``whole`` offers to keep an upload's whole frame (maps that follow its aspect)."""
+    images = reader.images(frow.dataset)
+    if pick_source(prefix) == FROM_DATASET:
+        idx = pick_index(images, prefix)
+        st.image(reader.thumbnails(frow.dataset, [idx])[idx], width=width,
+                 caption="query " + images.caption(idx), output_format="PNG")
+        return Query(idx=idx)
+    image, name = pick_upload(prefix, what)
+    keep_whole = whole and st.checkbox(
+        "Whole image (no centre crop): maps follow its aspect ratio", key=f"{prefix}_whole")
+    st.image(image, caption=f"query: {name}", width=160)
+    return Query(image=image, crop=not keep_whole)

@@ -6,7 +6,6 @@ import streamlit as st
 from vizkit.app.guard import guarded
 from vizkit.registry import get_registry
 
-
 _pages: dict[str, st.Page] = {}
 
 

@@ -1,46 +1,36 @@
 """Similarity maps: a query and its 20 nearest images, with where each similarity came from."""
 from __future__ import annotations
 
-import io
-
-import numpy as np
 import streamlit as st
-from PIL import Image
 
 from vizkit.app import data, pickers
-from vizkit.app.maps_view import draw_panel, pick_query, pick_relative
+from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
+from vizkit.compute.mapservice import map_metric
 from vizkit.errors import DatasetMissingError
-from vizkit.explain import map_metric, stored_maps
-from vizkit.query import describe
+from vizkit.read.catalog import Reader
+from vizkit.read.explorer import thumbnail_array
+from vizkit.read.maps import map_queries, map_service, stored_maps, stored_maps_row
+from vizkit.read.query import describe, search
+from vizkit.read.rows import FeaturesRow, MapsRow
 from vizkit.registry import get_registry
 
 K = 20
 PREFIX = "simmap"
 
 
-def _stored_maps_row(path: str, frow: dict, metric: str) -> dict | None:
-    maps = data.catalog(path, "simmaps")
-    if maps.empty:
-        return None
-    maps = maps[(maps["source_key"] == frow["result_key"]) & (maps["metric"] == metric)]
-    return None if maps.empty else maps.iloc[-1].to_dict()
-
-
-def _render_stored(store, path: str, frow: dict, mrow: dict) -> None:
+def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow) -> None:
     """The maps `vizkit maps` stored, drawn over the store's thumbnails."""
-    queries = data.map_queries(path, mrow["result_key"])
-    table = data.image_table(path, frow["dataset_key"])
-    idx = st.selectbox("Query image (those with precomputed maps)", queries,
-                       format_func=lambda i: f"{i} · {table.iloc[i]['image_id']}",
+    images = reader.images(frow.dataset)
+    idx = st.selectbox("Query image (those with precomputed maps)", map_queries(reader, mrow),
+                       format_func=lambda i: f"{i} · {images.table['image_id'].iloc[i]}",
                        key=f"{PREFIX}_stored_query")
-    nbr, score, maps = stored_maps(store, mrow["result_key"], idx)
-    results = describe(store, frow["dataset_key"], nbr[:K], score[:K])
-    thumbs = data.thumbnails(path, frow["dataset_key"], tuple(int(i) for i in [idx, *nbr[:K]]))
-    views = {i: np.asarray(Image.open(io.BytesIO(b))) for i, b in thumbs.items()}
-    st.image(thumbs[idx], width=112, caption=pickers.query_caption(
-        table, data.dataset_info(path, frow["dataset_key"])["classes"], idx))
+    nbr, score, maps = stored_maps(reader, mrow, idx)
+    results = describe(reader, frow, nbr[:K], score[:K])
+    thumbs = reader.thumbnails(frow.dataset, [idx, *nbr[:K]])
+    views = {i: thumbnail_array(b) for i, b in thumbs.items()}
+    st.image(thumbs[idx], width=112, caption="query " + images.caption(idx))
     draw_panel(views[idx], results, [views[int(i)] for i in nbr[:K]], maps[:K],
-               map_metric(mrow["metric"]), is_relative=pick_relative(PREFIX))
+               mrow.map_metric, is_relative=pick_relative(PREFIX))
 
 
 def render() -> None:
@@ -49,9 +39,8 @@ def render() -> None:
                "(top) and the result's own map (bottom). The maps split the similarity "
                "score exactly over the pixels of both images.")
     pickers.apply_pending(PREFIX)
-    store = data.store()
-    path = str(store.path)
-    frow = pickers.pick_features(path, PREFIX)
+    reader = data.reader()
+    frow = pickers.pick_features(reader, PREFIX)
     metric = get_registry().metric(st.session_state[f"{PREFIX}_metric"])
     shown = map_metric(metric.name)
     if shown != metric.name:
@@ -59,18 +48,19 @@ def render() -> None:
                 f"over pixels. Results are ranked by {metric.name}; the maps show the "
                 f"{shown} similarity of the same features, which they split exactly.")
     try:
-        service = data.map_service(path, frow["result_key"])
+        service = map_service(reader, frow)
     except DatasetMissingError as e:
-        mrow = _stored_maps_row(path, frow, metric.name)
+        mrow = stored_maps_row(reader, frow, metric.name)
         if mrow is None:
             raise
         st.info(f"{e} Showing the maps precomputed by `vizkit maps` instead.")
-        return _render_stored(store, path, frow, mrow)
-    query = pick_query(path, frow["dataset_key"], PREFIX)
+        return _render_stored(reader, frow, mrow)
+    query = pickers.pick_query(reader, frow, PREFIX, width=112, whole=True,
+                               what="see where it looks like the dataset's images")
     is_relative = pick_relative(PREFIX)
     with st.spinner("Computing the maps…"):
-        results = query.search(store, frow, metric, service, K)
-        qf = query.features(service)
+        results = search(reader, frow, metric, query, K, vector=query_vector(query, service))
+        qf = query_features(query, service)
         result_features, maps = service.maps(qf, results["idx"], metric.name)
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
                is_relative=is_relative)

@@ -10,32 +10,33 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit.app import data
-from vizkit.runs import epochs_of, eval_splits
+from vizkit.read.catalog import Reader
+from vizkit.read.runs import epochs_of, eval_features, eval_splits, run_names
+from vizkit.read.spectra import spectrum_of, truncated_recall
 
 POINTS_PER_CLASS = 300
 
 
 def render() -> None:
     st.title("Embedding spectrum")
-    path = str(data.store().path)
-    store = data.store()
-    names = data.run_table(path)["run"].tolist()
+    reader = data.reader()
+    names = run_names(reader)
     c1, c2, c3 = st.columns([2, 2, 1])
     run = c1.selectbox("Run", names, key="spec_run")
-    epochs = epochs_of(store, run)
+    epochs = epochs_of(reader, run)
     epoch = c2.select_slider("Epoch", epochs, value=epochs[-1], key="spec_epoch") \
         if len(epochs) > 1 else epochs[0]
-    split = c3.selectbox("Images", eval_splits(store, run), key="spec_split")
-    feats, frow = data.eval_embedding(path, run, epoch, split)
-    spec = data.spectrum_of(path, frow["result_key"])
+    split = c3.selectbox("Images", eval_splits(reader, run), key="spec_split")
+    frow = eval_features(reader, run, epoch, split)
+    spec = spectrum_of(reader, frow)
     d = len(spec.explained)
-    st.caption(f"{feats.shape[0]:,} {split} images × {d} dimensions ({frow['layer']} of "
+    st.caption(f"{frow.n:,} {split} images × {d} dimensions ({frow.layer} of "
                f"{run}:{epoch}). The top direction explains {spec.explained[0]:.1%}; "
                f"{int(np.searchsorted(np.cumsum(spec.explained), 0.9) + 1)} directions "
                "explain 90%.")
     _variance(spec.explained)
-    _extremes(path, spec, frow)
-    _truncation(path, names, run, split, epoch)
+    _extremes(reader, spec, frow)
+    _truncation(reader, names, run, split, epoch)
 
 
 def _variance(explained: np.ndarray) -> None:
@@ -53,10 +54,9 @@ def _variance(explained: np.ndarray) -> None:
     st.plotly_chart(fig, key="spec_variance")
 
 
-def _extremes(path: str, spec, frow: dict) -> None:
-    table = data.image_table(path, frow["dataset_key"])
-    classes = data.dataset_info(path, frow["dataset_key"])["classes"]
-    labels = table["label"].to_numpy()
+def _extremes(reader: Reader, spec, frow) -> None:
+    images = reader.images(frow.dataset)
+    classes, labels = images.classes, images.labels
     rng = np.random.default_rng(0)
     shown = np.sort(np.concatenate([rng.permutation(np.flatnonzero(labels == c))[
         :POINTS_PER_CLASS] for c in np.unique(labels)]))
@@ -76,21 +76,19 @@ def _extremes(path: str, spec, frow: dict) -> None:
     st.plotly_chart(fig, key="spec_extremes")
 
 
-def _truncation(path: str, names: list[str], run: str, split: str, epoch: int) -> None:
+def _truncation(reader: Reader, names: list[str], run: str, split: str, epoch: int) -> None:
     st.markdown("**Recall@1 after keeping the top-k principal directions** (k = d, d/2, …; "
                 "each run's last checkpoint, or the chosen epoch for this run)")
     compare = st.multiselect("Runs", names, default=[run] + [n for n in names if n != run][:3],
                              key="spec_compare")
     rows = []
-    store = data.store()
     for name in compare:
-        if split not in eval_splits(store, name):
+        if split not in eval_splits(reader, name):
             continue
-        e = epoch if name == run else epochs_of(store, name)[-1]
-        _feats, frow = data.eval_embedding(path, name, e, split)
-        for k, r in data.truncated_recall(path, frow["result_key"],
-                                          frow["dataset_key"]).items():
-            rows.append({"run": f"{name}:{e} (d={frow['dim']})", "kept directions": k,
+        e = epoch if name == run else epochs_of(reader, name)[-1]
+        frow = eval_features(reader, name, e, split)
+        for k, r in truncated_recall(reader, frow).items():
+            rows.append({"run": f"{name}:{e} (d={frow.dim})", "kept directions": k,
                          "Recall@1": r})
     if not rows:
         return

@@ -6,6 +6,7 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit.app import data
+from vizkit.read.runs import metric_history, run_table
 
 METRIC_TITLES = {"recall_at_1": "Recall@1", "recall_at_2": "Recall@2",
                  "recall_at_4": "Recall@4", "recall_at_8": "Recall@8", "map_at_r": "MAP@R",
@@ -14,8 +15,8 @@ METRIC_TITLES = {"recall_at_1": "Recall@1", "recall_at_2": "Recall@2",
 
 def render() -> None:
     st.title("Training")
-    path = str(data.store().path)
-    table = data.run_table(path)
+    reader = data.reader()
+    table = run_table(reader)
     st.markdown("**Runs** (configuration and last test metrics)")
     st.dataframe(table, hide_index=True, key="train_runs_table")
     names = table["run"].tolist()
@@ -23,7 +24,7 @@ def render() -> None:
     if not chosen:
         st.info("Pick one or more runs.")
         return
-    history = data.metric_history(path, tuple(chosen))
+    history = metric_history(reader, chosen)
     if history.empty:
         st.info("These runs have no checkpoints yet.")
         return

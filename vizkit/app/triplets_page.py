@@ -10,22 +10,22 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit.app import data
-from vizkit.runs import IDEAL, epochs_of, eval_features_key
+from vizkit.read.catalog import Reader
+from vizkit.read.runs import IDEAL, anchor_table, epochs_of, eval_features, run_names
 
 NONE = "(none)"
 CHART = "trip_scatter"
 
 
-def _labelled(path: str, anchors: pd.DataFrame, runs: list[str]) -> tuple[pd.DataFrame, dict]:
-    """Anchors with class names; the evaluation dataset key of each (run, split)."""
-    store, keys, parts = data.store(), {}, []
+def _labelled(reader: Reader, anchors: pd.DataFrame) -> tuple[pd.DataFrame, dict]:
+    """Anchors with class names; the evaluation images (a :class:`ImageTable`) of each
+    (run, split)."""
+    images, parts = {}, []
     for (run, split), part in anchors.groupby(["run", "split"], sort=False):
-        frow = store.result(eval_features_key(store, run, int(part["epoch"].max()), split))
-        keys[(run, split)] = frow["dataset_key"]
-        labels = data.image_table(path, frow["dataset_key"])["label"].to_numpy()
-        classes = data.dataset_info(path, frow["dataset_key"])["classes"]
-        parts.append(part.assign(label=[classes[v] for v in labels[part["idx"]]]))
-    return pd.concat(parts), keys
+        frow = eval_features(reader, run, int(part["epoch"].max()), split)
+        images[(run, split)] = table = reader.images(frow.dataset)
+        parts.append(part.assign(label=table.class_names[part["idx"].to_numpy()]))
+    return pd.concat(parts), images
 
 
 def _facets(fig: go.Figure, anchors: pd.DataFrame) -> go.Figure:
@@ -49,23 +49,22 @@ def _facets(fig: go.Figure, anchors: pd.DataFrame) -> go.Figure:
 
 def render() -> None:
     st.title("Triplet scatter")
-    path = str(data.store().path)
-    names = data.run_table(path)["run"].tolist()
+    reader = data.reader()
+    names = run_names(reader)
     c1, c2, c3 = st.columns([2, 2, 3])
     run_a = c1.selectbox("Run", names, key="trip_run_a")
     run_b = c2.selectbox("Beside it", [NONE] + [n for n in names if n != run_a],
                          index=1 if len(names) > 1 else 0, key="trip_run_b")
     runs = [run_a] + ([run_b] if run_b != NONE else [])
-    store = data.store()
-    epochs = sorted(set.intersection(*[set(epochs_of(store, r)) for r in runs]))
-    anchors = data.anchor_table(path, tuple(runs))
+    epochs = sorted(set.intersection(*[set(epochs_of(reader, r)) for r in runs]))
+    anchors = anchor_table(reader, runs)
     if anchors.empty or not epochs:
         st.info("These runs have no anchors stored (they were trained before vizkit kept "
                 "them). Train a run with `vizkit train`.")
         return
     epoch = c3.select_slider("Epoch", epochs, value=epochs[-1], key="trip_epoch") \
         if len(epochs) > 1 else epochs[0]
-    anchors, keys = _labelled(path, anchors[anchors["epoch"].isin(epochs)], runs)
+    anchors, images = _labelled(reader, anchors[anchors["epoch"].isin(epochs)])
     _take_click()
     tab_epoch, tab_play = st.tabs([f"Epoch {epoch} — click an anchor to trace it",
                                    "▶ Play all epochs"])
@@ -73,7 +72,7 @@ def render() -> None:
         traced = _traced(anchors, epoch)
         _epoch_figure(anchors, epoch, runs, traced)
         if traced is not None:
-            _anchor_images(path, anchors, keys, runs, epoch, traced)
+            _anchor_images(reader, anchors, images, runs, epoch, traced)
     with tab_play:
         fig = px.scatter(anchors, x="pos_sim", y="neg_sim", color="label",
                          animation_frame="epoch", animation_group="idx", facet_col="split",
@@ -137,7 +136,7 @@ def _epoch_figure(anchors, epoch, runs, traced) -> None:
                + "; ".join(f"{r} {s} {v:.1%}" for (r, s), v in share.items()))
 
 
-def _anchor_images(path, anchors, keys, runs, epoch, traced) -> None:
+def _anchor_images(reader, anchors, images, runs, epoch, traced) -> None:
     split, idx = traced
     cols = st.columns(len(runs))
     for col, run in zip(cols, runs):
@@ -146,17 +145,16 @@ def _anchor_images(path, anchors, keys, runs, epoch, traced) -> None:
         if row.empty:
             continue
         r = row.iloc[0]
-        thumbs = data.thumbnails(path, keys[(run, split)],
-                                 (int(r.idx), int(r.pos_idx), int(r.neg_idx)))
-        table = data.image_table(path, keys[(run, split)])
-        classes = data.dataset_info(path, keys[(run, split)])["classes"]
+        table = images[(run, split)]
+        shown = (int(r.idx), int(r.pos_idx), int(r.neg_idx))
+        thumbs = reader.thumbnails(table.dataset, shown)
         with col:
             st.markdown(f"**{run}**, epoch {epoch}: distance to ideal {r.dist:.3f}")
-            for c, i, caption in zip(st.columns(3), (r.idx, r.pos_idx, r.neg_idx),
+            for c, i, caption in zip(st.columns(3), shown,
                                      ("anchor", f"closest positive · {r.pos_sim:.3f}",
                                       f"closest negative · {r.neg_sim:.3f}")):
-                c.image(thumbs[int(i)], width=84, output_format="PNG")
-                c.caption(f"{caption}  \n{classes[int(table['label'].iloc[int(i)])]}")
+                c.image(thumbs[i], width=84, output_format="PNG")
+                c.caption(f"{caption}  \n{table.class_name(int(table.labels[i]))}")
 
 
 def _histograms(anchors, epoch, runs) -> None:

@@ -1,9 +1,10 @@
 """The ``vizkit`` command line: listings, jobs (precompute, train, demo, ...) and search.
 
-Each group of commands lives in its own module with its ``add_parsers``; options are
-validated by :mod:`vizkit.cli.args`. Every failure ends in one line on stderr — exit 2 for
-a bad argument or an unknown name (with the valid values or a "did you mean"), 1 for
-anything else — never a traceback (``VIZKIT_DEBUG=1`` shows it).
+Every command — built-in (:mod:`vizkit.cli.builtin`, one module per group) or a plugin's —
+is a registered :class:`vizkit.Command`; options are validated by :mod:`vizkit.cli.args`.
+Every failure ends in one line on stderr — exit 2 for a bad argument or an unknown name
+(with the valid values or a "did you mean"), 1 for anything else — never a traceback
+(``VIZKIT_DEBUG=1`` shows it).
 """
 from __future__ import annotations
 
@@ -12,21 +13,22 @@ import os
 import sys
 import traceback
 
-from vizkit.cli import compute, listing, search, training
 from vizkit.cli.output import warn
 from vizkit.errors import BadArgumentError, VizkitError
 from vizkit.progress import PROGRESS_ENV
 
-GROUPS = (listing, compute, search, training)
-
 
 def build_parser() -> argparse.ArgumentParser:
-    """The parser of every built-in command."""
+    """The parser of every registered command."""
+    from vizkit.registry import get_registry
+
     p = argparse.ArgumentParser(prog="vizkit", description=__doc__.splitlines()[0])
     p.add_argument("--store", help="store file (default $VIZKIT_STORE or data/vizkit.duckdb)")
-    sub = p.add_subparsers(dest="command", required=True)
-    for group in GROUPS:
-        group.add_parsers(sub)
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in get_registry().commands():
+        sp = sub.add_parser(command.name, help=command.help, description=command.help)
+        command.add_arguments(sp)
+        sp.set_defaults(func=command.run)
     return p
 
 
@@ -35,7 +37,7 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code, message = 1, ""
     try:
-        code = args.func(args)
+        code = args.func(args) or 0
     except BadArgumentError as e:
         code, message = 2, str(e)
     except VizkitError as e:

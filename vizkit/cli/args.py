@@ -95,7 +95,7 @@ def dataset(args, name: str | None = None):
 
 def model(args, store_=None, input_size: int | None = None):
     """Load the model the options name (``--model``/``--weights`` or ``--checkpoint``)."""
-    from vizkit.checkpoints import load_model
+    from vizkit.read.models import load_model
 
     if not args.model and not args.checkpoint:
         raise BadArgumentError("give --model or --checkpoint.")

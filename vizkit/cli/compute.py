@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from vizkit.api.commands import Command
 from vizkit.cli import args as a
 from vizkit.errors import BadArgumentError
 
@@ -100,8 +101,7 @@ def _channel_vis_args(sp: argparse.ArgumentParser) -> None:
                                                                "diversity"])
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    sp = sub.add_parser("precompute", help="features and top-k neighbours of every image")
+def _precompute_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
     sp.add_argument("--layers", type=a.names,
@@ -120,9 +120,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--top-k", type=a.integer(1, MAX_TOP_K), default=16,
                     help="top images kept per channel")
     a.add_quiet(sp)
-    sp.set_defaults(func=cmd_precompute)
 
-    sp = sub.add_parser("maps", help="precompute similarity maps of queries and their top-k")
+
+def _maps_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
     sp.add_argument("--layer", required=True)
@@ -131,36 +131,48 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     sp.add_argument("--k", type=a.integer(1, 200), default=20)
     sp.add_argument("--queries", default="test", help="a split name, all, or first:N")
     a.add_quiet(sp)
-    sp.set_defaults(func=cmd_maps)
 
-    sp = sub.add_parser("project", help="2-D layout (umap/pca/tsne), k-means clusters and "
-                                        "predictions of a layer")
-    sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist or fashion-mnist[test]")
-    a.add_model_args(sp)
-    sp.add_argument("--layer", required=True)
+
+def _layout_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
     sp.add_argument("--clusters", type=a.integer(2, 1000), default=10, help="k of k-means")
     sp.add_argument("--seed", type=a.integer(0), default=0)
     a.add_quiet(sp)
-    sp.set_defaults(func=cmd_project)
 
-    sp = sub.add_parser("evolve", help="layouts of every checkpoint of a run, aligned")
+
+def _project_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist or fashion-mnist[test]")
+    a.add_model_args(sp)
+    sp.add_argument("--layer", required=True)
+    _layout_args(sp)
+
+
+def _evolve_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--run", required=True)
     sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist[test]")
     sp.add_argument("--layer", required=True)
-    sp.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
-    sp.add_argument("--clusters", type=a.integer(2, 1000), default=10)
-    sp.add_argument("--seed", type=a.integer(0), default=0)
     sp.add_argument("--aligned-only", action="store_true",
                     help="skip the independent layouts kept to measure what alignment buys")
-    a.add_quiet(sp)
-    sp.set_defaults(func=cmd_evolve)
+    _layout_args(sp)
 
-    sp = sub.add_parser("render", help="the optimised image of one channel (torch-lucent), "
-                                       "stored for the model explorer")
+
+def _render_args(sp: argparse.ArgumentParser) -> None:
     a.add_model_args(sp)
     sp.add_argument("--layer", required=True)
     sp.add_argument("--channel", type=a.integer(0), required=True)
     _channel_vis_args(sp)
     a.add_quiet(sp)
-    sp.set_defaults(func=cmd_render)
+
+
+COMMANDS = [
+    Command("precompute", "features and top-k neighbours of every image (or, with "
+            "--channel-vis, channel images)", _precompute_args, cmd_precompute),
+    Command("maps", "precompute similarity maps of queries and their top-k", _maps_args,
+            cmd_maps),
+    Command("project", "2-D layout (umap/pca/tsne), k-means clusters and predictions of a "
+            "layer", _project_args, cmd_project),
+    Command("evolve", "layouts of every checkpoint of a run, aligned", _evolve_args,
+            cmd_evolve),
+    Command("render", "the optimised image of one channel (torch-lucent), stored for the "
+            "model explorer", _render_args, cmd_render),
+]

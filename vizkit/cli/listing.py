@@ -3,10 +3,11 @@ from __future__ import annotations
 
 import argparse
 
+from vizkit.api.commands import Command
 from vizkit.cli import args as a
 from vizkit.cli.output import emit
 
-LISTABLE = ["datasets", "models", "metrics", "losses", "visualizers"]
+LISTABLE = ["datasets", "models", "metrics", "losses", "visualizers", "commands"]
 
 
 def cmd_plugins(args) -> int:
@@ -46,8 +47,11 @@ def cmd_list(args) -> int:
     elif args.what == "losses":
         rows = [{"name": n, "description": loss.description}
                 for n, loss in reg.items["loss"].items()]
+    elif args.what == "commands":
+        rows = [{"name": c.name, "help": c.help, "plugin": reg.owners["command"][c.name]}
+                for c in reg.commands()]
     else:
-        rows = [{"name": v.name, "title": v.title, "precompute": v.precompute}
+        rows = [{"name": v.name, "title": v.title, "command": v.command_line}
                 for v in reg.visualizers()]
     emit(rows, args.json, "\n".join("  ".join(str(v) for v in r.values()) for r in rows))
     return 0
@@ -70,22 +74,29 @@ def cmd_status(args) -> int:
     return 0
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    sp = sub.add_parser("plugins", help="installed plugins and what they register")
+def _json(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_plugins)
-    sp = sub.add_parser("list", help="list datasets, models, metrics, losses or visualizers")
+
+
+def _list_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("what", choices=LISTABLE)
     sp.add_argument("--filter", help="models: a glob such as 'resnet*'")
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_list)
-    sp = sub.add_parser("layers", help="a model's inspectable layers and output shapes")
+    _json(sp)
+
+
+def _layers_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("model_name", metavar="model")
     sp.add_argument("--weights", default="random")
     sp.add_argument("--checkpoint")
     a.add_input_size(sp)
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_layers)
-    sp = sub.add_parser("status", help="what the store holds")
-    sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_status)
+    _json(sp)
+
+
+COMMANDS = [
+    Command("plugins", "installed plugins and what they register", _json, cmd_plugins),
+    Command("list", "list datasets, models, metrics, losses, visualizers or commands",
+            _list_args, cmd_list),
+    Command("layers", "a model's inspectable layers and output shapes", _layers_args,
+            cmd_layers),
+    Command("status", "what the store holds", _json, cmd_status),
+]

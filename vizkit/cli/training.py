@@ -5,9 +5,11 @@ import argparse
 import json
 import re
 
+from vizkit.api.commands import Command
 from vizkit.cli import args as a
 from vizkit.cli.output import emit
 
+SWEEP_COLUMNS = ["test_recall_at_1", "test_recall_at_8", "test_map_at_r", "test_nmi"]
 RUN_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
 
@@ -41,7 +43,9 @@ def cmd_train(args) -> int:
 
 
 def cmd_sweep(args) -> int:
-    from vizkit.jobs.train import sweep_table, train
+    from vizkit.jobs.train import train
+    from vizkit.read.catalog import Reader
+    from vizkit.read.runs import sweep_table
     from vizkit.registry import get_registry
 
     dataset = a.dataset(args)
@@ -57,7 +61,7 @@ def cmd_sweep(args) -> int:
             train(store, dataset, _train_config(args, loss=loss, lr=lr), run,
                   progress=not args.quiet)
             runs.append(run)
-    table = sweep_table(store, runs)
+    table = sweep_table(Reader(store), runs, SWEEP_COLUMNS)
     emit(table.to_dict("records"), args.json, table.to_string(index=False))
     return 0
 
@@ -110,13 +114,12 @@ def _train_args(sp: argparse.ArgumentParser) -> None:
     a.add_quiet(sp)
 
 
-def add_parsers(sub: argparse._SubParsersAction) -> None:
-    sp = sub.add_parser("train", help="train with a loss plugin, a checkpoint and metrics per "
-                                      "epoch (resumable)")
+def _run_args(sp: argparse.ArgumentParser) -> None:
     _train_args(sp)
     sp.add_argument("--run", required=True, type=run_name, help="a name for the run")
-    sp.set_defaults(func=cmd_train)
-    sp = sub.add_parser("sweep", help="the same run over several learning rates or losses")
+
+
+def _sweep_args(sp: argparse.ArgumentParser) -> None:
     _train_args(sp)
     sp.add_argument("--prefix", required=True, type=run_name,
                     help="runs are named PREFIX-LOSS-lrLR")
@@ -124,9 +127,17 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                     help="comma-separated learning rates, e.g. 1e-4,4e-4,1.6e-3")
     sp.add_argument("--losses", type=a.names, help="comma-separated loss names, e.g. ep,epshn")
     sp.add_argument("--json", action="store_true")
-    sp.set_defaults(func=cmd_sweep)
-    sp = sub.add_parser("demo", help="prepare the embedded default (no network needed)")
+
+
+def _demo_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--epochs", type=a.integer(1, 100), default=3)
     a.add_quiet(sp)
-    sp.set_defaults(func=cmd_demo)
 
+
+COMMANDS = [
+    Command("train", "train with a loss plugin, a checkpoint and metrics per epoch "
+            "(resumable)", _run_args, cmd_train),
+    Command("sweep", "the same run over several learning rates or losses", _sweep_args,
+            cmd_sweep),
+    Command("demo", "prepare the embedded default (no network needed)", _demo_args, cmd_demo),
+]

@@ -13,11 +13,11 @@ channel most. A second run finds everything in the store and takes seconds.
 """
 from __future__ import annotations
 
-from vizkit.checkpoints import load_model
 from vizkit.jobs.explore import explore
 from vizkit.jobs.layouts import evolve_run
 from vizkit.jobs.precompute import precompute
 from vizkit.jobs.train import TrainConfig, train
+from vizkit.read.models import load_model
 from vizkit.registry import get_registry
 from vizkit.store import Store
 

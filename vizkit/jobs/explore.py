@@ -3,16 +3,22 @@ a seeded sample of channels (torch-lucent) and, over a dataset, the images that 
 channel most. Resumable: channels already rendered with the same settings are skipped."""
 from __future__ import annotations
 
-from vizkit.progress import bar as tqdm
-
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
+from vizkit.compute.channels import (
+    ChannelImage,
+    check_channel,
+    default_size,
+    render_channel,
+    sample_channels,
+    top_activations,
+)
+from vizkit.compute.images import png_bytes
 from vizkit.errors import VizkitError
-from vizkit.explorer import store as explorer_store
-from vizkit.explorer.channels import (check_channel, default_size, render_channel,
-                                      sample_channels, top_activations)
 from vizkit.jobs.ingest import ensure_dataset
-from vizkit.models import LoadedModel
+from vizkit.progress import bar as tqdm
 from vizkit.store import Store
+from vizkit.store import explorer as explorer_store
 
 
 def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str],
@@ -29,7 +35,8 @@ def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str
     key = ensure_dataset(store, dataset, progress)
     for layer, top in top_activations(model, dataset, layers, top_k,
                                       progress=progress).items():
-        explorer_store.put_top_activations(store, model, key, top)
+        explorer_store.put_top_activations(store, model.weights_fingerprint, key, top.layer,
+                                           top.idx, top.value, top.maps)
     counts = {}
     for layer in layers:
         done = explorer_store.channel_images(store, model.weights_fingerprint, layer)
@@ -41,7 +48,7 @@ def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str
                    disable=not progress)
         for channel in bar:
             item = render_channel(model, layer, channel, size, steps, seed, objective)
-            explorer_store.put_channel_image(store, model, item)
+            _store_channel_image(store, model, item)
         counts[layer] = len(sample)
     return counts
 
@@ -56,5 +63,13 @@ def render_one(store: Store, model: LoadedModel, layer: str, channel: int, steps
               disable=not progress) as bar:
         item = render_channel(model, layer, channel, size or default_size(model), steps, seed,
                               objective, on_step=lambda i, n: bar.update(i - bar.n))
-    explorer_store.put_channel_image(store, model, item)
+    _store_channel_image(store, model, item)
     return item
+
+
+def _store_channel_image(store: Store, model: LoadedModel, item: ChannelImage) -> None:
+    image = item.image[:, :, 0] if item.image.shape[2] == 1 else item.image
+    explorer_store.put_channel_image(store, model.weights_fingerprint, model.name,
+                                     model.checkpoint, item.layer, item.channel,
+                                     item.objective, item.size, item.steps, item.seed,
+                                     png_bytes(image), item.seconds)

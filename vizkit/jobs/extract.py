@@ -13,11 +13,11 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from vizkit.progress import bar as tqdm
 
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
 from vizkit.jobs.keys import digest
-from vizkit.models import LoadedModel
+from vizkit.progress import bar as tqdm
 
 CHUNK = int(os.environ.get("VIZKIT_EXTRACT_CHUNK", "8192"))  # images per staged part
 

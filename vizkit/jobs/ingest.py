@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import pandas as pd
-from vizkit.progress import bar as tqdm
 
-from vizkit.datasets import Dataset
-from vizkit.images import thumbnail_png
+from vizkit.api.datasets import Dataset
+from vizkit.compute.images import thumbnail_png
 from vizkit.jobs.keys import dataset_key
+from vizkit.progress import bar as tqdm
 from vizkit.store import Store
 
 

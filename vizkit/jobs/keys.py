@@ -4,8 +4,8 @@ from __future__ import annotations
 import hashlib
 import json
 
-from vizkit.datasets import Dataset
-from vizkit.models import LoadedModel
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
 
 FEATURES_CODE_VERSION = 2  # 2: centre crop taken before the resize; bounded decoding
 NEIGHBORS_CODE_VERSION = 1

@@ -7,16 +7,16 @@ import json
 
 import numpy as np
 import torch
-from vizkit.progress import bar as tqdm
 
-from vizkit.checkpoints import load_model
-from vizkit.clustering import kmeans
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
+from vizkit.compute.clustering import kmeans
+from vizkit.compute.projection import next_layout, project
 from vizkit.errors import ResultMissingError
 from vizkit.jobs.keys import dataset_key, digest, features_meta
 from vizkit.jobs.precompute import precompute
-from vizkit.models import LoadedModel
-from vizkit.projection import next_layout, project
+from vizkit.progress import bar as tqdm
+from vizkit.read.models import load_model
 from vizkit.store import Store
 
 LAYOUTS_CODE_VERSION = 1
@@ -120,7 +120,7 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
         put_clusters(store, frow, f, clusters, seed)
         frows.append(frow)
         feats.append(f)
-    series = f"{run}/{layer}/{dataset_key(dataset)}"
+    series = {"run": run, "layer": layer, "dataset": dataset_key(dataset)}
     out = []
     for aligned in ([True, False] if independent else [True]):
         previous = None

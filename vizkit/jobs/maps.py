@@ -5,17 +5,17 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from vizkit.progress import bar as tqdm
 
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
+from vizkit.compute.mapservice import MapService, map_metric
+from vizkit.compute.nearest import topk
+from vizkit.compute.similarity import Decomposer
 from vizkit.errors import BadArgumentError, VizkitError
-from vizkit.explain import MapService, map_metric
 from vizkit.jobs.keys import digest, features_meta
 from vizkit.jobs.precompute import precompute
-from vizkit.models import LoadedModel
+from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
-from vizkit.search import topk
-from vizkit.similarity import Decomposer
 from vizkit.store import Store
 
 MAPS_CODE_VERSION = 1

@@ -2,15 +2,15 @@
 from __future__ import annotations
 
 import numpy as np
-from vizkit.progress import bar as tqdm
 
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import LoadedModel
+from vizkit.compute.nearest import all_pairs_topk
 from vizkit.jobs.extract import clear_staging, extract_features, staging_dir
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import features_meta, neighbors_meta
-from vizkit.models import LoadedModel
+from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
-from vizkit.search import all_pairs_topk
 from vizkit.store import Store
 
 

@@ -21,18 +21,19 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from vizkit.progress import bar as tqdm
 
-from vizkit.checkpoints import read_verified, save_checkpoint, save_state
-from vizkit.datasets import Dataset, SplitDataset, SubsetDataset
+from vizkit.api.datasets import Dataset, SplitDataset, SubsetDataset
+from vizkit.api.losses import Loss
+from vizkit.api.models import PRE_LOGITS, LoadedModel, weights_fingerprint
+from vizkit.compute.evaluation import closest_pairs, retrieval_metrics
+from vizkit.compute.sampler import class_balanced_batches, random_batches
 from vizkit.errors import VizkitError
-from vizkit.evaluation import closest_pairs, retrieval_metrics
+from vizkit.jobs.checkpoints import save_checkpoint, save_state
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key, features_meta
-from vizkit.losses import Loss
-from vizkit.models import PRE_LOGITS, LoadedModel, weights_fingerprint
+from vizkit.progress import bar as tqdm
+from vizkit.read.models import read_verified
 from vizkit.registry import get_registry
-from vizkit.sampler import class_balanced_batches, random_batches
 from vizkit.store import Store
 
 OPTIMIZERS = ("adamw", "sgd")
@@ -296,19 +297,3 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
                        f"{metrics[f'{first}_recall_at_1']:.4f}, MAP@R "
                        f"{metrics[f'{first}_map_at_r']:.4f}")
     return history
-
-
-SWEEP_COLUMNS = ["test_recall_at_1", "test_recall_at_8", "test_map_at_r", "test_nmi"]
-
-
-def sweep_table(store: Store, runs: list[str]) -> pd.DataFrame:
-    """One row per run: its loss, learning rate and last checkpoint's metrics."""
-    configs = store.runs().set_index("run")["config"]
-    rows = []
-    for run in runs:
-        last = store.checkpoints(run).iloc[-1]
-        cfg, metrics = json.loads(configs[run]), json.loads(last["metrics"])
-        rows.append({"run": run, "loss": cfg.get("loss", "cross-entropy"), "lr": cfg["lr"],
-                     "epoch": int(last["epoch"]), "train_loss": metrics.get("loss"),
-                     **{c: metrics.get(c) for c in SWEEP_COLUMNS}})
-    return pd.DataFrame(rows)

@@ -509,6 +509,21 @@ class Store:
                 sql, args = sql + " WHERE run = ?", [run]
             return con.execute(sql + " ORDER BY run, epoch", args).df()
 
+    def snapshot(self) -> dict[str, pd.DataFrame]:
+        """The catalog tables (datasets, results, runs, checkpoints) and the row counts of
+        the main tables, read through one connection; empty frames for an empty store."""
+        if not self.ready():
+            return {}
+        with self.read() as con:
+            out = {t: con.execute(f"SELECT * FROM {t} ORDER BY created_at").df()
+                   for t in ("datasets", "results", "runs")}
+            out["checkpoints"] = con.execute("SELECT * FROM checkpoints ORDER BY run, epoch"
+                                             ).df()
+            out["counts"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
+                             for t in ("datasets", "images", "results", "runs",
+                                       "checkpoints")}
+        return out
+
     def summary(self) -> dict[str, int]:
         """Row counts of the main tables, for the home page and `vizkit status`."""
         with self.read() as con:

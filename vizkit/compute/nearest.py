@@ -6,7 +6,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from vizkit.metrics import Metric
+from vizkit.api.metrics import Metric
 
 
 def topk(metric: Metric, queries: np.ndarray, database: np.ndarray, k: int,

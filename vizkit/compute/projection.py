@@ -71,13 +71,3 @@ def next_layout(previous: np.ndarray | None, features: np.ndarray, method: str =
         return project(features, method, seed, **params)
     return procrustes(previous, project(features, method, seed, init=previous, **params))
 
-
-def evolve(features: list[np.ndarray], method: str = "umap", seed: int = 0,
-           aligned: bool = True, **params) -> list[np.ndarray]:
-    """Layouts of the same points under successive checkpoints' features (see
-    :func:`next_layout`)."""
-    layouts: list[np.ndarray] = []
-    for feats in features:
-        layouts.append(next_layout(layouts[-1] if layouts else None, feats, method, seed,
-                                   aligned, **params))
-    return layouts

@@ -1,46 +1,21 @@
-"""Checkpoints written by vizkit: saved per epoch, recorded in the store, loaded by name.
+"""Loading the models that stored results name: a timm name with pretrained, random or
+file weights, or a vizkit checkpoint (``run`` or ``run:epoch``) found through the store.
 
 A checkpoint's file is recorded with its SHA-256, relative to the store's folder (so a store
 and its checkpoints move together). It is verified before it is loaded: a changed file is
 refused, never served under the old name; and it is read as tensors only
-(:func:`vizkit.weights.load_weights`).
+(:func:`vizkit.compute.weights.load_weights`). Checkpoints are written by
+:mod:`vizkit.jobs.checkpoints`.
 """
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import torch
-
+from vizkit.api.models import LoadedModel
+from vizkit.compute.weights import load_weights, sha256_file
 from vizkit.errors import UnknownNameError, VizkitError
-from vizkit.models import LoadedModel
 from vizkit.registry import get_registry
 from vizkit.store import Store
-from vizkit.weights import load_weights, sha256_file
-
-
-def save_checkpoint(folder: Path, run: str, epoch: int, module: torch.nn.Module,
-                    model: str, model_kwargs: dict, extra: dict | None = None
-                    ) -> tuple[Path, str]:
-    """Write ``<folder>/<run>/epoch-NNN.pt`` atomically; return its path and SHA-256.
-    ``extra`` entries (plain values) are saved beside the weights."""
-    path = folder / run / f"epoch-{epoch:03d}.pt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": module.state_dict(), "model": model, "run": run, "epoch": epoch,
-                "model_kwargs": model_kwargs, **(extra or {})}, tmp)
-    sha = sha256_file(tmp)
-    os.replace(tmp, path)
-    return path, sha
-
-
-def save_state(path: Path, state: dict) -> str:
-    """Write a training state file (optimiser, loss) atomically; return its SHA-256."""
-    tmp = path.with_suffix(".tmp")
-    torch.save(state, tmp)
-    sha = sha256_file(tmp)
-    os.replace(tmp, path)
-    return sha
 
 
 def read_verified(path: Path, sha256: str | None, label: str) -> dict:
@@ -98,3 +73,25 @@ def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | 
     return registry.load_model(row["model"], weights="file", checkpoint=row["label"],
                                input_size=input_size, model_kwargs=saved["model_kwargs"],
                                weights_file=None, state_dict=saved["state_dict"])
+
+
+def model_for(reader, frow) -> LoadedModel:
+    """The model that made the features ``frow`` (its weights, at its input size), to
+    embed outside images the same way; loaded once per reader (the last two are kept)."""
+    if frow.weights == "file" and not frow.checkpoint:
+        raise VizkitError(f"{frow.label} was made with a weights file that the store does not "
+                          "keep; uploads and maps need that model. Use the CLI with "
+                          "--weights FILE.")
+
+    def make() -> LoadedModel:
+        if frow.checkpoint:
+            model = load_model(None, checkpoint=frow.checkpoint, store=reader.store,
+                               input_size=frow.input_size)
+        else:
+            model = load_model(frow.model, frow.weights, input_size=frow.input_size)
+        if model.weights_fingerprint != frow.weights_fp:
+            raise VizkitError(f"The weights of {frow.label} are not those its features were "
+                              "computed with (the model changed since); re-run the precompute "
+                              "job.")
+        return model
+    return reader.memo("model", frow.result_key, make, keep=2)

@@ -1,6 +1,6 @@
 """Similarity maps for a stored features result, served to the pages and the maps job.
 
-A :class:`MapService` pairs a :class:`~vizkit.similarity.Decomposer` with the dataset the
+A :class:`MapService` pairs a :class:`~vizkit.compute.similarity.Decomposer` with the dataset the
 features were made from: the spatial features of each dataset image are computed once (a
 forward pass, batched over the images not seen yet) and kept in a bounded cache, so the
 compare page's four panels reuse what the first one computed.
@@ -10,17 +10,17 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
-from pathlib import Path
 
 import numpy as np
 
-from vizkit.datasets import Dataset
-from vizkit.errors import DatasetMissingError, VizkitError
-from vizkit.paths import is_under
-from vizkit.registry import get_registry
-from vizkit.store import Store
-from vizkit.similarity import EXACT_METRICS, Decomposer, PairMaps, SpatialFeatures, query_maps
-
+from vizkit.api.datasets import Dataset
+from vizkit.compute.similarity import (
+    EXACT_METRICS,
+    Decomposer,
+    PairMaps,
+    SpatialFeatures,
+    query_maps,
+)
 
 UPLOADS_KEPT = 8
 
@@ -28,31 +28,6 @@ UPLOADS_KEPT = 8
 def map_metric(metric: str) -> str:
     """The metric the maps decompose: ``metric`` itself when exact, else cosine."""
     return metric if metric in EXACT_METRICS else "cosine"
-
-
-def open_stored_dataset(name: str, fingerprint: str, roots: list[Path]) -> Dataset:
-    """Re-open the dataset a stored result was made from, and check it is the same data.
-
-    A store is data from elsewhere: the paths it names are opened only when they lie under
-    ``roots`` (see :func:`vizkit.paths.data_roots`)."""
-    for path in get_registry().dataset_paths(name):
-        if not is_under(path, roots):
-            raise DatasetMissingError(
-                f"The images of {name} are in {path}, outside the folders this app may open "
-                f"({', '.join(map(str, roots))}). To allow it, add the folder to "
-                "VIZKIT_DATA_ROOTS; meanwhile pages use the store's thumbnails and "
-                "precomputed maps (`vizkit maps ...`).")
-    try:
-        dataset = get_registry().open_dataset(name)
-    except VizkitError as e:
-        raise DatasetMissingError(
-            f"The images of {name} are not available here ({e}) — maps need the full "
-            "images. Precompute them where the data is: `vizkit maps ...`.") from e
-    if dataset.fingerprint != fingerprint:
-        raise DatasetMissingError(
-            f"The dataset {name} changed since its features were computed (fingerprint "
-            f"{dataset.fingerprint}, stored {fingerprint}). Re-run the precompute job.")
-    return dataset
 
 
 class MapService:
@@ -107,13 +82,3 @@ class MapService:
         under ``map_metric(metric)``."""
         results = self.dataset_features(idxs)
         return results, query_maps(query, results, map_metric(metric))
-
-
-def stored_maps(store: Store, maps_key: str, idx: int) -> tuple[np.ndarray, np.ndarray,
-                                                                  list[PairMaps]]:
-    """Precomputed maps of query ``idx``: neighbour indices, ranking scores, maps."""
-    rows = store.maps(maps_key, idx)
-    maps = [PairMaps(np.asarray(r.qmap, np.float64).reshape(r.qh, r.qw),
-                     np.asarray(r.rmap, np.float64).reshape(r.rh, r.rw), float(r.map_score))
-            for r in rows.itertuples()]
-    return rows["nbr"].to_numpy(np.int64), rows["score"].to_numpy(np.float64), maps

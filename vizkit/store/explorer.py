@@ -1,22 +1,18 @@
 """The explorer's own store tables: optimised channel images and top-activating images.
 
-They belong to the explorer plugin, not the core schema: created by its jobs on first write
+They belong to the model explorer, not the core schema: created by its jobs on first write
 (``CREATE TABLE IF NOT EXISTS``), read as empty where they do not exist, and dropped by
-:func:`drop_tables` (``vizkit explorer-drop``) with nothing else touched. Rows are keyed by
-the model's weights fingerprint, so a checkpoint and its retrained successor never mix.
+:func:`drop_tables` with nothing else touched. Rows are keyed by the model's weights
+fingerprint, so a checkpoint and its retrained successor never mix. Callers pass plain
+values (PNG bytes, arrays); nothing here computes.
 """
 from __future__ import annotations
-
-import io
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from PIL import Image
 
-from vizkit.explorer.channels import POOLINGS, ChannelImage, TopActivations
-from vizkit.models import LoadedModel
-from vizkit.store import Store
+from vizkit.store.db import Store
 
 TABLES = ("channel_images", "top_activations")
 DDL = """
@@ -29,12 +25,6 @@ CREATE TABLE IF NOT EXISTS top_activations (
 """
 
 
-def _png(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image[:, :, 0] if image.shape[2] == 1 else image).save(buf, format="PNG")
-    return buf.getvalue()
-
-
 def _has_tables(store: Store) -> bool:
     if not store.ready():
         return False
@@ -44,17 +34,17 @@ def _has_tables(store: Store) -> bool:
     return set(TABLES) <= names
 
 
-def put_channel_image(store: Store, model: LoadedModel, item: ChannelImage) -> None:
+def put_channel_image(store: Store, weights_fp: str, model: str, checkpoint: str | None,
+                      layer: str, channel: int, objective: str, size: int, steps: int,
+                      seed: int, png: bytes, seconds: float) -> None:
     """Store (replace) one optimised channel image."""
     with store.write() as con:
         con.execute(DDL)
         con.execute("DELETE FROM channel_images WHERE weights_fp = ? AND layer = ? AND "
-                    "channel = ? AND objective = ?", [model.weights_fingerprint, item.layer,
-                                                      item.channel, item.objective])
+                    "channel = ? AND objective = ?", [weights_fp, layer, channel, objective])
         con.execute("INSERT INTO channel_images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [model.weights_fingerprint, model.name, model.checkpoint, item.layer,
-                     item.channel, item.objective, item.size, item.steps, item.seed,
-                     _png(item.image), item.seconds])
+                    [weights_fp, model, checkpoint, layer, channel, objective, size, steps,
+                     seed, png, seconds])
 
 
 def channel_images(store: Store, weights_fp: str, layer: str | None = None) -> pd.DataFrame:
@@ -69,29 +59,31 @@ def channel_images(store: Store, weights_fp: str, layer: str | None = None) -> p
         return con.execute(sql + " ORDER BY layer, channel, objective", args).df()
 
 
-def put_top_activations(store: Store, model: LoadedModel, dataset_key: str,
-                        top: TopActivations) -> None:
-    """Store (replace) a layer's top-activating images per channel and pooling."""
+def put_top_activations(store: Store, weights_fp: str, dataset_key: str, layer: str,
+                        idx: dict[str, np.ndarray], value: dict[str, np.ndarray],
+                        maps: dict[str, np.ndarray]) -> None:
+    """Store (replace) a layer's top-activating images per channel and pooling: for each
+    pooling, ``idx``/``value`` ``[C, k]`` and the activation maps ``[C, k, h, w]``."""
     frames = []
-    for p in POOLINGS:
-        c, k = top.idx[p].shape
-        h, w = top.maps[p].shape[2:]
-        maps = top.maps[p].reshape(c * k, h * w).astype(np.float32)
+    for p in idx:
+        c, k = idx[p].shape
+        h, w = maps[p].shape[2:]
+        flat = maps[p].reshape(c * k, h * w).astype(np.float32)
         frames.append(pa.table({
-            "weights_fp": [model.weights_fingerprint] * (c * k),
-            "dataset_key": [dataset_key] * (c * k), "layer": [top.layer] * (c * k),
+            "weights_fp": [weights_fp] * (c * k),
+            "dataset_key": [dataset_key] * (c * k), "layer": [layer] * (c * k),
             "channel": np.repeat(np.arange(c, dtype=np.int32), k),
             "pooling": [p] * (c * k), "rank": np.tile(np.arange(k, dtype=np.int32), c),
-            "idx": top.idx[p].ravel().astype(np.int32),
-            "value": top.value[p].ravel().astype(np.float32),
+            "idx": idx[p].ravel().astype(np.int32),
+            "value": value[p].ravel().astype(np.float32),
             "h": np.full(c * k, h, np.int32), "w": np.full(c * k, w, np.int32),
-            "amap": pa.FixedSizeListArray.from_arrays(pa.array(maps.ravel()), h * w).cast(
+            "amap": pa.FixedSizeListArray.from_arrays(pa.array(flat.ravel()), h * w).cast(
                 pa.list_(pa.float32()))}))
     rows = pa.concat_tables(frames)
     with store.write() as con:
         con.execute(DDL)
         con.execute("DELETE FROM top_activations WHERE weights_fp = ? AND dataset_key = ? AND "
-                    "layer = ?", [model.weights_fingerprint, dataset_key, top.layer])
+                    "layer = ?", [weights_fp, dataset_key, layer])
         con.register("new_rows", rows)
         con.execute("INSERT INTO top_activations SELECT * FROM new_rows")
 

@@ -21,8 +21,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vizkit.api.models import PRE_LOGITS, LoadedModel
 from vizkit.errors import VizkitError
-from vizkit.models import PRE_LOGITS, LoadedModel
 
 EXACT_METRICS = ("cosine", "dot")
 EPS = 1e-12  # as F.normalize in the cosine metric: a zero vector scores 0

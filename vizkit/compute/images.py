@@ -144,3 +144,10 @@ def thumbnail_png(image: np.ndarray | Image.Image, max_side: int = 64) -> bytes:
     buf = io.BytesIO()
     img.save(buf, format="PNG", optimize=False, compress_level=1)
     return buf.getvalue()
+
+
+def png_bytes(image: np.ndarray) -> bytes:
+    """Lossless PNG bytes of a uint8 ``[H, W]`` or ``[H, W, 3]`` image."""
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="PNG")
+    return buf.getvalue()

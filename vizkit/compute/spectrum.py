@@ -6,8 +6,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from vizkit.registry import get_registry
-from vizkit.search import all_pairs_topk
+from vizkit.api.metrics import Metric
+from vizkit.compute.nearest import all_pairs_topk
 
 
 @dataclass
@@ -48,16 +48,16 @@ def keep_top(spec: Spectrum, k: int) -> np.ndarray:
     return (spec.mean + spec.scores[:, :k] @ spec.components[:k]).astype(np.float32)
 
 
-def recall_at_1(features: np.ndarray, labels: np.ndarray) -> float:
-    """Leave-one-out Recall@1 under cosine similarity (brute force, exact)."""
-    nbr, _ = all_pairs_topk(get_registry().metric("cosine"), features, 1)
+def recall_at_1(features: np.ndarray, labels: np.ndarray, metric: Metric) -> float:
+    """Leave-one-out Recall@1 under ``metric`` (brute force, exact)."""
+    nbr, _ = all_pairs_topk(metric, features, 1)
     return float((labels[nbr[:, 0]] == labels).mean())
 
 
-def recall_after_truncation(features: np.ndarray, labels: np.ndarray,
+def recall_after_truncation(features: np.ndarray, labels: np.ndarray, metric: Metric,
                             ks: list[int] | None = None) -> dict[int, float]:
-    """Recall@1 after keeping the top-k principal directions, for each k (default
-    :func:`truncation_ks`)."""
+    """Recall@1 under ``metric`` after keeping the top-k principal directions, for each k
+    (default :func:`truncation_ks`)."""
     spec = spectrum(features)
     ks = ks or truncation_ks(features.shape[1])
-    return {k: recall_at_1(keep_top(spec, k), labels) for k in ks}
+    return {k: recall_at_1(keep_top(spec, k), labels, metric) for k in ks}

@@ -8,11 +8,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from vizkit.progress import bar as tqdm
 
-from vizkit.datasets import Dataset
+from vizkit.api.datasets import Dataset
+from vizkit.api.models import PRE_LOGITS, LoadedModel
 from vizkit.errors import BadArgumentError
-from vizkit.models import PRE_LOGITS, LoadedModel
+from vizkit.progress import bar as tqdm
 
 OBJECTIVES = ("channel", "neuron", "diversity")
 # Adam's step on the image parameters: twice lucent's 0.05, which is tuned for 224-px
@@ -86,7 +86,7 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
     ``channel`` of ``layer`` fires: its mean (``channel``), its centre unit (``neuron``), or
     the mean of a batch of 4 pushed apart (``diversity``, tiled 2 x 2). Reproducible with
     ``seed``; ``on_step(i, steps)`` reports progress."""
-    from vizkit.explorer.lucent_compat import lucent as load_lucent
+    from vizkit.compute.lucent_compat import lucent as load_lucent
 
     if objective not in OBJECTIVES:
         raise BadArgumentError(f"Objective {objective!r}: one of {', '.join(OBJECTIVES)}.")

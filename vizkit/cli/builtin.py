@@ -1,0 +1,14 @@
+"""The built-in commands, registered through the public ``register_commands`` hook like any
+plugin's commands (so ``vizkit list commands`` shows who owns each)."""
+from __future__ import annotations
+
+from vizkit import hookimpl
+from vizkit.cli import compute, listing, search, training
+
+
+@hookimpl
+def register_commands(register):
+    """Register every built-in command."""
+    for group in (listing, compute, search, training):
+        for command in group.COMMANDS:
+            register(command)

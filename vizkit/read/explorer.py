@@ -1,0 +1,101 @@
+"""The model explorer's reads: which models the store knows (each checkpoint of a run, each
+model with stored features), their rendered channel images and the dataset images that
+excite each channel most, and a dataset image at full size when it can be opened."""
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from vizkit.api.models import LoadedModel
+from vizkit.errors import VizkitError
+from vizkit.read.catalog import Reader
+from vizkit.read.rows import DatasetRef
+from vizkit.store import explorer as tables
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A model the explorer can load: by checkpoint, or by name with weights and size."""
+
+    label: str
+    model: str
+    weights: str
+    checkpoint: str | None = None
+    input_size: int | None = None
+    weights_fp: str | None = None
+
+
+def models(reader: Reader) -> tuple[dict[str, ModelRef], list[str]]:
+    """Every model the store knows, by label, and the labels of those with rendered
+    channel images (in that order)."""
+    cat = reader.catalog()
+    options: dict[str, ModelRef] = {}
+    for ck in cat.checkpoints.values():
+        model = cat.runs[ck.run].model if ck.run in cat.runs else "?"
+        label = f"{model} @ {ck.label}"
+        options[label] = ModelRef(label, model, "file", ck.label, None, ck.weights_fp)
+    for row in reversed(reader.features_rows()):
+        options.setdefault(row.label, ModelRef(row.label, row.model, row.weights,
+                                               row.checkpoint, row.input_size, row.weights_fp))
+    done = explored(reader)
+    fps = set(done["weights_fp"])
+    return options, [label for label, ref in options.items() if ref.weights_fp in fps]
+
+
+def untrained_label(reader: Reader, weights_fp: str) -> str | None:
+    """The label of epoch 0 of the run that a checkpoint with these weights belongs to."""
+    cat = reader.catalog()
+    for ck in cat.checkpoints.values():
+        if ck.weights_fp == weights_fp and (ck.run, 0) in cat.checkpoints:
+            return f"{cat.runs[ck.run].model} @ {ck.run}:0" if ck.run in cat.runs else None
+    return None
+
+
+def explored(reader: Reader) -> pd.DataFrame:
+    """Per model and layer, how many channel images are stored."""
+    return reader.memo("explored", reader.version(), lambda: tables.explored(reader.store))
+
+
+def load(reader: Reader, ref: ModelRef) -> LoadedModel:
+    """The model ``ref`` names (kept per reader)."""
+    from vizkit.read.models import load_model
+
+    return reader.memo("model", ("explorer", ref), lambda: load_model(
+        None if ref.checkpoint else ref.model, ref.weights, ref.checkpoint, reader.store,
+        ref.input_size), keep=2)
+
+
+def channel_images(reader: Reader, weights_fp: str) -> pd.DataFrame:
+    """Stored optimised images of a model's channels (layer, channel, objective, png...)."""
+    return reader.memo("channel images", (weights_fp, reader.version()),
+                       lambda: tables.channel_images(reader.store, weights_fp))
+
+
+def top_images(reader: Reader, weights_fp: str, layer: str, channel: int,
+               pooling: str) -> pd.DataFrame:
+    """The stored top images of one channel of the first dataset that has them: rank, idx,
+    value and activation map (h, w, amap), with ``dataset_key``."""
+    rows = tables.top_activation_rows(reader.store, weights_fp, layer, channel, pooling)
+    if rows.empty:
+        return rows
+    return rows[rows["dataset_key"] == rows["dataset_key"].iloc[0]]
+
+
+def dataset_image(reader: Reader, dataset: DatasetRef, idx: int) -> np.ndarray:
+    """Image ``idx`` at full size when its dataset can be opened here, else its thumbnail."""
+    from vizkit.read.maps import dataset_of
+
+    try:
+        return dataset_of(reader, dataset).image_array(idx)
+    except VizkitError:
+        png = reader.thumbnails(dataset, [idx])[idx]
+        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+
+
+def thumbnail_array(png: bytes) -> np.ndarray:
+    """A stored thumbnail as an RGB uint8 array."""
+    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))

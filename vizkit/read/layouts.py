@@ -1,0 +1,155 @@
+"""Projections, clusters and predictions as the pages read them: the stored layouts, one
+table per layout with every image's position, class, cluster and prediction (built once per
+stored result), a run's series of aligned layouts, and cluster quality per epoch."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from vizkit.compute.clustering import nmi, purity
+from vizkit.compute.projection import mean_displacement
+from vizkit.errors import ResultMissingError
+from vizkit.read.catalog import Reader
+from vizkit.read.rows import FeaturesRow, LayoutRow, PredictionsRow, SeriesRef
+
+PROJECT_HINT = ("Run `vizkit demo`, or `vizkit project --dataset fashion-mnist[test] "
+                "--checkpoint demo --layer embedding --method umap`.")
+EVOLVE_HINT = ("Run `vizkit demo`, or `vizkit evolve --run RUN --dataset fashion-mnist[test] "
+               "--layer embedding`.")
+PREFERRED_LAYERS = ("embedding", "pre_logits")  # for neighbours of a classifier's mistakes
+
+
+def layouts(reader: Reader) -> list[LayoutRow]:
+    """The layouts the projection page shows (single ones and the aligned layouts of
+    series), oldest first."""
+    rows = [r for r in reader.catalog().layouts if r.aligned]
+    if not rows:
+        raise ResultMissingError("The store has no 2-D layouts yet. " + PROJECT_HINT)
+    return rows
+
+
+def coords(reader: Reader, layout: LayoutRow) -> np.ndarray:
+    """A layout's ``[n, 2]`` positions."""
+    return reader.memo("coords", layout.result_key, lambda: reader.per_image(
+        "projections", layout.result_key)[["x", "y"]].to_numpy(np.float32), keep=64)
+
+
+def clusters_of(reader: Reader, frow: FeaturesRow) -> np.ndarray | None:
+    """Each image's k-means cluster under ``frow`` (None when not stored), and distances."""
+    rows = [c for c in reader.catalog().clusters if c.source_key == frow.result_key]
+    if not rows:
+        return None
+    return reader.per_image("clusters", rows[-1].result_key)
+
+
+def predictions_for(reader: Reader, frow: FeaturesRow) -> PredictionsRow | None:
+    """The stored predictions of the model that made ``frow`` on its dataset, if any."""
+    rows = [p for p in reader.catalog().predictions
+            if p.dataset.key == frow.dataset.key and p.weights_fp == frow.weights_fp]
+    return rows[-1] if rows else None
+
+
+def point_table(reader: Reader, layout: LayoutRow) -> pd.DataFrame:
+    """Per image of a layout: x, y, idx, image_id, class, label, split and, when stored,
+    cluster, dist (to its centre), predicted and correct. Built once per layout."""
+    def make() -> pd.DataFrame:
+        images = reader.images(layout.features.dataset)
+        xy = coords(reader, layout)
+        df = pd.DataFrame({"idx": np.arange(len(xy)), "x": xy[:, 0], "y": xy[:, 1],
+                           "image_id": images.table["image_id"].to_numpy(),
+                           "class": images.class_names, "label": images.labels,
+                           "split": images.table["split"].to_numpy()})
+        cl = clusters_of(reader, layout.features)
+        if cl is not None:
+            df["cluster"], df["dist"] = cl["cluster"].to_numpy(), cl["dist"].to_numpy()
+        prow = predictions_for(reader, layout.features)
+        if prow is not None:
+            pred = reader.per_image("predictions", prow.result_key)["pred"].to_numpy()
+            df["predicted"] = np.asarray(images.classes, dtype=object)[pred]
+            df["correct"] = np.where(pred == df["label"].to_numpy(), "yes", "no")
+        return df
+    return reader.memo("point table", layout.result_key, make, keep=16)
+
+
+def cluster_quality(reader: Reader, layout: LayoutRow) -> dict[str, float] | None:
+    """Purity and NMI of the layout's clusters against the labels (labelled images only),
+    computed once per stored result; None without clusters or labels."""
+    def make():
+        df = point_table(reader, layout)
+        if "cluster" not in df:
+            return None
+        keep = df["label"].to_numpy() >= 0
+        if not keep.any():
+            return {"clusters": int(df["cluster"].max()) + 1}
+        labels, assign = df["label"].to_numpy()[keep], df["cluster"].to_numpy()[keep]
+        return {"clusters": int(df["cluster"].max()) + 1, "purity": purity(labels, assign),
+                "nmi": nmi(labels, assign)}
+    return reader.memo("cluster quality", layout.result_key, make, keep=64)
+
+
+# -- a run's layouts over its checkpoints ------------------------------------------------
+def series(reader: Reader) -> list[SeriesRef]:
+    """Every (run, layer, dataset) with layouts of its checkpoints."""
+    found = list(dict.fromkeys(r.series for r in reader.catalog().layouts if r.series))
+    if not found:
+        raise ResultMissingError("No training run has layouts yet. " + EVOLVE_HINT)
+    return found
+
+
+def series_layouts(reader: Reader, ref: SeriesRef, method: str | None = None,
+                   aligned: bool = True) -> dict[int, LayoutRow]:
+    """The layouts of a series by epoch (the newest per epoch), of one method."""
+    rows = [r for r in reader.catalog().layouts if r.series == ref and r.aligned == aligned
+            and (method is None or r.method == method) and r.epoch is not None]
+    return {r.epoch: r for r in sorted(rows, key=lambda r: r.epoch)}
+
+
+def methods(reader: Reader, ref: SeriesRef) -> list[str]:
+    return sorted({r.method for r in reader.catalog().layouts if r.series == ref})
+
+
+def epoch_quality(reader: Reader, ref: SeriesRef, method: str) -> pd.DataFrame:
+    """NMI and purity of the clusters at each epoch of the series (indexed by epoch)."""
+    rows = []
+    for epoch, layout in series_layouts(reader, ref, method).items():
+        q = cluster_quality(reader, layout)
+        if q and "nmi" in q:
+            rows.append({"epoch": epoch, "NMI": q["nmi"], "purity": q["purity"]})
+    return pd.DataFrame(rows, columns=["epoch", "NMI", "purity"]).set_index("epoch")
+
+
+def displacement(reader: Reader, ref: SeriesRef, method: str) -> pd.DataFrame:
+    """Mean displacement of a point between consecutive epochs: for the aligned layouts
+    and, when stored, for layouts computed independently (what alignment buys)."""
+    def steps(layouts: dict[int, LayoutRow]) -> list[float]:
+        epochs = sorted(layouts)
+        return [mean_displacement(coords(reader, layouts[a]), coords(reader, layouts[b]))
+                for a, b in zip(epochs, epochs[1:])]
+    aligned = series_layouts(reader, ref, method)
+    epochs = sorted(aligned)
+    out = {"aligned": steps(aligned)}
+    alone = series_layouts(reader, ref, method, aligned=False)
+    if sorted(alone) == epochs:
+        out["independent layouts"] = steps(alone)
+    return pd.DataFrame(out, index=[f"{a}→{b}" for a, b in zip(epochs, epochs[1:])])
+
+
+# -- predictions: the confusion page -------------------------------------------------------
+def prediction_rows(reader: Reader) -> list[PredictionsRow]:
+    """Every stored prediction result, ordered by dataset then epoch."""
+    rows = reader.catalog().predictions
+    if not rows:
+        raise ResultMissingError("No predictions stored yet. Run `vizkit demo`, or `vizkit "
+                                 "evolve --run RUN --dataset fashion-mnist[test] --layer "
+                                 "embedding` (predictions come with every checkpoint).")
+    return sorted(rows, key=lambda p: (p.dataset.name, -1 if p.epoch is None else p.epoch))
+
+
+def features_for_predictions(reader: Reader, prow: PredictionsRow) -> FeaturesRow | None:
+    """Features of the same model on the same images, preferring its embedding."""
+    rows = [f for f in reader.features_rows()
+            if f.dataset.key == prow.dataset.key and f.weights_fp == prow.weights_fp]
+    if not rows:
+        return None
+    return sorted(rows, key=lambda r: PREFERRED_LAYERS.index(r.layer)
+                  if r.layer in PREFERRED_LAYERS else 9)[0]

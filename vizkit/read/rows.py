@@ -1,0 +1,155 @@
+"""Typed rows for what a store holds. Pages and the CLI use these fields; only
+:mod:`vizkit.read.catalog` knows how they are stored (``name#fingerprint`` keys, JSON
+parameters, ``run:epoch`` labels)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+UNLABELLED = "(unlabelled)"
+
+
+@dataclass(frozen=True)
+class DatasetRef:
+    """A stored dataset: its key in the store, the name a user types, its fingerprint."""
+
+    key: str
+    name: str
+    fingerprint: str
+
+
+@dataclass(frozen=True)
+class FeaturesRow:
+    """Pooled features of one layer over one dataset under one model's weights."""
+
+    result_key: str
+    dataset: DatasetRef
+    model: str
+    weights: str  # pretrained | random | file
+    weights_fp: str
+    layer: str
+    n: int
+    dim: int
+    input_size: int | None = None
+    checkpoint: str | None = None  # "run:epoch" when the weights are a vizkit checkpoint
+    run: str | None = None
+    epoch: int | None = None
+    preprocess: dict = field(default_factory=dict, compare=False)
+
+    @property
+    def label(self) -> str:
+        """How the model is named in pickers: ``model @ run:epoch`` or
+        ``model (weights, fingerprint)``."""
+        if self.checkpoint:
+            return f"{self.model} @ {self.checkpoint}"
+        return f"{self.model} ({self.weights}, {self.weights_fp[:6]})"
+
+
+@dataclass(frozen=True)
+class NeighborsRow:
+    """Stored top-``k`` lists of every image of a features result under a metric."""
+
+    result_key: str
+    source_key: str
+    metric: str
+    k: int
+
+
+@dataclass(frozen=True)
+class SeriesRef:
+    """The layouts of one run's checkpoints on one aligned map: which run, layer, dataset."""
+
+    run: str
+    layer: str
+    dataset: DatasetRef
+
+    @property
+    def label(self) -> str:
+        return f"{self.run} / {self.layer} / {self.dataset.name}"
+
+
+@dataclass(frozen=True)
+class LayoutRow:
+    """A stored 2-D layout of a features result (``features``), made by ``method``; part
+    of a training ``series`` (aligned to the previous checkpoint's, or ``aligned=False``
+    computed on its own) or a single layout (``series`` None)."""
+
+    result_key: str
+    features: FeaturesRow
+    method: str
+    seed: int
+    aligned: bool
+    series: SeriesRef | None
+
+    @property
+    def epoch(self) -> int | None:
+        return self.features.epoch
+
+
+@dataclass(frozen=True)
+class ClustersRow:
+    """k-means clusters of a features result's images."""
+
+    result_key: str
+    source_key: str
+    k: int
+
+
+@dataclass(frozen=True)
+class PredictionsRow:
+    """A classifier's predicted class per image of a dataset, under one model's weights."""
+
+    result_key: str
+    dataset: DatasetRef
+    model: str
+    weights: str
+    weights_fp: str
+    checkpoint: str | None = None
+    run: str | None = None
+    epoch: int | None = None
+
+    @property
+    def label(self) -> str:
+        if self.checkpoint:
+            return f"{self.model} @ {self.checkpoint}"
+        return f"{self.model} ({self.weights}, {self.weights_fp[:6]})"
+
+
+@dataclass(frozen=True)
+class MapsRow:
+    """Precomputed similarity maps of some queries of a features result against their
+    top-``k`` under ``metric`` (the maps themselves split ``map_metric``)."""
+
+    result_key: str
+    source_key: str
+    metric: str
+    map_metric: str
+    k: int
+    n: int
+
+
+@dataclass(frozen=True)
+class CheckpointRow:
+    """One epoch of a training run: its file (resolved against the store's folder), the
+    file's SHA-256, the weights' fingerprint and the metrics measured at it."""
+
+    run: str
+    epoch: int
+    file: str
+    sha256: str
+    weights_fp: str
+    metrics: dict = field(compare=False)
+
+    @property
+    def label(self) -> str:
+        return f"{self.run}:{self.epoch}"
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A training run: its model, dataset, configuration and stored epochs."""
+
+    run: str
+    model: str
+    dataset: DatasetRef
+    config: dict = field(compare=False)
+    epochs: tuple[int, ...] = ()
