@@ -25,6 +25,7 @@ from vizkit.read.rows import (
     ClustersRow,
     DatasetRef,
     FeaturesRow,
+    IndexRow,
     LayoutRow,
     MapsRow,
     NeighborsRow,
@@ -32,11 +33,12 @@ from vizkit.read.rows import (
     RunRow,
     SeriesRef,
 )
-from vizkit.store import Store
+from vizkit.store import Store, shards
 
 REFRESH_S = 1.0  # how often, at most, the store file is checked for new results
 MATRICES_KEPT = 8
 THUMBNAILS_KEPT = 20_000
+THUMBNAILS_PRELOADED = 200_000  # a dataset this small has its thumbnails read once
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,8 @@ class Catalog:
     clusters: list[ClustersRow] = field(default_factory=list)
     predictions: list[PredictionsRow] = field(default_factory=list)
     maps: list[MapsRow] = field(default_factory=list)
+    indexes: list[IndexRow] = field(default_factory=list)
+    files: dict[str, dict[str, Path]] = field(default_factory=dict)  # result key -> name -> file
     runs: dict[str, RunRow] = field(default_factory=dict)
     checkpoints: dict[tuple[str, int], CheckpointRow] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -86,6 +90,7 @@ class Catalog:
 
 def dataset_ref(key: str, datasets: dict[str, DatasetRef] | None = None) -> DatasetRef:
     """The :class:`DatasetRef` of a stored dataset key (``name#fingerprint``)."""
+    key = key if isinstance(key, str) else ""
     if datasets and key in datasets:
         return datasets[key]
     name, _, fingerprint = key.rpartition("#")
@@ -110,6 +115,9 @@ def load_catalog(store: Store) -> Catalog:
     if not tables:
         return Catalog()
     cat = Catalog(counts=tables["counts"])
+    for r in tables["shards"].to_dict("records"):
+        cat.files.setdefault(r["result_key"], {})[r["name"]] = shards.resolve(store.path,
+                                                                             r["path"])
     for r in tables["datasets"].to_dict("records"):
         cat.datasets[r["dataset_key"]] = DatasetRef(r["dataset_key"], r["name"],
                                                     r["fingerprint"])
@@ -148,6 +156,10 @@ def load_catalog(store: Store) -> Catalog:
                 r["result_key"], dataset_ref(r["dataset_key"], cat.datasets), r["model"],
                 r["weights"], r["weights_fp"], _text(r["checkpoint"]),
                 ck.run if ck else None, ck.epoch if ck else None))
+        elif kind == "index":
+            cat.indexes.append(IndexRow(r["result_key"], r["source_key"], r["metric"],
+                                        params.get("index", "?"), bool(params.get("exact")),
+                                        params))
         elif kind == "simmaps":
             cat.maps.append(MapsRow(r["result_key"], r["source_key"], r["metric"],
                                     params.get("map_metric", r["metric"]), int(r["k"]),
@@ -283,18 +295,39 @@ class Reader:
             if result_key in self._matrices:
                 self._matrices.move_to_end(result_key)
                 return self._matrices[result_key]
-        matrix = self.store.features(result_key)
-        matrix.setflags(write=False)
+        files = self.catalog().files.get(result_key, {})
+        matrix = shards.open_array(files["features"]) if "features" in files else \
+            self.store.features(result_key)
+        if matrix.flags.writeable:
+            matrix.setflags(write=False)
         with self._lock:
             self._matrices[result_key] = matrix
             while len(self._matrices) > MATRICES_KEPT:
                 self._matrices.popitem(last=False)
         return matrix
 
+    def neighbor_lists(self, result_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """A result's stored neighbour indices and scores ``[n, k]`` (memory-mapped)."""
+        files = self.catalog().files.get(result_key, {})
+        if "nbr" in files:
+            return shards.open_array(files["nbr"]), shards.open_array(files["score"])
+        return self.memo("neighbour rows", result_key,
+                         lambda: self.store.neighbor_lists(result_key))
+
+    def files(self, result_key: str) -> dict[str, Path]:
+        """The data files of a result, by name."""
+        return self.catalog().files.get(result_key, {})
+
     def thumbnails(self, dataset: DatasetRef | str, idxs) -> dict[int, bytes]:
-        """PNG thumbnails of images ``idxs``, by idx (one read for those not cached)."""
+        """PNG thumbnails of images ``idxs``, by idx: a dataset of up to
+        :data:`THUMBNAILS_PRELOADED` images is read whole once; of a larger one, the images
+        not cached are read in one query."""
         key = dataset if isinstance(dataset, str) else dataset.key
         idxs = [int(i) for i in idxs]
+        if len(self.images(key).table) <= THUMBNAILS_PRELOADED:
+            every = self.memo("all thumbnails", key, lambda: self.store.thumbnails(key, None),
+                              keep=2)
+            return {i: every[i] for i in idxs if i in every}
         with self._lock:
             missing = [i for i in dict.fromkeys(idxs) if (key, i) not in self._thumbs]
         fetched = self.store.thumbnails(key, missing) if missing else {}

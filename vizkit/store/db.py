@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from vizkit.errors import ResultMissingError, StoreBusyError, StoreEmptyError, StoreError
 from vizkit.paths import store_path
+from vizkit.store import shards
 from vizkit.store.schema import DDL, META_TABLE, MIGRATIONS, SCHEMA_VERSION
 
 LOCK_WAIT_S = 60.0
@@ -56,6 +57,13 @@ def _remove_stale_temporaries(path: Path) -> None:
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 leftover.unlink()
+
+
+def _matrix_of(column: pa.ChunkedArray, dtype) -> np.ndarray:
+    """A list column of equal-length rows as an ``[n, k]`` array."""
+    col = column.combine_chunks()
+    flat = np.asarray(col.flatten().to_numpy(zero_copy_only=False), dtype)
+    return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
 
 
 def _alive(pid: int) -> bool:
@@ -244,6 +252,8 @@ class Store:
             for sql in MIGRATIONS[version]:
                 con.execute(sql)
             version += 1
+            if version == 5:
+                self._move_rows_to_files(con)
             con.execute(f"UPDATE {META_TABLE} SET value = ? WHERE key = 'schema_version'",
                         [str(version)])
         self._checked = True
@@ -322,12 +332,16 @@ class Store:
                                "AND idx IN (SELECT unnest(?))",
                                [dataset_key, [int(i) for i in idxs]]).df()
 
-    def thumbnails(self, dataset_key: str, idxs: list[int]) -> dict[int, bytes]:
-        """PNG thumbnails of the given images, by idx."""
+    def thumbnails(self, dataset_key: str, idxs: list[int] | None) -> dict[int, bytes]:
+        """PNG thumbnails of the given images (all of the dataset's for None), by idx."""
         with self.read() as con:
-            rows = con.execute("SELECT idx, thumb FROM images WHERE dataset_key = ? AND "
-                               "idx IN (SELECT unnest(?))", [dataset_key, [int(i) for i in idxs]]
-                               ).fetchall()
+            if idxs is None:
+                rows = con.execute("SELECT idx, thumb FROM images WHERE dataset_key = ?",
+                                   [dataset_key]).fetchall()
+            else:
+                rows = con.execute("SELECT idx, thumb FROM images WHERE dataset_key = ? AND "
+                                   "idx IN (SELECT unnest(?))",
+                                   [dataset_key, [int(i) for i in idxs]]).fetchall()
         return {int(i): bytes(t) for i, t in rows}
 
     # -- results --------------------------------------------------------------------
@@ -363,50 +377,114 @@ class Store:
             con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
                         f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
 
+    def put_shards(self, meta: dict, arrays: dict[str, np.ndarray] | None = None,
+                   files: dict[str, Path] | None = None) -> None:
+        """Store a finished result whose data are files: ``arrays`` saved as ``.npy``,
+        ``files`` (e.g. an index) moved in, under ``shards/<result key>/``; then its
+        catalog row and the files' rows in one transaction. A kill before the commit leaves
+        only files no row names, rewritten when the job runs again."""
+        key = meta["result_key"]
+        if self.result(key) is not None:
+            return
+        target = shards.folder(self.path, key)
+        rows = []
+        for name, array in (arrays or {}).items():
+            path = target / f"{name}.npy"
+            shards.save_array(path, array)
+            rows.append((name, path, *(tuple(array.shape) + (1,))[:2], str(array.dtype)))
+        for name, source in (files or {}).items():
+            path = target / Path(source).name
+            shards.adopt_file(path, Path(source))
+            rows.append((name, path, 0, 0, "file"))
+        with self.write() as con:
+            if con.execute("SELECT count(*) FROM results WHERE result_key = ?", [key]
+                           ).fetchall()[0][0]:
+                return
+            for name, path, n_rows, n_cols, dtype in rows:
+                con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [key, name, self.relative(path), n_rows, n_cols, dtype,
+                             path.stat().st_size, shards.sha256_of(path)])
+            cols = list(meta) + ["created_at"]
+            con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
+                        f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
+
+    def shard_files(self, result_key: str) -> dict[str, Path]:
+        """The files of a result, by name (empty for results stored as rows)."""
+        with self.read() as con:
+            if self._version(con) < 5:
+                return {}
+            rows = con.execute("SELECT name, path FROM shards WHERE result_key = ?",
+                               [result_key]).fetchall()
+        return {name: shards.resolve(self.path, path) for name, path in rows}
+
     def put_features(self, meta: dict, matrix: np.ndarray) -> None:
-        """Store an ``[n, dim]`` feature matrix as a finished result."""
+        """Store an ``[n, dim]`` float32 feature matrix as a finished result (a file)."""
+        matrix = np.ascontiguousarray(matrix, np.float32)
         n, dim = matrix.shape
-        vec = pa.FixedSizeListArray.from_arrays(
-            pa.array(np.ascontiguousarray(matrix, np.float32).ravel()), dim).cast(
-            pa.list_(pa.float32()))
-        data = pa.table({"result_key": pa.array([meta["result_key"]] * n),
-                         "idx": pa.array(np.arange(n, dtype=np.int32)), "vec": vec})
-        self.put_result(dict(meta, kind="features", n=n, dim=dim), data, "features")
+        self.put_shards(dict(meta, kind="features", n=n, dim=dim), {"features": matrix})
 
     def features(self, result_key: str) -> np.ndarray:
-        """The ``[n, dim]`` float32 feature matrix of a result."""
-        with self.read() as con:
+        """The ``[n, dim]`` float32 feature matrix of a result (memory-mapped, read-only)."""
+        files = self.shard_files(result_key)
+        if "features" in files:
+            return shards.open_array(files["features"])
+        with self.read() as con:  # a result written as rows before schema v5
             tbl = con.sql("SELECT vec FROM features WHERE result_key = $1 ORDER BY idx",
                           params=[result_key]).to_arrow_table()
         if tbl.num_rows == 0:
             raise ResultMissingError(f"No features stored under {result_key}.")
-        col = tbl.column("vec").combine_chunks()
-        # a writable copy: torch refuses to wrap read-only arrow buffers without warning
-        return np.array(col.flatten().to_numpy(zero_copy_only=False), np.float32).reshape(
-            tbl.num_rows, -1)
+        return _matrix_of(tbl.column("vec"), np.float32)
 
     def put_neighbors(self, meta: dict, nbr: np.ndarray, score: np.ndarray) -> None:
         """Store the top-k neighbour lists ``[n, k]`` (indices and scores) of a result."""
         n, k = nbr.shape
-        data = pa.table({
-            "result_key": pa.array([meta["result_key"]] * n),
-            "idx": pa.array(np.arange(n, dtype=np.int32)),
-            "nbr": pa.FixedSizeListArray.from_arrays(pa.array(nbr.astype(np.int32).ravel()), k)
-                     .cast(pa.list_(pa.int32())),
-            "score": pa.FixedSizeListArray.from_arrays(
-                pa.array(score.astype(np.float32).ravel()), k).cast(pa.list_(pa.float32())),
-        })
-        self.put_result(dict(meta, kind="neighbors", n=n, k=k), data, "neighbors")
+        self.put_shards(dict(meta, kind="neighbors", n=n, k=k),
+                        {"nbr": nbr.astype(np.int32), "score": score.astype(np.float32)})
+
+    def neighbor_lists(self, result_key: str) -> tuple[np.ndarray, np.ndarray]:
+        """All stored neighbour indices and scores ``[n, k]`` of a result (memory-mapped)."""
+        files = self.shard_files(result_key)
+        if "nbr" in files:
+            return shards.open_array(files["nbr"]), shards.open_array(files["score"])
+        with self.read() as con:
+            tbl = con.sql("SELECT nbr, score FROM neighbors WHERE result_key = $1 ORDER BY idx",
+                          params=[result_key]).to_arrow_table()
+        if tbl.num_rows == 0:
+            raise ResultMissingError(f"No neighbour lists stored under {result_key}.")
+        return _matrix_of(tbl.column("nbr"), np.int32), _matrix_of(tbl.column("score"),
+                                                                    np.float32)
 
     def neighbors(self, result_key: str, idx: int) -> tuple[np.ndarray, np.ndarray]:
         """The stored neighbour indices and scores of image ``idx``."""
-        with self.read() as con:
-            rows = con.execute("SELECT nbr, score FROM neighbors WHERE result_key = ? AND "
-                               "idx = ?", [result_key, int(idx)]).fetchall()
-        row = rows[0] if rows else None
-        if row is None:
+        nbr, score = self.neighbor_lists(result_key)
+        if not 0 <= idx < len(nbr):
             raise ResultMissingError(f"No neighbours of image {idx} under {result_key}.")
-        return np.asarray(row[0], np.int64), np.asarray(row[1], np.float32)
+        return np.asarray(nbr[idx], np.int64), np.asarray(score[idx], np.float32)
+
+    def _move_rows_to_files(self, con) -> None:
+        """Migration to v5, inside the writer's transaction: the features and neighbour
+        lists of older results become files, and their rows are removed."""
+        for (key,) in con.execute("SELECT DISTINCT result_key FROM features").fetchall():
+            tbl = con.sql("SELECT vec FROM features WHERE result_key = $1 ORDER BY idx",
+                          params=[key]).to_arrow_table()
+            self._insert_shards(con, key, {"features": _matrix_of(tbl.column("vec"),
+                                                                  np.float32)})
+        for (key,) in con.execute("SELECT DISTINCT result_key FROM neighbors").fetchall():
+            tbl = con.sql("SELECT nbr, score FROM neighbors WHERE result_key = $1 "
+                          "ORDER BY idx", params=[key]).to_arrow_table()
+            self._insert_shards(con, key, {"nbr": _matrix_of(tbl.column("nbr"), np.int32),
+                                           "score": _matrix_of(tbl.column("score"),
+                                                               np.float32)})
+        con.execute("DELETE FROM features")
+        con.execute("DELETE FROM neighbors")
+
+    def _insert_shards(self, con, key: str, arrays: dict[str, np.ndarray]) -> None:
+        for name, array in arrays.items():
+            path = shards.folder(self.path, key) / f"{name}.npy"
+            shards.save_array(path, array)
+            con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                        [key, name, self.relative(path), array.shape[0], array.shape[1],
+                         str(array.dtype), path.stat().st_size, shards.sha256_of(path)])
 
     # -- similarity maps ------------------------------------------------------------
     def put_maps(self, meta: dict, rows: pd.DataFrame) -> None:
@@ -519,6 +597,9 @@ class Store:
                    for t in ("datasets", "results", "runs")}
             out["checkpoints"] = con.execute("SELECT * FROM checkpoints ORDER BY run, epoch"
                                              ).df()
+            out["shards"] = con.execute("SELECT result_key, name, path FROM shards").df() \
+                if self._version(con) >= 5 else pd.DataFrame(columns=["result_key", "name",
+                                                                       "path"])
             out["counts"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
                              for t in ("datasets", "images", "results", "runs",
                                        "checkpoints")}

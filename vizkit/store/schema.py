@@ -1,7 +1,7 @@
 """The store's tables and schema version."""
 from __future__ import annotations
 
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 META_TABLE = "vizkit_meta"
 
 MAPS_DDL = """
@@ -21,6 +21,12 @@ CREATE TABLE IF NOT EXISTS predictions (result_key VARCHAR, idx INTEGER, pred IN
 TRAINING_DDL = """
 CREATE TABLE IF NOT EXISTS anchors (run VARCHAR, epoch INTEGER, split VARCHAR, idx INTEGER,
     pos_idx INTEGER, pos_sim FLOAT, neg_idx INTEGER, neg_sim FLOAT);"""
+
+# v5: result data as files beside the store (matrices, neighbour lists, index files)
+SHARDS_DDL = """
+CREATE TABLE IF NOT EXISTS shards (result_key VARCHAR, name VARCHAR, path VARCHAR,
+    rows BIGINT, cols BIGINT, dtype VARCHAR, bytes BIGINT, sha256 VARCHAR,
+    PRIMARY KEY (result_key, name));"""
 
 DDL = f"""
 CREATE TABLE IF NOT EXISTS {META_TABLE} (key VARCHAR PRIMARY KEY, value VARCHAR);
@@ -44,11 +50,12 @@ CREATE TABLE IF NOT EXISTS runs (
 CREATE TABLE IF NOT EXISTS checkpoints (
     run VARCHAR, epoch INTEGER, path VARCHAR, sha256 VARCHAR, weights_fp VARCHAR,
     metrics VARCHAR, created_at TIMESTAMP, PRIMARY KEY (run, epoch));
-""" + MAPS_DDL + LAYOUT_DDL + TRAINING_DDL
+""" + MAPS_DDL + LAYOUT_DDL + TRAINING_DDL + SHARDS_DDL
 
 # Migrations from an older schema version: {old_version: list of SQL statements}.
 MIGRATIONS: dict[int, list[str]] = {
     1: [MAPS_DDL],  # v2: precomputed similarity maps
     2: [LAYOUT_DDL],  # v3: projections, clusters, predictions
     3: [TRAINING_DDL],  # v4: anchors of training runs
+    4: [SHARDS_DDL],  # v5: result data as files (rows of older results are moved to files)
 }
