@@ -47,7 +47,7 @@ def _minkowski(p: float):
 
 METRICS = (
     Metric("cosine", True, _cosine, "Cosine similarity (1 = same direction).",
-           prepare=_prepare_cosine),
+           prepare=_prepare_cosine, normalized_dot=True),
     Metric("dot", True, _dot, "Dot product (unnormalised similarity)."),
     Metric("euclidean", False, lambda a, b: _sqeuclidean(a, b).sqrt_(),
            "Euclidean (L2) distance.", prepare=_prepare_sq_rank,

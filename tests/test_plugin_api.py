@@ -174,3 +174,59 @@ def test_every_hook_is_documented_and_tested():
         assert "Callable[[" in str(inspect.signature(spec)), f"{name}: register is untyped"
         assert f"def {name}(" in tests, f"no test plugin implements {name}"
         assert f"`{name}`" in docs, f"{name} is not documented in README.md or docs/"
+
+
+NUMPY_INDEX = '''
+    import numpy as np
+
+    from vizkit import Index, hookimpl
+
+
+    class Searcher:
+        def __init__(self, features):
+            self.unit = features / np.linalg.norm(features, axis=1, keepdims=True)
+
+        def search(self, queries, k):  # candidates; vizkit re-ranks them exactly
+            q = queries / np.linalg.norm(queries, axis=1, keepdims=True)
+            scores = q @ self.unit.T
+            idx = np.argsort(-scores, axis=1)[:, :k]
+            return idx, np.take_along_axis(scores, idx, 1)
+
+
+    def build(features, metric, folder, options):
+        (folder / "built.txt").write_text("numpy needs no files")
+        return {"recall": 1.0, "recall_k": 50, "recall_queries": 0}
+
+
+    @hookimpl
+    def register_indexes(register):
+        register(Index("numpy-cosine", "brute force in numpy", exact=False,
+                       serves=lambda metric: metric.name == "cosine", build=build,
+                       open=lambda features, metric, folder, params: Searcher(features)))
+'''
+
+
+def test_a_plugin_index_answers_searches(site, tmp_path):
+    import numpy as np
+
+    from vizkit.jobs.index import build_index
+    from vizkit.jobs.ingest import ensure_dataset
+    from vizkit.read.catalog import Reader
+    from vizkit.read.query import Query, search
+    from vizkit.store import Store
+
+    make_distribution(site, "vizkit-numpy-index", "vizkit_api_index", NUMPY_INDEX, "npindex")
+    reg = get_registry()
+    store = Store(tmp_path / "s.duckdb")
+    key = ensure_dataset(store, reg.open_dataset("digits"), progress=False)
+    x = np.random.default_rng(0).normal(size=(1797, 12)).astype(np.float32)
+    store.put_features({"result_key": "f-x", "dataset_key": key, "model": "m",
+                        "weights": "random", "weights_fp": "fp", "layer": "l"}, x)
+    build_index(store, store.result("f-x"), reg.metric("cosine"), reg.index("numpy-cosine"),
+                progress=False)
+    reader = Reader(store)
+    found = search(reader, reader.features("f-x"), reg.metric("cosine"), Query(idx=0), 5)
+    assert found.attrs["answered_by"].startswith("numpy-cosine")
+    unit = x / np.linalg.norm(x, axis=1, keepdims=True)
+    best = np.argsort(-(unit @ unit[0]))[1:6]
+    assert found["idx"].tolist() == best.tolist()

@@ -16,6 +16,7 @@ _EXPORTS = {
     "ModelProvider": "vizkit.api.models", "LoadedModel": "vizkit.api.models",
     "Metric": "vizkit.api.metrics", "Loss": "vizkit.api.losses",
     "Visualizer": "vizkit.api.visualizers", "Command": "vizkit.api.commands",
+    "Index": "vizkit.api.indexes",
 }
 __all__ = ["hookimpl", "__version__", *_EXPORTS]
 

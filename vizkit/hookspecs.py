@@ -23,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from vizkit.api.commands import Command
     from vizkit.api.datasets import DatasetEntry
+    from vizkit.api.indexes import Index
     from vizkit.api.losses import Loss
     from vizkit.api.metrics import Metric
     from vizkit.api.models import ModelProvider
@@ -107,6 +108,21 @@ def register_commands(register: Callable[[Command], None]) -> None:
     :param register: call it with a :class:`vizkit.Command`: a name (``vizkit NAME``), a
         one-line help, ``add_arguments(parser)`` and ``run(args) -> exit code``. Errors it
         raises as :class:`vizkit.errors.VizkitError` become one line on stderr.
+
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_indexes(register: Callable[[Index], None]) -> None:
+    """Called once, when the registry is built, to contribute nearest-neighbour indexes.
+
+    :param register: call it with a :class:`vizkit.Index`: a name (``vizkit index --kind
+        NAME``), whether it is exact, ``serves(metric)``, ``build(features, metric,
+        folder, options) -> params`` (writes its files) and ``open(features, metric,
+        folder, params) -> Searcher``. vizkit measures an approximate index's recall
+        against exact search when it is built, re-ranks what it finds exactly, and searches
+        exactly (with a note) for metrics it does not serve.
 
     Returns nothing.
     """

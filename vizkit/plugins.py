@@ -19,11 +19,13 @@ from vizkit import hookspecs
 
 BUILTIN_PLUGINS = (
     "vizkit_plugins.metrics",
+    "vizkit_plugins.indexes",
     "vizkit_plugins.losses",
     "vizkit_plugins.fashion_mnist",
     "vizkit_plugins.digits",
     "vizkit_plugins.folder",
     "vizkit_plugins.cifar10",
+    "vizkit_plugins.synthetic",
     "vizkit_plugins.small_cnn",
     "vizkit_plugins.timm_models",
     "vizkit.app.pages",  # the built-in pages: under vizkit.app, because they are pages

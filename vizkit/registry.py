@@ -11,6 +11,7 @@ from typing import Any
 
 from vizkit.api.commands import Command
 from vizkit.api.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
+from vizkit.api.indexes import Index
 from vizkit.api.losses import Loss
 from vizkit.api.metrics import Metric
 from vizkit.api.models import LoadedModel, ModelProvider
@@ -24,6 +25,7 @@ KINDS = {
     "loss": ("register_losses", Loss),
     "visualizer": ("register_visualizers", Visualizer),
     "command": ("register_commands", Command),
+    "index": ("register_indexes", Index),
 }
 
 
@@ -138,6 +140,16 @@ class Registry:
     def visualizers(self) -> list[Visualizer]:
         """Visualizers in navigation order."""
         return sorted(self.items["visualizer"].values(), key=lambda v: (v.order, v.title))
+
+    def index(self, name: str) -> Index:
+        """The index kind called ``name``."""
+        try:
+            return self.items["index"][name]
+        except KeyError:
+            raise UnknownNameError("index", name, self.items["index"]) from None
+
+    def indexes(self) -> list[Index]:
+        return list(self.items["index"].values())
 
     def commands(self) -> list[Command]:
         """CLI commands in registration order (built-ins first)."""

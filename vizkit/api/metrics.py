@@ -3,11 +3,13 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:  # the type is imported only for annotations: `import vizkit` stays light
+    import torch
 
-Scorer = Callable[[torch.Tensor], torch.Tensor]
-Finalizer = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+Scorer = Callable[["torch.Tensor"], "torch.Tensor"]
+Finalizer = Callable[["torch.Tensor", "torch.Tensor"], "torch.Tensor"]
 
 
 @dataclass(frozen=True)
@@ -22,6 +24,9 @@ class Metric:
     Its values need only rank like the metric when ``finalize(selected, queries)`` is given
     to turn the selected values into the metric's (euclidean ranks by ``|x|^2 - 2 q.x``
     and finalizes with ``sqrt(. + |q|^2)``): that saves passes over large blocks.
+    ``normalized_dot`` says the metric *is* the dot product of the L2-normalised vectors
+    (cosine): an index may then keep a unit-length copy of the database once, on disk,
+    instead of normalising it in every process or for every query.
     """
 
     name: str
@@ -30,6 +35,7 @@ class Metric:
     description: str = ""
     prepare: Callable[[torch.Tensor], Scorer] | None = field(default=None, compare=False)
     finalize: Finalizer | None = field(default=None, compare=False)
+    normalized_dot: bool = False
 
     def scorer(self, database: torch.Tensor) -> Scorer:
         """Return ``queries -> values against database``, prepared once for repeated queries."""

@@ -7,7 +7,7 @@ from vizkit.api.commands import Command
 from vizkit.cli import args as a
 from vizkit.cli.output import emit
 
-LISTABLE = ["datasets", "models", "metrics", "losses", "visualizers", "commands"]
+LISTABLE = ["datasets", "models", "metrics", "losses", "indexes", "visualizers", "commands"]
 
 
 def cmd_plugins(args) -> int:
@@ -47,6 +47,9 @@ def cmd_list(args) -> int:
     elif args.what == "losses":
         rows = [{"name": n, "description": loss.description}
                 for n, loss in reg.items["loss"].items()]
+    elif args.what == "indexes":
+        rows = [{"name": i.name, "exact": i.exact, "description": i.description}
+                for i in reg.indexes()]
     elif args.what == "commands":
         rows = [{"name": c.name, "help": c.help, "plugin": reg.owners["command"][c.name]}
                 for c in reg.commands()]
@@ -94,7 +97,7 @@ def _layers_args(sp: argparse.ArgumentParser) -> None:
 
 COMMANDS = [
     Command("plugins", "installed plugins and what they register", _json, cmd_plugins),
-    Command("list", "list datasets, models, metrics, losses, visualizers or commands",
+    Command("list", "list datasets, models, metrics, losses, indexes, visualizers or commands",
             _list_args, cmd_list),
     Command("layers", "a model's inspectable layers and output shapes", _layers_args,
             cmd_layers),

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from pathlib import Path
 
 from vizkit.api.commands import Command
@@ -90,6 +91,27 @@ def cmd_export(args) -> int:
     return 0
 
 
+def cmd_index(args) -> int:
+    from vizkit.jobs.index import build_index
+    from vizkit.read.catalog import Reader
+    from vizkit.registry import get_registry
+
+    registry = get_registry()
+    metric, kind = registry.metric(args.metric), registry.index(args.kind)
+    store = a.store(args)
+    frow = stored_features(Reader(store), args)
+    options = {"recall": args.recall, "k": args.recall_k}
+    row = build_index(store, store.result(frow.result_key), metric, kind, options,
+                      progress=not args.quiet)
+    params = json.loads(row["params"])
+    recall = "" if params.get("exact") else \
+        f"; recall@{params['recall_k']} {params['recall']:.3f} on {params['recall_queries']} " \
+        "queries (search re-ranks exactly)"
+    print(f"{kind.name} index of {frow.label} / {frow.layer} ({metric.name}) built in "
+          f"{params['build_seconds']:.1f} s{recall}; stored in {store.path}")
+    return 0
+
+
 def _search_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
@@ -109,8 +131,22 @@ def _export_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", required=True)
 
 
+def _index_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--dataset", required=True)
+    a.add_model_args(sp)
+    sp.add_argument("--layer", required=True)
+    sp.add_argument("--metric", default="cosine")
+    sp.add_argument("--kind", default="faiss-ivf", help="see `vizkit list indexes`")
+    sp.add_argument("--recall", type=a.real(0, 1, low_open=True), default=0.97,
+                    help="recall@k to reach, measured against exact search on a sample")
+    sp.add_argument("--recall-k", type=a.integer(1, 1000), default=50)
+    a.add_quiet(sp)
+
+
 COMMANDS = [
     Command("search", "the k most similar images to a query", _search_args, cmd_search),
     Command("export-features", "write stored features to .npy or .parquet", _export_args,
             cmd_export),
+    Command("index", "a nearest-neighbour index of stored features (its recall measured)",
+            _index_args, cmd_index),
 ]

@@ -7,6 +7,7 @@ import numpy as np
 import torch
 
 from vizkit.api.metrics import Metric
+from vizkit.compute.indexes import tensor_of
 
 
 def topk(metric: Metric, queries: np.ndarray, database: np.ndarray, k: int,
@@ -16,8 +17,8 @@ def topk(metric: Metric, queries: np.ndarray, database: np.ndarray, k: int,
     ``exclude[i]`` (optional) is a database index to leave out of query ``i``'s list (the
     query itself). ``scorer`` is ``metric.scorer(database)``, passed to reuse it.
     """
-    scorer = scorer or metric.scorer(torch.from_numpy(database))
-    q = torch.from_numpy(np.ascontiguousarray(queries, np.float32))
+    scorer = scorer or metric.scorer(tensor_of(database))
+    q = tensor_of(queries)
     values = scorer(q)
     best = metric.higher_is_more_similar
     if exclude is not None:
@@ -36,7 +37,7 @@ def all_pairs_topk(metric: Metric, features: np.ndarray, k: int, block: int = 10
     """Top-``k`` neighbours of every row among all other rows, in blocks of queries."""
     n = features.shape[0]
     k = min(k, n - 1)
-    scorer = metric.scorer(torch.from_numpy(np.ascontiguousarray(features, np.float32)))
+    scorer = metric.scorer(tensor_of(features))
     nbr = np.empty((n, k), np.int32)
     score = np.empty((n, k), np.float32)
     with torch.inference_mode():

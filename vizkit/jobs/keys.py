@@ -44,3 +44,17 @@ def neighbors_meta(features: dict, metric: str, k: int) -> dict:
     key = digest({"source": features["result_key"], "metric": metric, "k": k,
                   "code": NEIGHBORS_CODE_VERSION})
     return {"result_key": "n-" + key, **meta}
+
+
+INDEX_CODE_VERSION = 1
+
+
+def index_meta(features: dict, metric: str, kind: str, options: dict) -> dict:
+    """The catalog row (and key) of an index of ``kind`` over a features result."""
+    meta = {k_: features[k_] for k_ in ("dataset_key", "model", "weights", "weights_fp",
+                                        "checkpoint", "layer", "pooling")}
+    meta.update(metric=metric, source_key=features["result_key"],
+                code_version=INDEX_CODE_VERSION)
+    key = digest({"source": features["result_key"], "metric": metric, "kind": kind,
+                  "options": options, "code": INDEX_CODE_VERSION})
+    return {"result_key": "i-" + key, **meta}

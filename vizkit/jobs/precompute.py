@@ -1,26 +1,29 @@
-"""``vizkit precompute``: features of chosen layers and top-k neighbours under metrics."""
+"""``vizkit precompute``: features of chosen layers (as memory-mappable files), an index per
+metric (exact; from a few hundred thousand images also the default approximate one) and
+every image's top-k neighbours through it."""
 from __future__ import annotations
-
-import numpy as np
 
 from vizkit.api.datasets import Dataset
 from vizkit.api.models import LoadedModel
-from vizkit.compute.nearest import all_pairs_topk
 from vizkit.jobs.extract import clear_staging, extract_features, staging_dir
+from vizkit.jobs.index import ANN_MIN_ROWS, DEFAULT_ANN, build_index
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import features_meta, neighbors_meta
-from vizkit.progress import bar as tqdm
+from vizkit.jobs.neighbors import clear, neighbor_lists
+from vizkit.read.catalog import Reader
 from vizkit.registry import get_registry
 from vizkit.store import Store
 
 
 def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str],
                metrics: list[str], k: int = 50, batch_size: int = 256,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, extract=None) -> list[dict]:
     """Compute what is missing and return the catalog rows of every requested result.
 
     Results already in the store are not computed again; a killed run resumes from the
-    extraction parts it had staged.
+    extraction parts and neighbour-list blocks it had staged. ``extract`` is the engine:
+    by default :func:`~vizkit.jobs.extract.extract_features` in this process, or the Ray
+    engine's ``extract_with_ray`` with its options bound.
     """
     registry = get_registry()
     for layer in layers:
@@ -29,24 +32,35 @@ def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[
     ensure_dataset(store, dataset, progress)
     fmetas = {layer: features_meta(dataset, model, layer) for layer in layers}
     missing = [layer for layer in layers if store.result(fmetas[layer]["result_key"]) is None]
-    computed: dict[str, np.ndarray] = {}
     if missing:
         staging = staging_dir(store.path, [fmetas[layer]["result_key"] for layer in missing])
-        computed = extract_features(dataset, model, missing, staging, batch_size, progress)
+        computed = (extract or extract_features)(dataset, model, missing, staging,
+                                                 batch_size, progress=progress)
         for layer in missing:
             store.put_features(fmetas[layer], computed[layer])
         clear_staging(staging)
     done = [store.result(m["result_key"]) for m in fmetas.values()]
     for layer in layers:
         for metric in metric_objs:
+            frow = store.result(fmetas[layer]["result_key"])
+            for kind in default_indexes(registry, metric, frow["n"]):
+                build_index(store, frow, metric, kind, progress=progress)
             nmeta = neighbors_meta(fmetas[layer], metric.name, k)
             if store.result(nmeta["result_key"]) is None:
-                feats = computed.get(layer)
-                if feats is None:
-                    feats = computed[layer] = store.features(fmetas[layer]["result_key"])
-                with tqdm(total=len(feats), desc=f"top-{k} {layer} {metric.name}", unit="img",
-                          disable=not progress) as bar:
-                    nbr, score = all_pairs_topk(metric, feats, k, progress=bar.update)
+                staging = store.path.parent / "staging" / nmeta["result_key"]
+                nbr, score = neighbor_lists(Reader(store), frow["result_key"], metric, k,
+                                            staging, progress)
                 store.put_neighbors(nmeta, nbr, score)
+                clear(staging)
             done.append(store.result(nmeta["result_key"]))
     return done
+
+
+def default_indexes(registry, metric, n: int) -> list:
+    """The indexes precompute builds for a metric: exact (for cosine, its unit-length copy),
+    and from :data:`ANN_MIN_ROWS` images the default approximate one, when it serves it."""
+    kinds = [registry.index("exact")]
+    if n >= ANN_MIN_ROWS and DEFAULT_ANN in registry.items["index"] and \
+            registry.index(DEFAULT_ANN).serves(metric):
+        kinds.append(registry.index(DEFAULT_ANN))
+    return kinds

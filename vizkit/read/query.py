@@ -3,7 +3,6 @@ image (by position or id) or to any outside image, under a stored features resul
 metric — for the pages and the CLI alike."""
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -11,9 +10,11 @@ import pandas as pd
 import torch
 
 from vizkit.api.metrics import Metric
+from vizkit.compute.indexes import rerank, tensor_of
 from vizkit.compute.nearest import topk
 from vizkit.errors import BadArgumentError, ResultMissingError, UnknownNameError
 from vizkit.read.catalog import Reader
+from vizkit.read.indexes import answer_for, exclude_self, fetch_count
 from vizkit.read.rows import FeaturesRow, NeighborsRow
 
 RESULT_COLUMNS = ["rank", "idx", "id", "label", "class_name", "score"]
@@ -70,35 +71,36 @@ def query_vector(reader: Reader, frow: FeaturesRow, query: Query) -> np.ndarray:
 def search(reader: Reader, frow: FeaturesRow, metric: Metric, query: Query, k: int = 50,
            vector: np.ndarray | None = None) -> pd.DataFrame:
     """The top-``k`` results of ``query`` (a dataset image itself left out): from stored
-    neighbour lists when they are long enough, else ranked on the stored features with
-    the metric prepared once per matrix. ``vector`` overrides how an outside image is
-    embedded (the maps pages pass the pooled spatial features they computed).
-    Columns: rank, idx, id, label, class_name, score."""
+    neighbour lists when they are long enough, else through the best stored index (an
+    approximate one re-ranked exactly) or exact search. ``vector`` overrides how an outside
+    image is embedded (the maps pages pass the pooled spatial features they computed).
+    Columns: rank, idx, id, label, class_name, score; ``.attrs["answered_by"]`` says which
+    stored result or index answered."""
     idx = index_of(reader, frow, query)
     if idx is not None:
         nrow = stored_neighbors(reader, frow, metric.name, k)
         if nrow is not None:
-            nbr, score = reader.store.neighbors(nrow.result_key, idx)
-            return describe(reader, frow, nbr[:k], score[:k])
+            nbr, score = reader.neighbor_lists(nrow.result_key)
+            table = describe(reader, frow, np.asarray(nbr[idx][:k], np.int64),
+                             np.asarray(score[idx][:k]))
+            table.attrs["answered_by"] = f"stored top-{nrow.k} lists"
+            return table
         vector = reader.matrix(frow.result_key)[idx]
     elif vector is None:
         vector = query_vector(reader, frow, query)
-    scorer = prepared(reader, frow, metric)
-    with torch.inference_mode():
-        nbr, score = topk(metric, np.asarray(vector, np.float32).reshape(1, -1),
-                          reader.matrix(frow.result_key), k,
-                          exclude=None if idx is None else np.array([idx]), scorer=scorer)
-    return describe(reader, frow, nbr[0], score[0])
-
-
-def prepared(reader: Reader, frow: FeaturesRow, metric: Metric):
-    """``metric`` prepared once over ``frow``'s matrix (e.g. cosine normalises it once),
-    kept by the reader for every later query."""
-    def make():
-        with warnings.catch_warnings():  # the matrix is shared read-only; torch only reads it
-            warnings.simplefilter("ignore", UserWarning)
-            return metric.scorer(torch.from_numpy(reader.matrix(frow.result_key)))
-    return reader.memo("scorer", (frow.result_key, metric.name), make)
+    q = np.asarray(vector, np.float32).reshape(1, -1)
+    answer = answer_for(reader, frow, metric)
+    if answer.exact:
+        nbr, score = answer.searcher.search(q, k, exclude=None if idx is None else
+                                            np.array([idx]))
+    else:
+        found, _ = answer.searcher.search(q, fetch_count(k, frow.n))
+        candidates = exclude_self(found[0], idx)[None]
+        nbr, score = rerank(metric, reader.matrix(frow.result_key), q, candidates, k)
+    keep = nbr[0] >= 0
+    table = describe(reader, frow, nbr[0][keep], score[0][keep])
+    table.attrs["answered_by"] = answer.note
+    return table
 
 
 def stored_neighbors(reader: Reader, frow: FeaturesRow, metric: str, k: int
@@ -126,8 +128,8 @@ def rank_and_score(metric: Metric, vector: np.ndarray, matrix: np.ndarray, idxs,
     """Each of ``idxs``'s rank (1 = most similar) among all rows of ``matrix`` for the query
     ``vector``, and its score; row ``exclude`` (the query itself) is not counted."""
     with torch.inference_mode():
-        scores = metric.exact(torch.from_numpy(np.ascontiguousarray(matrix, np.float32)))(
-            torch.from_numpy(np.asarray(vector, np.float32).reshape(1, -1)))[0].numpy()
+        scores = metric.exact(tensor_of(matrix))(
+            tensor_of(np.asarray(vector, np.float32).reshape(1, -1)))[0].numpy()
     idxs = np.asarray(idxs, np.int64)
     mine = scores[idxs]
     if exclude is not None:

@@ -153,3 +153,28 @@ class RunRow:
     dataset: DatasetRef
     config: dict = field(compare=False)
     epochs: tuple[int, ...] = ()
+
+
+@dataclass(frozen=True)
+class IndexRow:
+    """A stored nearest-neighbour index of a features result under a metric: its kind,
+    whether it is exact, its parameters and its recall measured against exact search."""
+
+    result_key: str
+    source_key: str
+    metric: str
+    kind: str
+    exact: bool
+    params: dict = field(compare=False)
+
+    @property
+    def recall(self) -> float | None:
+        return self.params.get("recall")
+
+    @property
+    def label(self) -> str:
+        """``faiss-ivf (recall@50 0.981 on 500 queries)`` or ``exact``."""
+        if self.exact or self.recall is None:
+            return self.kind
+        return (f"{self.kind} (recall@{self.params.get('recall_k')} {self.recall:.3f} "
+                f"measured on {self.params.get('recall_queries')} queries, re-ranked exactly)")
