@@ -1,11 +1,12 @@
 #!/usr/bin/env bash
 # Set up vizkit on a fresh Debian/Ubuntu machine: system packages, a virtual environment
 # in .venv, torch + torchvision as a matching pair, and vizkit itself (non-editable).
-# Usage: bash scripts/setup.sh [--test]   (--test also installs the test dependencies)
+# Usage: bash scripts/setup.sh [--test]   (--test also installs the test dependencies and
+# the optional Ray engine, which the tests exercise)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 extras=""
-[ "${1:-}" = "--test" ] && extras="[test]"
+[ "${1:-}" = "--test" ] && extras="[test,ray]"
 
 apt_packages="dataset-fashion-mnist"
 [ -n "$extras" ] && apt_packages="$apt_packages chromium"

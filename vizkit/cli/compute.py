@@ -35,10 +35,26 @@ def cmd_precompute(args) -> int:
               + f"; top {args.top_k} images of every channel over {dataset.name}")
         return 0
     layers = args.layers or model.default_layers()
+    extract = _engine(args, store, model)
     rows = precompute(store, dataset, model, layers, args.metrics, args.k, args.batch_size,
-                      progress=not args.quiet)
+                      progress=not args.quiet, extract=extract)
     print(f"{len(rows)} results ready in {store.path}")
     return 0
+
+
+def _engine(args, store, model):
+    """The extraction engine the options ask for."""
+    from functools import partial
+
+    from vizkit.jobs.extract import extract_features
+
+    if args.engine == "local":
+        return extract_features
+    from vizkit.jobs.distributed import extract_with_ray, model_spec
+
+    weights_file = args.weights if args.weights not in ("pretrained", "random") else None
+    return partial(extract_with_ray, spec=model_spec(model, store.path, weights_file),
+                   workers=args.workers, address=args.address)
 
 
 def cmd_maps(args) -> int:
@@ -111,6 +127,11 @@ def _precompute_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--k", type=a.integer(1, a.MAX_K), default=50)
     sp.add_argument("--limit", type=a.integer(1), help="only the first N images")
     sp.add_argument("--batch-size", type=a.integer(1, 65_536), default=256)
+    sp.add_argument("--engine", choices=["local", "ray"], default="local",
+                    help="extract here, or on Ray workers (pip install 'cnn-vizkit[ray]')")
+    sp.add_argument("--workers", type=a.integer(1, 10_000), default=2,
+                    help="Ray actors holding the model (--engine ray)")
+    sp.add_argument("--address", help="a Ray cluster to join (default: start a local one)")
     sp.add_argument("--channel-vis", action="store_true",
                     help="instead: optimised images of sampled channels of --layers (torch-"
                          "lucent) and the top images of every channel over the dataset")

@@ -1,13 +1,19 @@
 """Feature extraction: every image of a dataset through a model, pooled features per layer.
 
-Resumable: finished chunks are written to ``staging/<key>/`` (atomically, by rename) and
-reused when a killed job is run again. Decoding and preprocessing of the next batch run on
-a background thread while the model computes the current one.
+The dataset is cut into parts of :data:`CHUNK` images; each part is extracted by
+:func:`extract_part` and staged as ``staging/<key>/part-<start>.npz`` (written under a
+temporary name, then renamed), so a killed job resumes with the parts it has. The local
+engine extracts the missing parts in this process, preparing the next batch on a background
+thread while the model computes the current one; the Ray engine
+(:mod:`vizkit.jobs.distributed`) hands them to workers that hold the model. Both run the same
+code on the same batches, so they give bit-identical features.
 """
 from __future__ import annotations
 
+import io
 import os
 import shutil
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +23,7 @@ import torch
 from vizkit.api.datasets import Dataset
 from vizkit.api.models import LoadedModel
 from vizkit.jobs.keys import digest
-from vizkit.progress import bar as tqdm
+from vizkit.progress import bar
 
 CHUNK = int(os.environ.get("VIZKIT_EXTRACT_CHUNK", "8192"))  # images per staged part
 
@@ -27,51 +33,78 @@ def staging_dir(store_path: Path, keys: list[str]) -> Path:
     return store_path.parent / "staging" / ("x-" + digest({"keys": sorted(keys)}))
 
 
-def extract_features(dataset: Dataset, model: LoadedModel, layers: list[str], staging: Path,
-                     batch_size: int = 256, progress: bool = True) -> dict[str, np.ndarray]:
-    """Pooled features ``{layer: [n, dim] float32}`` of every image of ``dataset``."""
-    staging.mkdir(parents=True, exist_ok=True)
-    n = len(dataset)
-    starts = list(range(0, n, CHUNK))
-    parts: dict[int, dict[str, np.ndarray]] = {}
-    for start in starts:
-        f = staging / f"part-{start:09d}.npz"
-        if f.is_file():
-            with np.load(f) as z:
-                parts[start] = {layer: z[layer] for layer in layers}
-    bar = tqdm(total=n, desc=f"features {model.name} on {dataset.name}", unit="img",
-               disable=not progress, initial=sum(len(next(iter(p.values())))
-                                                  for p in parts.values()))
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="vizkit-prep") as pool:
-        for start in starts:
-            if start in parts:
-                continue
-            chunk = _extract_range(dataset, model, layers, start, min(start + CHUNK, n),
-                                   batch_size, pool, bar)
-            tmp = staging / f".part-{start:09d}.tmp.npz"
-            np.savez(tmp, **chunk)
-            os.replace(tmp, staging / f"part-{start:09d}.npz")
-            parts[start] = chunk
-    bar.close()
-    return {layer: np.concatenate([parts[s][layer] for s in starts]) for layer in layers}
+def parts_of(n: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` ranges of the parts of an ``n``-image dataset."""
+    return [(start, min(start + CHUNK, n)) for start in range(0, n, CHUNK)]
 
 
-def _extract_range(dataset, model, layers, start, stop, batch_size, pool, bar):
+def part_file(staging: Path, start: int) -> Path:
+    return staging / f"part-{start:09d}.npz"
+
+
+def missing_parts(staging: Path, n: int) -> list[tuple[int, int]]:
+    """The parts not staged yet."""
+    return [(a, b) for a, b in parts_of(n) if not part_file(staging, a).is_file()]
+
+
+def extract_part(dataset: Dataset, model: LoadedModel, layers: list[str], start: int,
+                 stop: int, batch_size: int, prefetch: ThreadPoolExecutor | None = None,
+                 on_batch: Callable[[int], None] | None = None) -> bytes:
+    """The pooled features of images ``start``-``stop`` as the bytes of an ``.npz`` file
+    (one array per layer)."""
     batches = dataset.iter_batches(batch_size, start, stop)
-    out: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
 
     def prepare():
         batch = next(batches, None)
         return None if batch is None else model.preprocess(batch.images)
 
-    pending = pool.submit(prepare)
+    out: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    pending = prefetch.submit(prepare) if prefetch else None
     with torch.inference_mode():
-        while (x := pending.result()) is not None:
-            pending = pool.submit(prepare)
+        while (x := pending.result() if prefetch else prepare()) is not None:
+            if prefetch:
+                pending = prefetch.submit(prepare)
             for layer, t in model.pooled_features(x, layers).items():
                 out[layer].append(t.numpy())
-            bar.update(len(x))
+            if on_batch:
+                on_batch(len(x))
+    buf = io.BytesIO()
+    np.savez(buf, **{layer: np.concatenate(v) for layer, v in out.items()})
+    return buf.getvalue()
+
+
+def save_part(staging: Path, start: int, payload: bytes) -> None:
+    """Stage a finished part atomically."""
+    staging.mkdir(parents=True, exist_ok=True)
+    tmp = staging / f".part-{start:09d}.{os.getpid()}.tmp"
+    tmp.write_bytes(payload)
+    os.replace(tmp, part_file(staging, start))
+
+
+def load_parts(staging: Path, n: int, layers: list[str]) -> dict[str, np.ndarray]:
+    """Every staged part, concatenated in order."""
+    out: dict[str, list[np.ndarray]] = {layer: [] for layer in layers}
+    for start, _ in parts_of(n):
+        with np.load(part_file(staging, start)) as z:
+            for layer in layers:
+                out[layer].append(z[layer])
     return {layer: np.concatenate(v) for layer, v in out.items()}
+
+
+def extract_features(dataset: Dataset, model: LoadedModel, layers: list[str], staging: Path,
+                     batch_size: int = 256, progress: bool = True) -> dict[str, np.ndarray]:
+    """Pooled features ``{layer: [n, dim] float32}`` of every image of ``dataset``,
+    extracted in this process (resuming from the parts already staged)."""
+    n = len(dataset)
+    todo = missing_parts(staging, n)
+    done = n - sum(b - a for a, b in todo)
+    with bar(total=n, desc=f"features {model.name} on {dataset.name}", unit="img",
+             disable=not progress, initial=done) as b, \
+            ThreadPoolExecutor(max_workers=1, thread_name_prefix="vizkit-prep") as pool:
+        for start, stop in todo:
+            save_part(staging, start, extract_part(dataset, model, layers, start, stop,
+                                                   batch_size, pool, b.update))
+    return load_parts(staging, n, layers)
 
 
 def clear_staging(staging: Path) -> None:
