@@ -9,6 +9,13 @@ from streamlit.testing.v1 import AppTest
 APP = str(Path(__file__).resolve().parents[1] / "streamlit_app.py")
 
 
+def results_of(at: AppTest) -> list[int]:
+    """The search page's results (their captions), as listed by its keyboard picker (the
+    grid itself is one browser-drawn element; tests/test_browser.py clicks it)."""
+    found = [s for s in at.selectbox if s.key == "search_open"]
+    return [o for o in found[0].options if o != "—"] if found else []
+
+
 def page(name: str) -> AppTest:
     return AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({name!r})",
                                default_timeout=120)
@@ -42,16 +49,17 @@ def test_search_click_a_result_and_switch_layers(with_store):
     at = page("search").run()
     assert not at.exception, at.exception
     assert at.selectbox(key="search_dataset").value == "digits"
-    results = [b for b in at.button if b.key.startswith("use_")]
+    results = results_of(at)
     assert len(results) == 50
     score = {m.label: m.value for m in at.metric}
     assert float(score["Retrieval score (nDCG@50)"]) >= 0
-    target = int(results[3].key.removeprefix("use_"))
-    results[3].click().run()
+    assert results[3].startswith("#4 · ")  # "#4 · class · digit/0123": digits' ids are idx
+    target = int(results[3].rsplit("/", 1)[1])
+    at.selectbox(key="search_open").select_index(4).run()  # option 0 is "—"
     assert not at.exception and at.session_state.search_query_idx == target
     at.selectbox(key="search_layer").select("layer3").run()
     at.selectbox(key="search_metric").select("manhattan").run()
-    assert not at.exception and len([b for b in at.button if b.key.startswith("use_")]) == 50
+    assert not at.exception and len(results_of(at)) == 50
 
 
 def test_search_uploads_bad_then_good(with_store):
@@ -67,7 +75,7 @@ def test_search_uploads_bad_then_good(with_store):
     at.file_uploader(key="search_upload").set_value(("digit.png", buf.getvalue(),
                                                      "image/png")).run()
     assert not at.exception and not at.error
-    assert len([b for b in at.button if b.key.startswith("use_")]) == 50
+    assert len(results_of(at)) == 50
 
 
 def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):

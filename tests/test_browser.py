@@ -23,12 +23,28 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+@pytest.fixture(scope="session")
+def fashion_store(tmp_path_factory) -> Path:
+    """All 70,000 Fashion-MNIST images under the demo's small CNN (random weights), with no
+    stored top-k lists (as the demo stores them): every click searches."""
+    from conftest import require_fashion_mnist
+
+    require_fashion_mnist()
+    path = tmp_path_factory.mktemp("fashion70k") / "vizkit.duckdb"
+    subprocess.run([sys.executable, "-m", "vizkit.cli", "--store", str(path), "precompute",
+                    "--dataset", "fashion-mnist", "--model", "vizkit_small_cnn", "--weights",
+                    "random", "--layers", "embedding", "--metrics", "", "--quiet"],
+                   check=True, capture_output=True)
+    return path
+
+
 @pytest.fixture
 def app_store(request):
-    """The store the app serves: ``digits_store``, or (parametrised "evolved") the store
-    with a trained run's layouts."""
+    """The store the app serves: ``digits_store``, or (parametrised) the store with a
+    trained run's layouts ("evolved") or the 70,000 Fashion-MNIST images ("fashion")."""
     name = getattr(request, "param", "digits")
-    return request.getfixturevalue("evolved_store" if name == "evolved" else "digits_store")
+    return request.getfixturevalue({"evolved": "evolved_store", "fashion": "fashion_store"}
+                                   .get(name, "digits_store"))
 
 
 @pytest.fixture
@@ -101,6 +117,19 @@ def browser_page(app_url):
     assert blocked == []
 
 
+def _grid_loaded(page, count: int) -> None:
+    """The search grid shows ``count`` results and every thumbnail has loaded (the grid is
+    a component in a shadow root, which locators pierce)."""
+    from playwright.sync_api import expect
+
+    images = page.locator(".vk-cell img")
+    expect(images).to_have_count(count, timeout=60_000)
+    deadline = time.time() + 60
+    while not images.evaluate_all("els => els.every(e => e.complete && e.naturalWidth > 0)"):
+        assert time.time() < deadline, "thumbnails did not load"
+        page.wait_for_timeout(100)
+
+
 def _images_loaded(page, at_least: int) -> None:
     page.wait_for_function(
         "n => { const i = [...document.querySelectorAll('[data-testid=stImage] img')];"
@@ -130,12 +159,14 @@ def test_search_click_and_upload_in_a_real_browser(app_url, browser_page):
     expect(page.get_by_text("Semantic search").first).to_be_visible()
     buttons = page.get_by_role("button", name="Search this")
     expect(buttons).to_have_count(50, timeout=60_000)
-    _images_loaded(page, 51)
-    before = page.get_by_label("Image number").input_value()
+    _grid_loaded(page, 50)
+    _images_loaded(page, 1)  # the query
+    target = buttons.nth(2).get_attribute("data-idx")
     buttons.nth(2).click()
     _settle(page)
-    # the click reruns the page; wait for the new query rather than read it at once
-    expect(page.get_by_label("Image number")).not_to_have_value(before, timeout=60_000)
+    # the click reruns the fragment; wait for the new query rather than read it at once
+    expect(page.get_by_label("Image number")).to_have_value(target, timeout=60_000)
+    expect(page.locator(".vk-root")).to_have_attribute("data-query", target)
     expect(page.get_by_role("button", name="Search this")).to_have_count(50)
     if os.environ.get("VIZKIT_SCREENSHOT"):
         page.screenshot(path=os.environ["VIZKIT_SCREENSHOT"])
@@ -298,3 +329,31 @@ def test_model_explorer_in_a_real_browser(app_url, browser_page, tmp_path):
     _settle(page)
     expect(page.locator(".st-key-exp_maps .js-plotly-plot")).to_be_visible(timeout=60_000)
     _screenshot(page, "-explorer")
+
+
+@pytest.mark.parametrize("app_store", ["fashion"], indirect=True)
+def test_search_clicks_on_the_70k_store(app_url, browser_page):
+    """The 70,000-image store: a result click and "Random image" each draw a new grid of
+    50 (each click reruns only the query's fragment); the page says what answered."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/search")
+    _settle(page)
+    _grid_loaded(page, 50)
+    expect(page.get_by_text("Answered by exact")).to_be_visible()
+    for nth in (0, 7, 3):
+        cell = page.get_by_role("button", name="Search this").nth(nth)
+        target = cell.get_attribute("data-idx")
+        cell.click()
+        expect(page.locator(".vk-root")).to_have_attribute("data-query", target,
+                                                           timeout=60_000)
+        _grid_loaded(page, 50)
+    before = page.locator(".vk-root").get_attribute("data-query")
+    page.get_by_role("button", name="Random image").click()
+    expect(page.locator(".vk-root")).not_to_have_attribute("data-query", before,
+                                                           timeout=60_000)
+    _settle(page)
+    _grid_loaded(page, 50)
+    expect(page.get_by_label("Image number")).to_have_value(
+        page.locator(".vk-root").get_attribute("data-query"))

@@ -78,10 +78,13 @@ def pick_index(images: ImageTable, prefix: str) -> int:
     st.session_state[key] = min(st.session_state[key], n - 1)
     c1, c2 = st.columns([3, 1])
     c1.number_input("Image number", 0, n - 1, key=key)
-    if c2.button("Random image", key=f"{prefix}_random"):
-        st.session_state[f"{key}_next"] = int(np.random.default_rng().integers(n))
-        st.rerun()
+    c2.button("Random image", key=f"{prefix}_random", on_click=_random, args=(key, n))
     return int(st.session_state[key])
+
+
+def _random(key: str, n: int) -> None:
+    """A callback: a random image number, set before the rerun the click causes."""
+    st.session_state[key] = int(np.random.default_rng().integers(n))
 
 
 def upload_widget(prefix: str, label: str = "Upload an image (JPEG, PNG, WebP, BMP, TIFF, GIF)"):

@@ -1,11 +1,16 @@
-"""Semantic search: a query image (from the dataset or uploaded) and its top-50 results."""
+"""Semantic search: a query image (from the dataset or uploaded) and its top-50 results.
+
+The query and its results are one fragment: a click on a result (or a new image number)
+reruns only that part, and the results are drawn as one grid element."""
 from __future__ import annotations
 
 import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vizkit.api.metrics import Metric
 from vizkit.app import data, pickers
+from vizkit.app.thumbgrid import thumbnail_grid
 from vizkit.compute.nearest import retrieval_score
 from vizkit.read.catalog import Reader
 from vizkit.read.query import search
@@ -13,50 +18,71 @@ from vizkit.read.rows import FeaturesRow
 from vizkit.registry import get_registry
 
 K = 50
-COLUMNS = 5
+PREFIX = "search"
 
 
-def _result_grid(reader: Reader, frow: FeaturesRow, results: pd.DataFrame,
-                 higher_better: bool) -> None:
+def _make_query(idx: int) -> None:
+    """Make dataset image ``idx`` the query (a callback: before the rerun it causes)."""
+    st.session_state[f"{PREFIX}_query_idx"] = int(idx)
+    st.session_state[f"{PREFIX}_source"] = pickers.FROM_DATASET
+
+
+def _picked_result() -> None:
+    idx = st.session_state.get(f"{PREFIX}_open")
+    if idx is not None:
+        _make_query(idx)
+        st.session_state[f"{PREFIX}_open"] = None
+
+
+def _bars(scores: np.ndarray, higher_better: bool) -> np.ndarray:
+    """Each score's bar length in [0.05, 1]: the best result full, the worst shortest."""
+    best, worst = (scores.max(), scores.min()) if higher_better else (scores.min(),
+                                                                       scores.max())
+    return np.clip(0.05 + 0.95 * (scores - worst) / ((best - worst) or 1.0), 0, 1)
+
+
+def _results(reader: Reader, frow: FeaturesRow, results: pd.DataFrame, metric: Metric,
+             query) -> None:
     thumbs = reader.thumbnails(frow.dataset, results["idx"])
-    s = results["score"].to_numpy()
-    best, worst = (s.max(), s.min()) if higher_better else (s.min(), s.max())
-    span = (best - worst) or 1.0
-    bars = 0.05 + 0.95 * (s - worst) / span
-    with st.container(height=640, key="search_results"):
-        for lo in range(0, len(results), COLUMNS):
-            cols = st.columns(COLUMNS)
-            for col, row, bar in zip(cols, results.iloc[lo: lo + COLUMNS].itertuples(),
-                                     bars[lo: lo + COLUMNS]):
-                with col:
-                    st.image(thumbs[int(row.idx)], width=96, output_format="PNG")
-                    st.caption(f"#{row.rank} · {row.class_name} · {row.id}")
-                    st.progress(float(np.clip(bar, 0, 1)), text=f"{row.score:.4f}")
-                    if st.button("Search this", key=f"use_{int(row.idx)}"):
-                        st.session_state.search_query_idx_next = int(row.idx)
-                        st.session_state.search_source_next = pickers.FROM_DATASET
-                        st.rerun()
+    bars = _bars(results["score"].to_numpy(), metric.higher_is_more_similar)
+    items = [{"idx": int(r.idx), "png": thumbs[int(r.idx)], "bar": bar,
+              "caption": f"#{r.rank} · {r.class_name} · {r.id}", "score": f"{r.score:.4f}"}
+             for r, bar in zip(results.itertuples(), bars)]
+    mix = list(results["class_name"].value_counts().items())
+    thumbnail_grid(items, mix, key=f"{PREFIX}_grid", query=query, on_click=_make_query)
+    st.selectbox("Or pick a result to search for it", [None, *results["idx"].tolist()],
+                 key=f"{PREFIX}_open", on_change=_picked_result,
+                 format_func=lambda i: "—" if i is None else
+                 items[results["idx"].tolist().index(i)]["caption"])
+    st.caption(f"Answered by {results.attrs.get('answered_by', 'exact search')}.")
 
 
-def render() -> None:
-    st.title("Semantic search")
-    pickers.apply_pending("search")
-    reader = data.reader()
-    frow = pickers.pick_features(reader, "search")
-    metric = get_registry().metric(st.session_state.search_metric)
+@st.fragment
+def query_and_results(reader: Reader, frow: FeaturesRow, metric: Metric) -> None:
+    """The query picker and its results: the part of the page a click reruns."""
     images = reader.images(frow.dataset)
-    query = pickers.pick_query(reader, frow, "search")
-    with st.spinner("Embedding the image…" if query.image is not None else "Searching…"):
+    query = pickers.pick_query(reader, frow, PREFIX)
+    if query.image is not None:
+        with st.spinner("Embedding the image…"):
+            results = search(reader, frow, metric, query, K)
+    else:  # a dataset image: milliseconds, no spinner to draw and take away
         results = search(reader, frow, metric, query, K)
-    c1, c2, c3 = st.columns(3)
     if query.idx is not None and images.labels[query.idx] >= 0:
         query_label = int(images.labels[query.idx])
-        same = int((results["label"] == query_label).sum())
+        c1, c2, c3 = st.columns(3)
         c1.metric("Query class", images.class_name(query_label))
         c2.metric("Retrieval score (nDCG@50)",
                   f"{retrieval_score(query_label, results['label'].to_numpy()):.3f}",
                   help="Same-class results, each weighted by 1/log2(rank+1); 1 is perfect.")
-        c3.metric("Same class in top 50", f"{same} / {len(results)}")
-    mix = results["class_name"].value_counts().rename_axis("class").reset_index(name="results")
-    st.bar_chart(mix, x="class", y="results", height=180)
-    _result_grid(reader, frow, results, metric.higher_is_more_similar)
+        c3.metric("Same class in top 50",
+                  f"{int((results['label'] == query_label).sum())} / {len(results)}")
+    _results(reader, frow, results, metric, query.idx if query.idx is not None else "upload")
+
+
+def render() -> None:
+    st.title("Semantic search")
+    pickers.apply_pending(PREFIX)
+    reader = data.reader()
+    frow = pickers.pick_features(reader, PREFIX)
+    metric = get_registry().metric(st.session_state[f"{PREFIX}_metric"])
+    query_and_results(reader, frow, metric)
