@@ -35,21 +35,32 @@ def make_files(folder: Path) -> dict[str, Path]:
     return files
 
 
-def child_peak_mb(argv: list[str], env: dict) -> tuple[float, int]:
-    """Run a command; return its own peak RSS (MB) and exit code."""
-    proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    return usage.ru_maxrss / 1024, proc.returncode
+PEAK_OF_CLI = """
+import sys
+from vizkit.cli import main
+code = main(sys.argv[1:])
+hwm = next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:"))
+print("VMHWM", hwm, file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def cli_peak_mb(args: list[str], env: dict) -> tuple[float, int]:
+    """Run ``vizkit ARGS`` in a fresh interpreter; return its own peak RSS (VmHWM, MB: the
+    ``ru_maxrss`` of a child would count the parent it was forked from) and exit code."""
+    done = subprocess.run([sys.executable, "-c", PEAK_OF_CLI, *args], env=env,
+                          capture_output=True, text=True)
+    hwm = next(ln.split()[1] for ln in done.stderr.splitlines() if ln.startswith("VMHWM"))
+    return int(hwm) / 1024, done.returncode
 
 
 def cli_figures(store: Path, files: dict[str, Path], env: dict) -> None:
-    base = CLI + ["--store", str(store), "search", "--dataset", "digits[:300]", "--model",
-                  "resnet18", "--weights", "random", "--layer", "layer4", "--k", "50"]
-    none, _ = child_peak_mb(base + ["--query-id", "3"], env)
+    base = ["--store", str(store), "search", "--dataset", "digits[:300]", "--model",
+            "resnet18", "--weights", "random", "--layer", "layer4", "--k", "50"]
+    none, _ = cli_peak_mb(base + ["--query-id", "3"], env)
     print(f"CLI, no image: peak RSS {none:.0f} MB")
     for name, path in files.items():
-        peak, code = child_peak_mb(base + ["--image", str(path)], env)
+        peak, code = cli_peak_mb(base + ["--image", str(path)], env)
         print(f"CLI, {name}: peak {peak:.0f} MB = {peak / none:.2f} x no image "
               f"(+{peak - none:.0f} MB), exit {code}")
 

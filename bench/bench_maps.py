@@ -4,30 +4,20 @@ The pipeline is what the similarity page does for a new query with an empty cach
 dataset images, preprocess, one forward pass with a hook (plus, for a layer behind an
 affine head, the head on every position and the affine check), then the 20 pairs of maps.
 The floor is the bare model forward on the same 21 already-preprocessed images.
-Usage: python bench/bench_maps.py [REPEATS]   (uses the demo checkpoint when the store has it)
+Both sides are warmed and timed in alternation (timing.compare): medians and their range.
+Usage: python bench/bench_maps.py [ROUNDS]   (uses the demo checkpoint when the store has it)
 """
-import statistics
 import sys
-import time
 
 import numpy as np
 import torch
+from timing import compare
 
 from vizkit.compute.mapservice import MapService
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import VizkitError
 from vizkit.read.models import load_model
 from vizkit.registry import get_registry
-
-
-def timed(fn, repeats):
-    fn()  # warm-up
-    times = []
-    for _ in range(repeats):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return statistics.median(times)
 
 
 def main():
@@ -55,10 +45,10 @@ def main():
             feats = service.dataset_features(idxs)
             service.maps(feats[0], idxs[1:], "cosine")
 
-        floor, pipe = timed(bare, repeats), timed(pipeline, repeats)
+        t = compare({"pipeline": pipeline, "bare": bare}, rounds=repeats)
         print(f"{model.label} @ {model.config.height}px, layer {layer} ({decomposer.mode}): "
-              f"20 pairs of maps {pipe * 1000:.1f} ms, 21 bare forwards {floor * 1000:.1f} ms, "
-              f"ratio {pipe / floor:.2f}")
+              f"20 pairs of maps {t['pipeline']}, 21 bare forwards {t['bare']}, "
+              f"ratio {t['pipeline'].ratio(t['bare'])}")
 
 
 if __name__ == "__main__":
