@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.compute.evaluation import retrieval_metrics
 from vizkit.jobs.train import TrainConfig, _Trainer, embed
 from vizkit.registry import get_registry

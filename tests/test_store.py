@@ -55,7 +55,7 @@ def test_precompute_twice_computes_once(digits_store):
 def test_changed_weights_get_new_results():
     import torch
 
-    from vizkit.api.models import weights_fingerprint
+    from vizkit.api.loaded import weights_fingerprint
     from vizkit.jobs.keys import features_meta
     from vizkit.read.models import load_model
     from vizkit.registry import get_registry

@@ -7,16 +7,19 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from vizkit.api.commands import Command
 from vizkit.api.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
 from vizkit.api.indexes import Index
 from vizkit.api.losses import Loss
 from vizkit.api.metrics import Metric
-from vizkit.api.models import LoadedModel, ModelProvider
+from vizkit.api.models import ModelProvider
 from vizkit.api.visualizers import Visualizer
 from vizkit.errors import BadArgumentError, DuplicateNameError, UnknownNameError
+
+if TYPE_CHECKING:
+    from vizkit.api.loaded import LoadedModel
 
 KINDS = {
     "dataset": ("register_datasets", DatasetEntry),
@@ -116,6 +119,8 @@ class Registry:
                                 **(model_kwargs or {}))
         if state_dict is not None:
             module.load_state_dict(state_dict, strict=True)
+        from vizkit.api.loaded import LoadedModel
+
         label = "file" if weights_file else weights
         return LoadedModel(name, module, label, checkpoint, input_size)
 

@@ -3,13 +3,14 @@ dataset images that excite it most (activation overlaid); the feature maps of an
 every rendered channel of the layer; and the same depth of a second model side by side."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import plotly.express as px
 import streamlit as st
 
 from vizkit import background
-from vizkit.api.models import LoadedModel
 from vizkit.app import data, pickers
 from vizkit.compute.channels import POOLINGS, feature_maps
 from vizkit.compute.overlay import heat_overlay
@@ -17,6 +18,9 @@ from vizkit.errors import ResultMissingError, VizkitError
 from vizkit.paths import read_only
 from vizkit.read import explorer
 from vizkit.read.catalog import Reader
+
+if TYPE_CHECKING:
+    from vizkit.api.loaded import LoadedModel
 
 MAPS_SHOWN = 32
 COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "

@@ -8,7 +8,7 @@ import streamlit as st
 
 from vizkit.compute.mapservice import MapService
 from vizkit.compute.overlay import legend, shared_scale, signed_overlay
-from vizkit.compute.similarity import PairMaps, SpatialFeatures
+from vizkit.compute.pairmaps import PairMaps, SpatialFeatures
 from vizkit.read.query import Query
 
 

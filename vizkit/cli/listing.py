@@ -72,8 +72,11 @@ def cmd_layers(args) -> int:
 def cmd_status(args) -> int:
     store = a.store(args)
     summary = store.summary()
-    emit({"store": str(store.path), **summary}, args.json,
-         f"{store.path}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
+    where = f"{store.bundle} (a bundle, unpacked read-only at {store.path.parent})" \
+        if store.bundle else f"{store.path}"
+    emit({"store": str(store.bundle or store.path), "unpacked": str(store.path)
+          if store.bundle else None, **summary}, args.json,
+         f"{where}: " + ", ".join(f"{k} {v}" for k, v in summary.items()))
     return 0
 
 

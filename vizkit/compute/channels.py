@@ -10,7 +10,8 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import PRE_LOGITS, LoadedModel
+from vizkit.api.loaded import LoadedModel
+from vizkit.api.models import PRE_LOGITS
 from vizkit.errors import BadArgumentError
 from vizkit.progress import bar as tqdm
 

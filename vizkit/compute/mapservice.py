@@ -10,17 +10,15 @@ from __future__ import annotations
 import hashlib
 import threading
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from vizkit.api.datasets import Dataset
-from vizkit.compute.similarity import (
-    EXACT_METRICS,
-    Decomposer,
-    PairMaps,
-    SpatialFeatures,
-    query_maps,
-)
+from vizkit.compute.pairmaps import EXACT_METRICS, PairMaps, SpatialFeatures, query_maps
+
+if TYPE_CHECKING:
+    from vizkit.compute.similarity import Decomposer
 
 UPLOADS_KEPT = 8
 

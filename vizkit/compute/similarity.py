@@ -16,74 +16,22 @@ images may have different sizes. Euclidean-type distances have no such additive 
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import torch
 
-from vizkit.api.models import PRE_LOGITS, LoadedModel
-from vizkit.errors import VizkitError
+from vizkit.api.loaded import LoadedModel
+from vizkit.api.models import PRE_LOGITS
+from vizkit.compute.pairmaps import (  # noqa: F401  (re-exported for callers of this module)
+    EPS,
+    EXACT_METRICS,
+    NotDecomposableError,
+    PairMaps,
+    SpatialFeatures,
+    pair_maps,
+    query_maps,
+)
 
-EXACT_METRICS = ("cosine", "dot")
-EPS = 1e-12  # as F.normalize in the cosine metric: a zero vector scores 0
 AFFINE_TOLERANCE = 1e-4  # relative; float32 heads agree to ~1e-7
-
-
-class NotDecomposableError(VizkitError):
-    """The layer's score cannot be split exactly over positions (no spatial source, or a
-    non-linear head between the spatial map and the compared vector)."""
-
-
-@dataclass(frozen=True)
-class SpatialFeatures:
-    """One image's per-position features ``[h*w, D]`` (float64, row-major over h, w), whose
-    mean is the image's compared vector, and the model input it came from (uint8, for
-    drawing: ``[H, W]`` or ``[H, W, 3]``)."""
-
-    positions: np.ndarray
-    h: int
-    w: int
-    view: np.ndarray
-
-    @property
-    def pooled(self) -> np.ndarray:
-        return self.positions.mean(0)
-
-
-@dataclass(frozen=True)
-class PairMaps:
-    """The maps of one (query, result) pair: ``query`` ``[hq, wq]`` and ``result``
-    ``[hr, wr]``; each sums to ``score``."""
-
-    query: np.ndarray
-    result: np.ndarray
-    score: float
-
-
-def pair_maps(a: SpatialFeatures, b: SpatialFeatures, metric: str) -> PairMaps:
-    """Both maps of one pair under ``metric`` (``cosine`` or ``dot``)."""
-    return query_maps(a, [b], metric)[0]
-
-
-def query_maps(query: SpatialFeatures, results: list[SpatialFeatures],
-               metric: str) -> list[PairMaps]:
-    """The maps of a query against each of its results, in one batched computation."""
-    if metric not in EXACT_METRICS:
-        raise NotDecomposableError(
-            f"No exact additive map exists for {metric}: a distance is not a sum over "
-            "positions. Use the cosine map of the same features.")
-    if not results:
-        return []
-    fq = query.pooled                                             # [D]
-    fr = np.stack([r.pooled for r in results])                    # [k, D]
-    mq = (query.positions @ fr.T).T / len(query.positions)        # [k, nq]
-    mr = [r.positions @ fq / len(r.positions) for r in results]
-    if metric == "cosine":
-        denom = np.maximum(np.linalg.norm(fq), EPS) * np.maximum(np.linalg.norm(fr, axis=1), EPS)
-        mq = mq / denom[:, None]
-        mr = [m / d for m, d in zip(mr, denom)]
-    return [PairMaps(q.reshape(query.h, query.w), m.reshape(r.h, r.w), float(q.sum()))
-            for q, m, r in zip(mq, mr, results)]
 
 
 class Decomposer:

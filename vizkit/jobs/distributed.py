@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.errors import VizkitError
 from vizkit.jobs.extract import load_parts, missing_parts, save_part
 from vizkit.progress import bar

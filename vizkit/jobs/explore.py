@@ -4,7 +4,7 @@ channel most. Resumable: channels already rendered with the same settings are sk
 from __future__ import annotations
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.compute.channels import (
     ChannelImage,
     check_channel,

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.jobs.keys import digest
 from vizkit.progress import bar
 

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.compute.clustering import kmeans
 from vizkit.compute.projection import next_layout, project
 from vizkit.errors import ResultMissingError

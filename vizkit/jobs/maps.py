@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer

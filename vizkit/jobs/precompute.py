@@ -4,7 +4,7 @@ every image's top-k neighbours through it."""
 from __future__ import annotations
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.models import LoadedModel
+from vizkit.api.loaded import LoadedModel
 from vizkit.jobs.extract import clear_staging, extract_features, staging_dir
 from vizkit.jobs.index import ANN_MIN_ROWS, DEFAULT_ANN, build_index
 from vizkit.jobs.ingest import ensure_dataset

@@ -23,8 +23,9 @@ import torch
 import torch.nn.functional as F
 
 from vizkit.api.datasets import Dataset, SplitDataset, SubsetDataset
+from vizkit.api.loaded import LoadedModel, weights_fingerprint
 from vizkit.api.losses import Loss
-from vizkit.api.models import PRE_LOGITS, LoadedModel, weights_fingerprint
+from vizkit.api.models import PRE_LOGITS
 from vizkit.compute.evaluation import closest_pairs, retrieval_metrics
 from vizkit.compute.sampler import class_balanced_batches, random_batches
 from vizkit.errors import VizkitError

@@ -5,16 +5,19 @@ from __future__ import annotations
 
 import io
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
 from PIL import Image
 
-from vizkit.api.models import LoadedModel
 from vizkit.errors import VizkitError
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import DatasetRef
 from vizkit.store import explorer as tables
+
+if TYPE_CHECKING:
+    from vizkit.api.loaded import LoadedModel
 
 
 @dataclass(frozen=True)

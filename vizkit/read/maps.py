@@ -9,7 +9,7 @@ import numpy as np
 
 from vizkit.api.datasets import Dataset
 from vizkit.compute.mapservice import MapService
-from vizkit.compute.similarity import Decomposer, PairMaps
+from vizkit.compute.pairmaps import PairMaps
 from vizkit.errors import DatasetMissingError, VizkitError
 from vizkit.paths import data_roots, is_under
 from vizkit.read.catalog import Reader
@@ -56,6 +56,8 @@ def map_service(reader: Reader, frow: FeaturesRow) -> MapService:
     from vizkit.read.models import model_for
 
     def make() -> MapService:
+        from vizkit.compute.similarity import Decomposer
+
         decomposer = Decomposer(model_for(reader, frow), frow.layer)
         return MapService(decomposer, dataset_of(reader, frow.dataset))
     return reader.memo("map service", frow.result_key, make, keep=4)

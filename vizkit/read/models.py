@@ -10,16 +10,21 @@ refused, never served under the old name; and it is read as tensors only
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from vizkit.api.models import LoadedModel
-from vizkit.compute.weights import load_weights, sha256_file
 from vizkit.errors import UnknownNameError, VizkitError
 from vizkit.registry import get_registry
 from vizkit.store import Store
+from vizkit.store.bundle import bundle_info
+
+if TYPE_CHECKING:
+    from vizkit.api.loaded import LoadedModel
 
 
 def read_verified(path: Path, sha256: str | None, label: str) -> dict:
     """The saved dict of a checkpoint file after checking it still has the recorded digest."""
+    from vizkit.compute.weights import load_weights, sha256_file
+
     if not path.is_file():
         raise VizkitError(f"The file of checkpoint {label} ({path}) is gone. Re-run the "
                           "training job that made it, or move the store together with its "
@@ -56,6 +61,16 @@ def resolve_checkpoint(store: Store, spec: str) -> dict:
     return row
 
 
+def _check_bundle_has_checkpoints(store: Store, label: str) -> None:
+    info = bundle_info(store.path) if store.bundle else None
+    if info is not None and not info.get("checkpoints", True):
+        raise VizkitError(f"{store.bundle} was bundled without checkpoints, so checkpoint "
+                          f"{label} cannot be loaded here: searches by upload, on-demand "
+                          "similarity maps and channel rendering need it. Everything "
+                          "precomputed still works; for the rest, use a bundle made without "
+                          "--no-checkpoints.")
+
+
 def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | None = None,
                store: Store | None = None, input_size: int | None = None) -> LoadedModel:
     """Load a model by name, with ``weights`` = pretrained / random / a file path, or a
@@ -66,7 +81,9 @@ def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | 
             return registry.load_model(name, weights="file", weights_file=weights,
                                        input_size=input_size)
         return registry.load_model(name, weights=weights, input_size=input_size)
-    row = resolve_checkpoint(store or Store(), checkpoint)
+    store = store or Store()
+    row = resolve_checkpoint(store, checkpoint)
+    _check_bundle_has_checkpoints(store, row["label"])
     if name and name != row["model"]:
         raise VizkitError(f"Checkpoint {checkpoint} is of model {row['model']}, not {name}.")
     saved = read_verified(row["file"], row["sha256"], row["label"])

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from vizkit.errors import ResultMissingError, StoreBusyError, StoreEmptyError, StoreError
 from vizkit.paths import store_path
-from vizkit.store import shards
+from vizkit.store import bundle, shards
 from vizkit.store.schema import DDL, META_TABLE, MIGRATIONS, SCHEMA_VERSION
 
 LOCK_WAIT_S = 60.0
@@ -87,6 +87,9 @@ class Store:
 
     def __init__(self, path: str | Path | None = None, lock_wait_s: float = LOCK_WAIT_S):
         self.path = Path(path) if path else store_path()
+        self.bundle: Path | None = None
+        if self.path.suffix != ".duckdb" and bundle.is_bundle(self.path):
+            self.bundle, self.path = self.path, bundle.open_bundle(self.path)
         self.lock_wait_s = lock_wait_s
         self._checked = False
 
@@ -156,6 +159,9 @@ class Store:
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A connection inside one transaction: all of it is committed, or none of it —
         on a new or empty store its tables and version too, with the first result."""
+        if self.bundle is not None:
+            raise StoreError(f"{self.bundle} is a bundle, which is read-only: point --store / "
+                             "VIZKIT_STORE at a .duckdb store to run jobs.")
         if not self.exists():
             self._create()
         con = self._connect(read_only=False)

@@ -1,0 +1,51 @@
+"""``vizkit bundle``: a store and the files it refers to, as one file that opens anywhere."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from vizkit.api.commands import Command
+from vizkit.cli import args as a
+from vizkit.errors import BadArgumentError
+
+
+def cmd_bundle(args) -> int:
+    from tqdm import tqdm
+
+    from vizkit.store.bundle import write_bundle
+
+    store = a.store(args)
+    if not store.ready():
+        raise BadArgumentError(f"There is no store at {store.path} to bundle. Run `vizkit "
+                               "demo` or `vizkit precompute ...` first.")
+    out = Path(args.out)
+    if out.resolve() == store.path.resolve():
+        raise BadArgumentError("--out must not be the store itself.")
+    if not out.parent.is_dir():
+        raise BadArgumentError(f"The folder {out.parent} does not exist.")
+    with tqdm(desc="bundle", unit="B", unit_scale=True, disable=args.quiet) as bar:
+        manifest = write_bundle(store.bundle or store.path, out,
+                                checkpoints=not args.no_checkpoints,
+                                on_file=lambda name, n: bar.update(n))
+    files = manifest["files"]
+    size = out.stat().st_size
+    print(f"{out}: {len(files)} files ({sum(f['bytes'] for f in files.values()) / 1e6:.1f} MB "
+          f"unpacked, {size / 1e6:.1f} MB packed)"
+          + ("" if manifest["checkpoints"] else ", without checkpoints")
+          + f". Open it anywhere with --store {out} or VIZKIT_STORE={out}.")
+    return 0
+
+
+def _bundle_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--out", required=True, help="the bundle file to write (e.g. demo.vizkit)")
+    sp.add_argument("--no-checkpoints", action="store_true",
+                    help="leave checkpoint files out (a read-only hosted app needs only the "
+                         "precomputed results; uploads, on-demand maps and rendering then "
+                         "say that they need them)")
+    a.add_quiet(sp)
+
+
+COMMANDS = [
+    Command("bundle", "the store and the files it refers to as one file that opens anywhere "
+            "(--store FILE)", _bundle_args, cmd_bundle),
+]
