@@ -1,11 +1,31 @@
 """Built-in training losses: cross-entropy, normalised softmax, triplet with semi-hard
 mining, N-pairs and multi-similarity from pytorch-metric-learning; EP and EPSHN (Xuan,
-Stylianou and Pless, WACV 2020) from :mod:`vizkit.compute.losses`."""
+Stylianou and Pless, WACV 2020) from :mod:`vizkit.compute.losses`. Each is built (and
+torch imported) only when a run starts."""
 from __future__ import annotations
 
 from vizkit import hookimpl
 from vizkit.api.losses import Loss
-from vizkit.compute.losses import ClassifierLoss, EasyPositiveLoss, MinedLoss
+
+
+def _classifier_loss(_num_classes: int, _dim: int):
+    from vizkit.compute.losses import ClassifierLoss
+
+    return ClassifierLoss()
+
+
+def _easy_positive(semi_hard: bool):
+    def build(_num_classes: int, _dim: int):
+        from vizkit.compute.losses import EasyPositiveLoss
+
+        return EasyPositiveLoss(semi_hard=semi_hard)
+    return build
+
+
+def _mined(loss, miner=None):
+    from vizkit.compute.losses import MinedLoss
+
+    return MinedLoss(loss, miner)
 
 TRIPLET_MARGIN = 0.2
 NORMALIZED_SOFTMAX_TEMPERATURE = 0.05
@@ -14,7 +34,7 @@ NORMALIZED_SOFTMAX_TEMPERATURE = 0.05
 def _normalized_softmax(num_classes: int, dim: int):
     from pytorch_metric_learning.losses import NormalizedSoftmaxLoss
 
-    return MinedLoss(NormalizedSoftmaxLoss(num_classes, dim,
+    return _mined(NormalizedSoftmaxLoss(num_classes, dim,
                                            temperature=NORMALIZED_SOFTMAX_TEMPERATURE))
 
 
@@ -23,7 +43,7 @@ def _triplet_semihard(_num_classes: int, _dim: int):
     from pytorch_metric_learning.losses import TripletMarginLoss
     from pytorch_metric_learning.miners import TripletMarginMiner
 
-    return MinedLoss(TripletMarginLoss(margin=TRIPLET_MARGIN, distance=CosineSimilarity()),
+    return _mined(TripletMarginLoss(margin=TRIPLET_MARGIN, distance=CosineSimilarity()),
                      TripletMarginMiner(margin=TRIPLET_MARGIN, type_of_triplets="semihard",
                                         distance=CosineSimilarity()))
 
@@ -34,7 +54,7 @@ def _npairs(_num_classes: int, _dim: int):
     from pytorch_metric_learning.regularizers import LpRegularizer
 
     # Sohn (2016): dot products of unnormalised embeddings, with an L2 penalty on them
-    return MinedLoss(NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=False),
+    return _mined(NPairsLoss(distance=DotProductSimilarity(normalize_embeddings=False),
                                 embedding_regularizer=LpRegularizer(),
                                 embedding_reg_weight=0.002))
 
@@ -43,12 +63,12 @@ def _multi_similarity(_num_classes: int, _dim: int):
     from pytorch_metric_learning.losses import MultiSimilarityLoss
     from pytorch_metric_learning.miners import MultiSimilarityMiner
 
-    return MinedLoss(MultiSimilarityLoss(alpha=2, beta=50, base=0.5),
+    return _mined(MultiSimilarityLoss(alpha=2, beta=50, base=0.5),
                      MultiSimilarityMiner(epsilon=0.1))
 
 
 LOSSES = [
-    Loss("cross-entropy", lambda c, d: ClassifierLoss(), classifier=True, balanced=False,
+    Loss("cross-entropy", _classifier_loss, classifier=True, balanced=False,
          description="softmax cross-entropy on a classifier head; the embedding is the "
                      "pooled feature the head sees (pre_logits)"),
     Loss("normalized-softmax", _normalized_softmax, balanced=False,
@@ -62,9 +82,9 @@ LOSSES = [
                      "classes (dot product, L2-regularised embedding)"),
     Loss("multi-similarity", _multi_similarity,
          description="multi-similarity loss with its pair miner (alpha 2, beta 50, base 0.5)"),
-    Loss("ep", lambda c, d: EasyPositiveLoss(semi_hard=False),
+    Loss("ep", _easy_positive(semi_hard=False),
          description="easy positive, hardest negative: softplus((S_an - S_ap)/0.1)"),
-    Loss("epshn", lambda c, d: EasyPositiveLoss(semi_hard=True),
+    Loss("epshn", _easy_positive(semi_hard=True),
          description="easy positive, semi-hard negative (the hardest one less similar than "
                      "the positive): softplus((S_an - S_ap)/0.1)"),
 ]

@@ -1,18 +1,29 @@
-"""Built-in metrics: cosine, dot, euclidean, squared euclidean, minkowski (p = 1, 3)."""
+"""Built-in metrics: cosine, dot, euclidean, squared euclidean, minkowski (p = 1, 3).
+
+The functions take and return torch tensors and import torch when first called, so that
+registering them (every ``vizkit`` start, every app page) does not: a precomputed cosine
+search runs on numpy alone (:mod:`vizkit.compute.indexes`).
+"""
 from __future__ import annotations
 
-import torch
-import torch.nn.functional as F
+from typing import TYPE_CHECKING
 
 from vizkit import hookimpl
 from vizkit.api.metrics import Metric
 
+if TYPE_CHECKING:
+    import torch
+
 
 def _cosine(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    import torch.nn.functional as F
+
     return F.normalize(a, dim=1, eps=1e-12) @ F.normalize(b, dim=1, eps=1e-12).T
 
 
 def _prepare_cosine(database: torch.Tensor):
+    import torch.nn.functional as F
+
     normed = F.normalize(database, dim=1, eps=1e-12)
     return lambda q: F.normalize(q, dim=1, eps=1e-12) @ normed.T
 
@@ -33,6 +44,8 @@ def _sq_from_norms(q: torch.Tensor, db_sq: torch.Tensor, db: torch.Tensor) -> to
 
 def _prepare_sq_rank(database: torch.Tensor):
     # |x|^2 - 2 q.x in one fused pass ranks like the squared distance (|q|^2 is constant).
+    import torch
+
     db_sq = (database * database).sum(1)[None, :]
     return lambda q: torch.addmm(db_sq, q, database.T, alpha=-2.0)
 
@@ -42,7 +55,11 @@ def _finalize_sq(partial: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
 
 
 def _minkowski(p: float):
-    return lambda a, b: torch.cdist(a, b, p=p)
+    def distance(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+        import torch
+
+        return torch.cdist(a, b, p=p)
+    return distance
 
 
 METRICS = (

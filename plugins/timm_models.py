@@ -1,15 +1,18 @@
-"""Any timm model by name: pretrained (hub, local cache), a weights file, or random."""
+"""Any timm model by name: pretrained (hub, local cache), a weights file, or random.
+
+timm (and torch) are imported when a name is first looked up or a model built, not when
+the provider is registered."""
 from __future__ import annotations
 
 from pathlib import Path
-
-import timm
-import torch
+from typing import TYPE_CHECKING
 
 from vizkit import hookimpl
 from vizkit.api.models import ModelProvider
-from vizkit.compute.weights import load_weights, state_dict_of
 from vizkit.errors import WeightsUnavailableError
+
+if TYPE_CHECKING:
+    import torch
 
 
 def build(name: str, pretrained: bool = False, weights_file: str | None = None,
@@ -18,6 +21,11 @@ def build(name: str, pretrained: bool = False, weights_file: str | None = None,
 
     Random weights are drawn with ``seed`` so that the same name gives the same model.
     """
+    import timm
+    import torch
+
+    from vizkit.compute.weights import load_weights, state_dict_of
+
     if weights_file:
         path = Path(weights_file).expanduser()
         state = state_dict_of(load_weights(path))  # tensors only: never runs code
@@ -43,11 +51,17 @@ def build(name: str, pretrained: bool = False, weights_file: str | None = None,
         return timm.create_model(name, pretrained=False, **kwargs)
 
 
+def _timm():
+    import timm
+
+    return timm
+
+
 TIMM = ModelProvider(
     name="timm",
     description="Any of timm's models (resnet18, efficientnet_b0, convnext_tiny, ...).",
-    names=lambda: timm.list_models(),
-    accepts=timm.is_model,
+    names=lambda: _timm().list_models(),
+    accepts=lambda name: _timm().is_model(name),
     build=build,
 )
 

@@ -86,8 +86,12 @@ def test_page_serves_stored_maps_when_the_images_are_gone(tmp_path, monkeypatch)
     at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('similarity')",
                              default_timeout=120).run()
     assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.radio(key="simmap_maps_from").value == "precomputed"  # no model needed
+    assert len([c for c in at.caption if "Σ map" in c.value]) == 5
+    at.radio(key="simmap_maps_from").set_value("any image").run()  # needs the images: gone
     assert any("not available here" in i.value and "precomputed" in i.value for i in at.info)
     assert len([c for c in at.caption if "Σ map" in c.value]) == 5
+    at.radio(key="simmap_maps_from").set_value("precomputed").run()
     at.selectbox(key="simmap_stored_query").select(4).run()
     assert not at.exception and len([c for c in at.caption if "Σ map" in c.value]) == 5
     at.selectbox(key="simmap_metric").select("dot").run()  # no maps stored for dot

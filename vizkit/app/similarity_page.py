@@ -47,10 +47,15 @@ def render() -> None:
         st.info(f"No exact additive map exists for {metric.name}: a distance is not a sum "
                 f"over pixels. Results are ranked by {metric.name}; the maps show the "
                 f"{shown} similarity of the same features, which they split exactly.")
+    mrow = stored_maps_row(reader, frow, metric.name)
+    if mrow is not None and st.radio(
+            "Queries", ["precomputed", "any image"], horizontal=True, key=f"{PREFIX}_maps_from",
+            help="Precomputed: the queries `vizkit maps` stored, drawn at once. Any image: a "
+                 "dataset image or an upload, computed with the model.") == "precomputed":
+        return _render_stored(reader, frow, mrow)
     try:
         service = map_service(reader, frow)
     except DatasetMissingError as e:
-        mrow = stored_maps_row(reader, frow, metric.name)
         if mrow is None:
             raise
         st.info(f"{e} Showing the maps precomputed by `vizkit maps` instead.")

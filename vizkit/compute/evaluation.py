@@ -8,10 +8,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from vizkit.compute.metric_names import METRIC_NAMES, RECALL_KS  # noqa: F401  (re-exported)
 from vizkit.errors import VizkitError
-
-RECALL_KS = (1, 2, 4, 8)
-METRIC_NAMES = [f"recall_at_{k}" for k in RECALL_KS] + ["map_at_r", "nmi"]
 
 
 def _calculator():

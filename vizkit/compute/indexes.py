@@ -5,17 +5,18 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from vizkit.api.metrics import Metric
 
 BLOCK_SCORES = 1 << 26  # scores held at once (256 MB): rows per block = this ÷ queries
 
 
-def tensor_of(array: np.ndarray) -> torch.Tensor:
+def tensor_of(array: np.ndarray):
     """A float32 tensor over ``array`` without copying; a read-only (memory-mapped) array is
-    wrapped as is — vizkit never writes into a stored matrix."""
+    wrapped as is — vizkit never writes into a stored matrix. (Imports torch: only metrics
+    without a unit-vector form need it.)"""
+    import torch
+
     array = np.asarray(array)
     if array.dtype != np.float32 or not array.flags.c_contiguous:
         array = np.ascontiguousarray(array, np.float32)
@@ -34,21 +35,47 @@ def unit_rows(features: np.ndarray, block: int = 65_536) -> np.ndarray:
     return out
 
 
+def top_k(values: np.ndarray, k: int, best_high: bool) -> tuple[np.ndarray, np.ndarray]:
+    """Column indices and values of the ``k`` best entries of each row, best first."""
+    k = min(k, values.shape[1])
+    if k <= 0:
+        return np.zeros((len(values), 0), np.int64), np.zeros((len(values), 0), values.dtype)
+    keyed = -values if best_high else values
+    part = np.argpartition(keyed, k - 1, axis=1)[:, :k] if k < values.shape[1] else \
+        np.broadcast_to(np.arange(values.shape[1]), values.shape).copy()
+    order = np.argsort(np.take_along_axis(keyed, part, 1), axis=1, kind="stable")
+    idx = np.take_along_axis(part, order, 1)
+    return idx, np.take_along_axis(values, idx, 1)
+
+
+def metric_values(metric: Metric, rows: np.ndarray, queries: np.ndarray,
+                  prepared: bool = False) -> np.ndarray:
+    """``[q, rows]`` metric values: numpy for a metric that is a dot product of unit
+    vectors, else the metric's own (torch) functions — ranking values when ``prepared``
+    (finalised later), exact ones otherwise."""
+    if metric.normalized_dot:
+        return unit_rows(np.asarray(queries, np.float32)) @ unit_rows(rows).T
+    import torch
+
+    with torch.inference_mode():
+        make = metric.scorer if prepared else metric.exact
+        return make(tensor_of(rows))(tensor_of(queries)).numpy()
+
+
 class ExactSearcher:
     """Exact top-k under a metric over a matrix, in blocks of database rows sized so that a
     search never holds more than ``scores`` values at once, whatever the number of queries.
     ``unit`` (unit-length rows, for a metric with ``normalized_dot``) replaces normalising
-    the matrix."""
+    the matrix, and its search is numpy alone (BLAS reads at memory speed)."""
 
     def __init__(self, metric: Metric, features: np.ndarray, unit: np.ndarray | None = None,
                  scores: int = BLOCK_SCORES):
         self.metric, self.features, self.unit, self.scores = metric, features, unit, scores
 
-    def _scores(self, q: torch.Tensor, lo: int, hi: int) -> torch.Tensor:
-        if self.unit is not None:  # BLAS's threaded gemv/gemm reads at memory speed
-            unit_q = F.normalize(q, dim=1, eps=1e-12).numpy()
-            return torch.from_numpy(unit_q @ np.asarray(self.unit[lo:hi]).T)
-        return self.metric.scorer(tensor_of(self.features[lo:hi]))(q)
+    def _scores(self, q: np.ndarray, lo: int, hi: int) -> np.ndarray:
+        if self.unit is not None:
+            return unit_rows(q) @ np.asarray(self.unit[lo:hi]).T
+        return metric_values(self.metric, self.features[lo:hi], q, prepared=True)
 
     def search(self, queries: np.ndarray, k: int, exclude: np.ndarray | None = None
                ) -> tuple[np.ndarray, np.ndarray]:
@@ -58,26 +85,26 @@ class ExactSearcher:
         k = min(k, n - (exclude is not None))
         block = max(4096, self.scores // max(1, len(queries)))
         best = self.metric.higher_is_more_similar
-        q = tensor_of(np.asarray(queries, np.float32).reshape(len(queries), -1))
+        q = np.ascontiguousarray(np.asarray(queries, np.float32).reshape(len(queries), -1))
         top_v = top_i = None
-        with torch.inference_mode():
-            for lo in range(0, n, block):
-                values = self._scores(q, lo, min(n, lo + block))
-                if exclude is not None:
-                    inside = (exclude >= lo) & (exclude < lo + values.shape[1])
-                    rows = np.flatnonzero(inside)
-                    if len(rows):
-                        values[torch.from_numpy(rows), torch.from_numpy(exclude[rows] - lo)] = \
-                            -torch.inf if best else torch.inf
-                v, i = torch.topk(values, min(k, values.shape[1]), dim=1, largest=best)
-                i = i + lo
-                if top_v is not None:
-                    v, j = torch.topk(torch.cat([top_v, v], 1), k, dim=1, largest=best)
-                    i = torch.gather(torch.cat([top_i, i], 1), 1, j)
-                top_v, top_i = v, i
-            if self.metric.finalize is not None and self.unit is None:
-                top_v = self.metric.finalize(top_v, q)
-        return top_i.numpy().astype(np.int64), top_v.numpy()
+        for lo in range(0, n, block):
+            values = self._scores(q, lo, min(n, lo + block))
+            if exclude is not None:
+                inside = (exclude >= lo) & (exclude < lo + values.shape[1])
+                rows = np.flatnonzero(inside)
+                values[rows, exclude[rows] - lo] = -np.inf if best else np.inf
+            i, v = top_k(values, k, best)
+            i = i + lo
+            if top_v is not None:
+                j, v = top_k(np.concatenate([top_v, v], 1), k, best)
+                i = np.take_along_axis(np.concatenate([top_i, i], 1), j, 1)
+            top_v, top_i = v, i
+        if self.metric.finalize is not None and self.unit is None:
+            import torch
+
+            with torch.inference_mode():
+                top_v = self.metric.finalize(tensor_of(top_v), tensor_of(q)).numpy()
+        return top_i.astype(np.int64), np.asarray(top_v, np.float32)
 
 
 def rerank(metric: Metric, features: np.ndarray, queries: np.ndarray, candidates: np.ndarray,
@@ -87,16 +114,16 @@ def rerank(metric: Metric, features: np.ndarray, queries: np.ndarray, candidates
     best = metric.higher_is_more_similar
     out_i = np.full((len(queries), k), -1, np.int64)
     out_v = np.full((len(queries), k), np.nan, np.float32)
-    with torch.inference_mode():
-        for r, (q, cand) in enumerate(zip(queries, candidates)):
-            cand = np.unique(cand[cand >= 0])
-            if not len(cand):
-                continue
-            rows = tensor_of(np.asarray(features[np.sort(cand)], np.float32))
-            values = metric.exact(rows)(tensor_of(np.asarray(q, np.float32)[None]))[0]
-            order = torch.argsort(values, descending=best)[:k].numpy()
-            out_i[r, :len(order)] = np.sort(cand)[order]
-            out_v[r, :len(order)] = values.numpy()[order]
+    for r, (q, cand) in enumerate(zip(queries, candidates)):
+        cand = np.sort(np.unique(cand[cand >= 0]))
+        if not len(cand):
+            continue
+        rows = np.asarray(features[cand], np.float32)
+        q = np.asarray(q, np.float32)[None]
+        values = metric_values(metric, rows, q)[0]
+        order = np.argsort(-values if best else values, kind="stable")[:k]
+        out_i[r, :len(order)] = cand[order]
+        out_v[r, :len(order)] = values[order]
     return out_i, out_v
 
 

@@ -4,31 +4,28 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import numpy as np
-import torch
 
 from vizkit.api.metrics import Metric
-from vizkit.compute.indexes import tensor_of
+from vizkit.compute.indexes import ExactSearcher, unit_rows
+
+
+def searcher_for(metric: Metric, database: np.ndarray) -> ExactSearcher:
+    """An exact searcher over an in-memory matrix (unit rows made once for cosine)."""
+    return ExactSearcher(metric, database,
+                         unit_rows(database) if metric.normalized_dot else None)
 
 
 def topk(metric: Metric, queries: np.ndarray, database: np.ndarray, k: int,
-         exclude: np.ndarray | None = None, scorer=None) -> tuple[np.ndarray, np.ndarray]:
+         exclude: np.ndarray | None = None, searcher: ExactSearcher | None = None
+         ) -> tuple[np.ndarray, np.ndarray]:
     """Indices ``[q, k]`` and metric values ``[q, k]`` of the best ``k`` database rows.
 
     ``exclude[i]`` (optional) is a database index to leave out of query ``i``'s list (the
-    query itself). ``scorer`` is ``metric.scorer(database)``, passed to reuse it.
+    query itself). ``searcher`` is ``searcher_for(metric, database)``, passed to reuse it.
     """
-    scorer = scorer or metric.scorer(tensor_of(database))
-    q = tensor_of(queries)
-    values = scorer(q)
-    best = metric.higher_is_more_similar
-    if exclude is not None:
-        values[torch.arange(len(queries)), torch.from_numpy(exclude)] = \
-            -torch.inf if best else torch.inf
-    k = min(k, database.shape[0] - (exclude is not None))
-    scores, idx = torch.topk(values, k, dim=1, largest=best, sorted=True)
-    if metric.finalize is not None:
-        scores = metric.finalize(scores, q)
-    return idx.numpy(), scores.numpy()
+    searcher = searcher or searcher_for(metric, database)
+    exclude = None if exclude is None else np.asarray(exclude, np.int64)
+    return searcher.search(np.asarray(queries, np.float32), k, exclude)
 
 
 def all_pairs_topk(metric: Metric, features: np.ndarray, k: int, block: int = 1024,
@@ -37,17 +34,16 @@ def all_pairs_topk(metric: Metric, features: np.ndarray, k: int, block: int = 10
     """Top-``k`` neighbours of every row among all other rows, in blocks of queries."""
     n = features.shape[0]
     k = min(k, n - 1)
-    scorer = metric.scorer(tensor_of(features))
+    searcher = searcher_for(metric, features)
     nbr = np.empty((n, k), np.int32)
     score = np.empty((n, k), np.float32)
-    with torch.inference_mode():
-        for lo in range(0, n, block):
-            hi = min(lo + block, n)
-            i, s = topk(metric, features[lo:hi], features, k,
-                        exclude=np.arange(lo, hi), scorer=scorer)
-            nbr[lo:hi], score[lo:hi] = i, s
-            if progress:
-                progress(hi - lo)
+    for lo in range(0, n, block):
+        hi = min(lo + block, n)
+        i, s = topk(metric, features[lo:hi], features, k, exclude=np.arange(lo, hi),
+                    searcher=searcher)
+        nbr[lo:hi], score[lo:hi] = i, s
+        if progress:
+            progress(hi - lo)
     return nbr, score
 
 

@@ -7,10 +7,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import torch
 
 from vizkit.api.metrics import Metric
-from vizkit.compute.indexes import rerank, tensor_of
+from vizkit.compute.indexes import metric_values, rerank
 from vizkit.compute.nearest import topk
 from vizkit.errors import BadArgumentError, ResultMissingError, UnknownNameError
 from vizkit.read.catalog import Reader
@@ -127,9 +126,8 @@ def rank_and_score(metric: Metric, vector: np.ndarray, matrix: np.ndarray, idxs,
                    exclude: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Each of ``idxs``'s rank (1 = most similar) among all rows of ``matrix`` for the query
     ``vector``, and its score; row ``exclude`` (the query itself) is not counted."""
-    with torch.inference_mode():
-        scores = metric.exact(tensor_of(matrix))(
-            tensor_of(np.asarray(vector, np.float32).reshape(1, -1)))[0].numpy()
+    scores = metric_values(metric, np.asarray(matrix, np.float32),
+                           np.asarray(vector, np.float32).reshape(1, -1))[0]
     idxs = np.asarray(idxs, np.int64)
     mine = scores[idxs]
     if exclude is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vizkit.compute.evaluation import METRIC_NAMES
+from vizkit.compute.metric_names import METRIC_NAMES
 from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import FeaturesRow, RunRow
