@@ -24,7 +24,4 @@ python3 -m venv .venv
 # torch and torchvision must be a matching pair (torchvision's compiled ops).
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install -q ".$extras"
-# torch-lucent pins kornia<=0.4.1, which predates torch 2: install it without its
-# dependencies (vizkit.explorer.lucent_compat provides the two kornia functions it uses).
-.venv/bin/pip install -q --no-deps "torch-lucent==0.1.8"
 echo "vizkit is installed in .venv"

@@ -14,7 +14,7 @@ from vizkit.compute.channels import (
     sample_channels,
     top_activations,
 )
-from vizkit.compute.lucent_compat import _get_rotation_matrix2d, _translate, _warp_affine
+from vizkit.compute.lucent_compat import _translate, lucent
 from vizkit.errors import VizkitError
 from vizkit.read.models import load_model
 from vizkit.registry import get_registry
@@ -121,16 +121,19 @@ def test_feature_maps_of_one_image(trained):
     assert maps.shape == (64, 7, 7) and (maps >= 0).all()  # after ReLU and max-pooling
 
 
-def test_kornia_stand_in_matches_plain_geometry():
+def test_lucent_transforms_are_exact_on_this_torch():
     x = torch.arange(25, dtype=torch.float32).reshape(1, 1, 5, 5)
     assert torch.allclose(_translate(x, torch.tensor([[0.0, 0.0]])), x, atol=1e-5)
     shifted = _translate(x, torch.tensor([[1.0, 0.0]]))
     assert torch.allclose(shifted[..., 1:], x[..., :-1], atol=1e-4)  # one pixel right
+    assert lucent().transform.translate is _translate  # what lucent's jitter now calls
+    import kornia  # the real one lucent pins: its rotation is right on torch 2
+
     centre = torch.tensor([[2.0, 2.0]])
-    m = _get_rotation_matrix2d(centre, torch.tensor([0.0]), torch.ones(1, 2))
-    assert torch.allclose(_warp_affine(x, m, (5, 5)), x, atol=1e-4)
-    m = _get_rotation_matrix2d(centre, torch.tensor([90.0]), torch.ones(1, 2))
-    turned = _warp_affine(x, m, (5, 5))
+    m = kornia.get_rotation_matrix2d(centre, torch.tensor([0.0]), torch.ones(1, 2))
+    assert torch.allclose(kornia.warp_affine(x, m, dsize=(5, 5)), x, atol=1e-4)
+    m = kornia.get_rotation_matrix2d(centre, torch.tensor([90.0]), torch.ones(1, 2))
+    turned = kornia.warp_affine(x, m, dsize=(5, 5))
     assert torch.allclose(turned, torch.rot90(x, 1, dims=(2, 3)), atol=1e-4)
 
 
