@@ -1,9 +1,8 @@
 """``vizkit_small_cnn``: the small embedding CNN of the embedded demo.
 
 Registers a model provider for the one name; the network (:mod:`vizkit_plugins.
-small_cnn_model`, which needs torch and timm) is imported only when the model is built, so
-that starting ``vizkit`` or an app page that reads precomputed results does not import
-torch.
+small_cnn_model`, torch only) is imported when the model is built, so that starting
+``vizkit`` or an app page that reads precomputed results does not import torch.
 """
 from __future__ import annotations
 
@@ -14,12 +13,13 @@ NAME = "vizkit_small_cnn"
 
 
 def build(name: str, pretrained: bool = False, weights_file: str | None = None, **kwargs):
-    """Register the network with timm (by importing it) and build it as timm's provider
-    does: random weights from a seed, or a weights file."""
-    import vizkit_plugins.small_cnn_model  # noqa: F401  (registers the timm entry point)
+    """Build the network as timm's provider builds its models (random weights from a seed,
+    or a weights file), with its own constructor: no timm import."""
+    from vizkit_plugins.small_cnn_model import vizkit_small_cnn
     from vizkit_plugins.timm_models import build as timm_build
 
-    return timm_build(name, pretrained=pretrained, weights_file=weights_file, **kwargs)
+    return timm_build(name, pretrained=pretrained, weights_file=weights_file,
+                      create=lambda _name, **kw: vizkit_small_cnn(**kw), **kwargs)
 
 
 SMALL_CNN = ModelProvider(

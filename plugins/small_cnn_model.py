@@ -1,6 +1,7 @@
-"""The network of ``vizkit_small_cnn``, the small embedding CNN of the embedded demo,
-registered in timm's registry when this module is imported (by
-:mod:`vizkit_plugins.small_cnn` when the model is first built).
+"""The network of ``vizkit_small_cnn``, the small embedding CNN of the embedded demo
+(imported by :mod:`vizkit_plugins.small_cnn` when the model is first built). It follows
+timm's model interface (``forward_features``/``forward_head``, ``pretrained_cfg``) but
+needs no timm: serving it costs torch alone.
 
 Five 3x3 convolutions in three stages, global average pooling, a linear embedding
 (``embedding``, the pooled feature the classifier sees) and a cosine classifier. Made for
@@ -12,7 +13,6 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
-from timm.models import register_model
 
 PRETRAINED_CFG = {
     "input_size": (1, 28, 28), "mean": (0.286,), "std": (0.353,), "crop_pct": 1.0,
@@ -67,9 +67,8 @@ class SmallCNN(nn.Module):
         return self.forward_head(self.forward_features(x))
 
 
-@register_model
 def vizkit_small_cnn(pretrained: bool = False, **kwargs) -> SmallCNN:
-    """timm entry point; there are no pretrained weights (train them with ``vizkit demo``)."""
+    """The constructor; there are no pretrained weights (train them with ``vizkit demo``)."""
     if pretrained:
         raise RuntimeError("vizkit_small_cnn has no pretrained weights; use a checkpoint "
                            "made by `vizkit demo` or `vizkit train` (--checkpoint RUN).")

@@ -16,20 +16,22 @@ if TYPE_CHECKING:
 
 
 def build(name: str, pretrained: bool = False, weights_file: str | None = None,
-          seed: int = 0, **kwargs) -> torch.nn.Module:
+          seed: int = 0, create=None, **kwargs) -> torch.nn.Module:
     """Create timm model ``name``; weights from the hub/cache, ``weights_file``, or random.
 
     Random weights are drawn with ``seed`` so that the same name gives the same model.
+    ``create(name, pretrained=..., **kwargs)`` makes the module (default
+    ``timm.create_model``; a provider of its own networks passes its constructor).
     """
-    import timm
     import torch
 
     from vizkit.compute.weights import load_weights, state_dict_of
 
+    create = create or _timm().create_model
     if weights_file:
         path = Path(weights_file).expanduser()
         state = state_dict_of(load_weights(path))  # tensors only: never runs code
-        module = timm.create_model(name, pretrained=False, **kwargs)
+        module = create(name, pretrained=False, **kwargs)
         try:
             module.load_state_dict(state, strict=True)
         except Exception as e:
@@ -39,7 +41,7 @@ def build(name: str, pretrained: bool = False, weights_file: str | None = None,
         return module
     if pretrained:
         try:
-            return timm.create_model(name, pretrained=True, **kwargs)
+            return create(name, pretrained=True, **kwargs)
         except Exception as e:
             raise WeightsUnavailableError(
                 f"Could not get pretrained weights for {name} ({type(e).__name__}: "
@@ -48,7 +50,7 @@ def build(name: str, pretrained: bool = False, weights_file: str | None = None,
                 "--weights random.") from e
     with torch.random.fork_rng():
         torch.manual_seed(seed)
-        return timm.create_model(name, pretrained=False, **kwargs)
+        return create(name, pretrained=False, **kwargs)
 
 
 def _timm():

@@ -151,3 +151,22 @@ def test_a_bundle_is_unpacked_once_per_content(bundles, tmp_path, monkeypatch):
     shutil.copy(bundles / "light.vizkit", copy)
     assert open_bundle(copy) == first
     assert len(list((tmp_path / "cache").iterdir())) == 1
+
+
+def test_fetch_bundle_keeps_only_a_bundle_that_opens(bundles, tmp_path):
+    env = {"VIZKIT_BUNDLE_CACHE": str(tmp_path / "cache")}
+    out = tmp_path / "got.vizkit"
+    done = _vizkit("fetch-bundle", (bundles / "light.vizkit").as_uri(), "--out", str(out),
+                   "--quiet", cwd=tmp_path, env=env)
+    assert done.returncode == 0 and out.is_file(), done.stderr
+    assert out.read_bytes() == (bundles / "light.vizkit").read_bytes()
+    not_bundle = tmp_path / "page.html"
+    not_bundle.write_text("<html>not found</html>")
+    for url, says in ((not_bundle.as_uri(), "not a vizkit bundle"),
+                      ((tmp_path / "absent.vizkit").as_uri(), "Could not fetch"),
+                      ("ftp://example.invalid/x.vizkit", "must be one of")):
+        done = _vizkit("fetch-bundle", url, "--out", str(tmp_path / "x.vizkit"), "--quiet",
+                       cwd=tmp_path, env=env)
+        assert done.returncode == 1 and says in done.stderr, (url, done.stderr)
+        assert "Traceback" not in done.stderr and not (tmp_path / "x.vizkit").exists()
+    assert not list(tmp_path.glob(".x.vizkit*"))  # no partial download left behind

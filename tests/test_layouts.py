@@ -122,3 +122,22 @@ def test_cli_project_and_evolve(tmp_path, evolved_store):
                                   "--dataset", "digits[val]", "--layer", "embedding"],
                            capture_output=True, text=True)
     assert split.returncode == 1 and "no images in split 'val'" in split.stderr
+
+
+def test_cluster_scores_equal_scikit_learns():
+    from sklearn.metrics import confusion_matrix, normalized_mutual_info_score
+    from sklearn.metrics.cluster import contingency_matrix
+
+    from vizkit.compute.clustering import confusion, contingency, nmi, purity
+
+    rng = np.random.default_rng(0)
+    for n, k, c in ((500, 10, 7), (50, 3, 3), (20, 1, 4), (30, 5, 1)):
+        labels, clusters = rng.integers(0, k, n), rng.integers(0, c, n)
+        assert nmi(labels, clusters) == pytest.approx(
+            normalized_mutual_info_score(labels, clusters), abs=1e-12)
+        table = contingency_matrix(labels, clusters)
+        assert np.array_equal(contingency(labels, clusters), table)
+        assert purity(labels, clusters) == pytest.approx(table.max(0).sum() / n)
+        assert np.array_equal(confusion(labels, clusters % k, k),
+                              confusion_matrix(labels, clusters % k, labels=np.arange(k)))
+    assert nmi(np.zeros(5), np.zeros(5)) == 1.0

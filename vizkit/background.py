@@ -66,11 +66,12 @@ def running(store_path: Path) -> str | None:
     return info.get("name") if _alive(pid) else None
 
 
-def start(store_path: Path, name: str, argv: list[str]) -> None:
+def start(store_path: Path, name: str, argv: list[str], by_visitor: bool = True) -> None:
     """Run ``vizkit --store STORE *argv`` in the background as job ``name``. Raises
-    :class:`JobBusyError` while another job runs on the store, and refuses on a read-only
-    app."""
-    if read_only():
+    :class:`JobBusyError` while another job runs on the store. A read-only app refuses
+    jobs a visitor asks for; ``by_visitor=False`` is the app's own cold start, one bounded
+    job per server."""
+    if read_only() and by_visitor:
         raise VizkitError("This app is read-only (VIZKIT_READ_ONLY): it starts no jobs.")
     busy = running(store_path)
     if busy:

@@ -10,9 +10,16 @@ def data_dir() -> Path:
     return Path(os.environ.get("VIZKIT_DATA", "data"))
 
 
+FETCHED_BUNDLE = "fetched.vizkit"  # where the app's cold start puts a downloaded bundle
+
+
 def store_path() -> Path:
-    """The store file: ``$VIZKIT_STORE`` or ``<data dir>/vizkit.duckdb``."""
-    return Path(os.environ.get("VIZKIT_STORE") or data_dir() / "vizkit.duckdb")
+    """The store file: ``$VIZKIT_STORE``, else ``<data dir>/vizkit.duckdb`` — or, when there
+    is none, the bundle a cold start fetched (``<data dir>/fetched.vizkit``) if present."""
+    if os.environ.get("VIZKIT_STORE"):
+        return Path(os.environ["VIZKIT_STORE"])
+    default, fetched = data_dir() / "vizkit.duckdb", data_dir() / FETCHED_BUNDLE
+    return fetched if not default.exists() and fetched.is_file() else default
 
 
 def cache_dir() -> Path:

@@ -63,7 +63,7 @@ def test_dataset_slices_and_checkpoint_epochs(capsys, digits_store, evolved_stor
     code, err = run(capsys, ["--store", str(digits_store), "maps", "--dataset", "digits",
                              "--model", "vizkit_small_cnn", "--weights", "random", "--layer",
                              "stages.2", "--queries", "first:abc"])
-    assert code == 2 and "first:N takes a whole number" in err
+    assert code == 2 and "must be a whole number" in err
 
 
 @pytest.mark.parametrize("change,kind,suggestion", [

@@ -5,6 +5,7 @@ and pooled features of several layers in one forward pass.
 from __future__ import annotations
 
 import hashlib
+import sys
 from dataclasses import dataclass
 
 import numpy as np
@@ -29,10 +30,15 @@ class PreprocessConfig:
 
     @classmethod
     def from_module(cls, module: nn.Module, input_size: int | None = None) -> PreprocessConfig:
-        """Read the config timm attaches to a model (``pretrained_cfg``) or use defaults."""
-        from timm.data import resolve_data_config
+        """Read the config timm attaches to a model (``pretrained_cfg``) or use defaults.
+        A model built without timm (vizkit's own small CNN) is read without importing it."""
+        own = getattr(module, "pretrained_cfg", None)
+        if "timm" not in sys.modules and isinstance(own, dict) and "input_size" in own:
+            cfg = own
+        else:
+            from timm.data import resolve_data_config
 
-        cfg = resolve_data_config({}, model=module)
+            cfg = resolve_data_config({}, model=module)
         c, h, w = cfg["input_size"]
         if input_size:
             h = w = int(input_size)

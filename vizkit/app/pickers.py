@@ -32,20 +32,25 @@ def _default(options: list[str], prefer: str | None = None, avoid: str | None = 
 
 
 def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
-                  avoid: FeaturesRow | None = None) -> FeaturesRow:
+                  avoid: FeaturesRow | None = None,
+                  prefer: set[str] | None = None) -> FeaturesRow:
     """Dataset / model / layer / metric pickers; return the chosen features (the metric
     name is in ``st.session_state[prefix + '_metric']``). ``dataset`` fixes the dataset
     (the compare page's B must search the same images as A); ``avoid`` (A's features) makes
     the first choice differ from it: another model at the same layer if there is one, else
-    another layer."""
+    another layer. ``prefer`` (result keys, e.g. those with precomputed maps) makes the
+    newest of those features the first choice."""
     rows = reader.features_rows()
+    preferred = [r for r in rows if r.result_key in (prefer or ())]
+    first = preferred[-1] if preferred and avoid is None else None
     if not rows:
         raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
                                  "`vizkit precompute --dataset D --model M --layers L`.")
     c1, c2, c3, c4 = st.columns(4)
     if dataset is None:
-        dataset = c1.selectbox("Dataset", sorted({r.dataset.name for r in rows}),
-                               key=f"{prefix}_dataset")
+        names = sorted({r.dataset.name for r in rows})
+        dataset = c1.selectbox("Dataset", names, key=f"{prefix}_dataset", index=_default(
+            names, prefer=first.dataset.name if first else None))
     else:
         c1.text_input("Dataset", dataset, disabled=True, key=f"{prefix}_dataset_fixed")
     rows = [r for r in rows if r.dataset.name == dataset]
@@ -53,12 +58,14 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
         raise ResultMissingError(f"No features of {dataset} in the store.")
     models = list(dict.fromkeys(r.label for r in reversed(rows)))
     avoid_label = avoid.label if avoid else None
-    model = c2.selectbox("Model", models, index=_default(models, avoid=avoid_label),
-                         key=f"{prefix}_model")
+    model = c2.selectbox("Model", models, index=_default(
+        models, prefer=first.label if first else None, avoid=avoid_label),
+        key=f"{prefix}_model")
     rows = [r for r in rows if r.label == model]
     layers = list(dict.fromkeys(r.layer for r in rows))
-    layer_index = 0 if not avoid else _default(layers, prefer=avoid.layer) \
-        if model != avoid_label else _default(layers, avoid=avoid.layer)
+    layer_index = _default(layers, prefer=first.layer if first else None) if not avoid \
+        else _default(layers, prefer=avoid.layer) if model != avoid_label \
+        else _default(layers, avoid=avoid.layer)
     layer = c3.selectbox("Layer", layers, index=layer_index, key=f"{prefix}_layer")
     c4.selectbox("Metric", [m.name for m in get_registry().metrics()], key=f"{prefix}_metric")
     return [r for r in rows if r.layer == layer][-1]

@@ -40,7 +40,8 @@ def render() -> None:
                "score exactly over the pixels of both images.")
     pickers.apply_pending(PREFIX)
     reader = data.reader()
-    frow = pickers.pick_features(reader, PREFIX)
+    frow = pickers.pick_features(reader, PREFIX,
+                                 prefer={m.source_key for m in reader.catalog().maps})
     metric = get_registry().metric(st.session_state[f"{PREFIX}_metric"])
     shown = map_metric(metric.name)
     if shown != metric.name:

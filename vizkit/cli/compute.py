@@ -150,7 +150,8 @@ def _maps_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--metric", default="cosine",
                     help="ranking metric (maps are of cosine unless it is cosine or dot)")
     sp.add_argument("--k", type=a.integer(1, 200), default=20)
-    sp.add_argument("--queries", default="test", help="a split name, all, or first:N")
+    sp.add_argument("--queries", default="test",
+                    help="a split name, all, first:N or SPLIT:N (its first N)")
     a.add_quiet(sp)
 
 

@@ -36,6 +36,28 @@ def cmd_bundle(args) -> int:
     return 0
 
 
+def cmd_fetch_bundle(args) -> int:
+    from vizkit.progress import bar
+    from vizkit.store.bundle import fetch_bundle
+
+    with bar(desc="fetching the bundle", unit="B", unit_scale=True,
+             disable=args.quiet) as progress:
+        def report(done: int, total: int) -> None:
+            if total and progress.total != total:
+                progress.total = total
+            progress.update(done - progress.n)
+        out = fetch_bundle(args.url, Path(args.out), on_bytes=report)
+    print(f"{out}: a vizkit bundle ({out.stat().st_size / 1e6:.1f} MB). Open it with "
+          f"--store {out} or VIZKIT_STORE={out}.")
+    return 0
+
+
+def _fetch_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("url", help="where the bundle is (https://, http:// or file://)")
+    sp.add_argument("--out", required=True, help="the file to write")
+    a.add_quiet(sp)
+
+
 def _bundle_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--out", required=True, help="the bundle file to write (e.g. demo.vizkit)")
     sp.add_argument("--no-checkpoints", action="store_true",
@@ -48,4 +70,6 @@ def _bundle_args(sp: argparse.ArgumentParser) -> None:
 COMMANDS = [
     Command("bundle", "the store and the files it refers to as one file that opens anywhere "
             "(--store FILE)", _bundle_args, cmd_bundle),
+    Command("fetch-bundle", "download a bundle (checked before it is kept)", _fetch_args,
+            cmd_fetch_bundle),
 ]

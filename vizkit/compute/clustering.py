@@ -1,9 +1,19 @@
-"""Clusters of a layer's features (not of the 2-D layout), and how they match the labels."""
+"""Clusters of a layer's features (not of the 2-D layout), and how they match the labels.
+
+The scores are numpy (the pages that show them import no scikit-learn); k-means, a job's
+work, is scikit-learn's."""
 from __future__ import annotations
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, normalized_mutual_info_score
-from sklearn.metrics.cluster import contingency_matrix
+
+
+def contingency(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``[values of a, values of b]`` counts of the pairs ``(a_i, b_i)``."""
+    _, ai = np.unique(np.asarray(a), return_inverse=True)
+    _, bi = np.unique(np.asarray(b), return_inverse=True)
+    out = np.zeros((ai.max(initial=-1) + 1, bi.max(initial=-1) + 1), np.int64)
+    np.add.at(out, (ai.ravel(), bi.ravel()), 1)
+    return out
 
 
 def l2_normalise(features: np.ndarray) -> np.ndarray:
@@ -26,13 +36,24 @@ def kmeans(features: np.ndarray, k: int, seed: int = 0) -> tuple[np.ndarray, np.
 
 def purity(labels: np.ndarray, assignment: np.ndarray) -> float:
     """The share of points whose cluster's majority label is their own."""
-    table = contingency_matrix(labels, assignment)
+    table = contingency(labels, assignment)
     return float(table.max(axis=0).sum() / table.sum())
 
 
 def nmi(labels: np.ndarray, assignment: np.ndarray) -> float:
-    """Normalised mutual information between labels and clusters (scikit-learn's)."""
-    return float(normalized_mutual_info_score(labels, assignment))
+    """Normalised mutual information between labels and clusters: I / mean(H_labels,
+    H_clusters), as scikit-learn's default (1 when both are a single class)."""
+    table = contingency(labels, assignment).astype(np.float64)
+    if table.shape[0] == table.shape[1] == 1 or table.size == 0:
+        return 1.0
+    n = table.sum()
+    p, pa, pb = table / n, table.sum(1) / n, table.sum(0) / n
+    nz = p > 0
+    mi = float((p[nz] * np.log(p[nz] / np.outer(pa, pb)[nz])).sum())
+    ha, hb = -(pa * np.log(pa)).sum(), -(pb * np.log(pb)).sum()
+    if ha == 0 or hb == 0:
+        return 1.0 if ha == hb else 0.0
+    return float(max(mi, 0.0) / ((ha + hb) / 2))
 
 
 def nearest_to_centre(assignment: np.ndarray, dist: np.ndarray, cluster: int,
@@ -51,5 +72,10 @@ def flows(before: np.ndarray, after: np.ndarray) -> np.ndarray:
 
 
 def confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
-    """``[true, predicted]`` counts."""
-    return confusion_matrix(labels, predictions, labels=np.arange(n_classes))
+    """``[true, predicted]`` counts (pairs outside ``0..n_classes-1`` are left out)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    keep = (labels >= 0) & (labels < n_classes) & (predictions >= 0) & \
+        (predictions < n_classes)
+    out = np.zeros((n_classes, n_classes), np.int64)
+    np.add.at(out, (labels[keep], predictions[keep]), 1)
+    return out

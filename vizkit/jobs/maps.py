@@ -34,16 +34,17 @@ def maps_meta(features: dict, metric: str, k: int, queries: np.ndarray) -> dict:
 
 
 def query_indices(dataset: Dataset, queries: str) -> np.ndarray:
-    """``all``, a split name (``test``), or ``first:N``: which images get maps."""
+    """``all``, a split name (``test``), ``first:N`` or ``SPLIT:N`` (the split's first N):
+    which images get maps."""
     if queries == "all":
         return np.arange(len(dataset))
-    if queries.startswith("first:"):
-        n = queries.split(":", 1)[1]
-        if not n.isdigit() or int(n) < 1:
-            raise BadArgumentError(f"--queries {queries}: first:N takes a whole number N of at "
-                                   "least 1.")
-        return np.arange(min(int(n), len(dataset)))
-    idx = np.flatnonzero(np.asarray(dataset.splits) == queries)
+    queries, _, n = queries.partition(":")
+    if n and (not n.isdigit() or int(n) < 1):
+        raise BadArgumentError(f"--queries {queries}:{n}: the number after ':' must be a "
+                               "whole number of at least 1.")
+    if queries == "first":
+        return np.arange(min(int(n or len(dataset)), len(dataset)))
+    idx = np.flatnonzero(np.asarray(dataset.splits) == queries)[: int(n) if n else None]
     if not len(idx):
         raise VizkitError(f"{dataset.name} has no images in split {queries!r}; use all, "
                           "first:N or one of " + ", ".join(sorted(set(map(str, dataset.splits))))

@@ -142,6 +142,58 @@ def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._=+@,-]", "_", text) or "_"
 
 
+# -- fetching -----------------------------------------------------------------------
+FETCH_SCHEMES = ("https", "http", "file")
+
+
+def fetch_bundle(url: str, out: Path, on_bytes: Callable[[int, int], None] | None = None,
+                 timeout_s: float = 60.0) -> Path:
+    """Download the bundle at ``url`` to ``out`` (atomically) and check that it opens.
+
+    Called by ``vizkit fetch-bundle`` (which the app runs on a cold start when
+    ``VIZKIT_BUNDLE_URL`` is set). The download stops at ``VIZKIT_BUNDLE_MAX_BYTES``;
+    ``on_bytes(done, total)`` reports progress (total 0 when the server does not say).
+    Returns ``out``; raises :class:`StoreError` saying what went wrong.
+    """
+    import urllib.error
+    import urllib.parse
+    import urllib.request
+
+    scheme = urllib.parse.urlparse(url).scheme
+    if scheme not in FETCH_SCHEMES:
+        raise StoreError(f"The bundle URL must be one of {', '.join(FETCH_SCHEMES)} "
+                         f"(got {scheme or 'none'!r}).")
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    partial = out.with_name(f".{out.name}.{os.getpid()}.partial")
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response, \
+                open(partial, "wb") as dst:
+            total = int(response.headers.get("Content-Length") or 0)
+            if total > MAX_TOTAL_BYTES:
+                raise StoreError(f"The bundle at {url} is {total / 1e9:.1f} GB, over the "
+                                 f"{MAX_TOTAL_BYTES / 1e9:.0f} GB limit.")
+            done = 0
+            while block := response.read(1 << 20):
+                done += len(block)
+                if done > MAX_TOTAL_BYTES:
+                    raise StoreError(f"The bundle at {url} is over the "
+                                     f"{MAX_TOTAL_BYTES / 1e9:.0f} GB limit.")
+                dst.write(block)
+                if on_bytes:
+                    on_bytes(done, total)
+        if not is_bundle(partial):
+            raise StoreError(f"{url} is not a vizkit bundle (make one with `vizkit bundle`).")
+        open_bundle(partial)  # validates the manifest and every file before it is published
+        os.replace(partial, out)
+    except (urllib.error.URLError, OSError, ValueError) as e:
+        reason = getattr(e, "reason", None) or e
+        raise StoreError(f"Could not fetch the bundle at {url} ({reason}).") from None
+    finally:
+        partial.unlink(missing_ok=True)
+    return out
+
+
 # -- opening ------------------------------------------------------------------------
 def cache_root() -> Path:
     """Where bundles are unpacked: ``$VIZKIT_BUNDLE_CACHE`` or ``~/.cache/vizkit/bundles``."""
