@@ -21,7 +21,6 @@ import streamlit as st
 from vizkit import background
 from vizkit.errors import VizkitError
 from vizkit.paths import FETCHED_BUNDLE, data_dir, store_path
-from vizkit.store import Store
 
 BUNDLE_URL_ENV = "VIZKIT_BUNDLE_URL"
 FETCH_JOB, DEMO_JOB = "cold-start-bundle", "cold-start-demo"
@@ -36,6 +35,14 @@ def bundle_url() -> str | None:
         except Exception:  # no secrets file (the common case), or a malformed one
             url = None
     return str(url).strip() or None if url else None
+
+
+def _has_store(path: Path) -> bool:
+    """Whether a store file is there (a zero-byte file, left by a killed creation, is not)."""
+    try:
+        return path.stat().st_size > 0
+    except OSError:
+        return False
 
 
 def _jobs_home() -> Path:
@@ -67,7 +74,7 @@ def _next_job() -> str | None:
             _start(DEMO_JOB, ["demo", "--quick"])
             return DEMO_JOB
         return FETCH_JOB
-    if os.environ.get("VIZKIT_STORE") or Store(store_path()).exists():
+    if os.environ.get("VIZKIT_STORE") or _has_store(store_path()):
         return None  # a store was there before: not a cold start
     url = bundle_url()
     if url:
@@ -109,6 +116,6 @@ def _progress(job: str) -> None:
     elif status.state == "failed":
         st.error(f"Building the store failed: {status.message}. Check the app's logs; "
                  "restarting the app tries again.")
-    elif status.state == "done" and (job == DEMO_JOB or Store(store_path()).exists()):
+    elif status.state == "done" and (job == DEMO_JOB or _has_store(store_path())):
         st.session_state[f"_coldstart_{job}_seen"] = True
         st.rerun()  # the whole page once, now that the store is complete
