@@ -41,6 +41,7 @@ def test_the_wheel_installed_by_pip_alone_gives_every_feature(tmp_path):
                     cwd=tmp_path).strip())
     (own / "dependencies.pth").write_text("\n".join(site.getsitepackages()) + "\n")
     _run(sys.executable, "-m", "pip", "--python", py, "install", "--no-deps", "--no-index",
+         "--ignore-installed",
          "-q", wheel, cwd=tmp_path)
     where = _run(py, "-c", "import vizkit, vizkit_plugins, lucent, kornia; "
                  "print(vizkit.__file__); print(vizkit_plugins.__file__)", cwd=tmp_path)
