@@ -42,15 +42,20 @@ def bundles(evolved_store, tmp_path_factory):
     return out
 
 
+def _pages_draw() -> None:
+    """Every page in PAGES draws the store VIZKIT_STORE names with no exception or error."""
+    for page in PAGES:
+        at = AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({page!r})",
+                                 default_timeout=120).run()
+        assert not at.exception and not at.error, (page, at.exception, at.error)
+
+
 def test_a_bundle_opens_from_another_folder_and_serves_the_pages(bundles, tmp_path,
                                                                  monkeypatch):
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("VIZKIT_BUNDLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("VIZKIT_STORE", str(bundles / "full.vizkit"))
-    for page in PAGES:
-        at = AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({page!r})",
-                                 default_timeout=120).run()
-        assert not at.exception and not at.error, (page, at.exception, at.error)
+    _pages_draw()
     # a checkpoint in the bundle loads (verified against its recorded SHA-256)
     from vizkit.read.models import load_model
     model = load_model(None, checkpoint="t:2", store=Store(bundles / "full.vizkit"))
@@ -65,10 +70,7 @@ def test_a_bundle_without_checkpoints_serves_precomputed_pages_and_says_what_nee
         bundles, tmp_path, monkeypatch):
     monkeypatch.setenv("VIZKIT_BUNDLE_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("VIZKIT_STORE", str(bundles / "light.vizkit"))
-    for page in PAGES:
-        at = AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({page!r})",
-                                 default_timeout=120).run()
-        assert not at.exception and not at.error, (page, at.exception, at.error)
+    _pages_draw()
     assert not list((tmp_path / "cache").glob("*/checkpoints"))
     from PIL import Image
     Image.new("L", (8, 8), 128).save(tmp_path / "q.png")

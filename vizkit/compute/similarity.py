@@ -1,18 +1,9 @@
-"""Similarity maps: an exact split of a similarity score over the positions of both images.
-
-After Stylianou, Souvenir and Pless, "Visualizing Deep Similarity Networks" (WACV 2019),
-with signed contributions. A layer's spatial features ``A_i`` (query, ``i`` over its
-``h*w`` positions) and ``B_j`` (result) are pooled by global average, ``f = mean_i A_i``.
-Because the pooled vector is a mean, the dot product splits over positions:
-
-    dot:     M_A(i) = A_i . f_B / n_A                       sum_i M_A(i) = f_A . f_B
-    cosine:  M_A(i) = A_i . f_B / (n_A |f_A| |f_B|)         sum_i M_A(i) = cos(f_A, f_B)
-
-and symmetrically ``M_B(j)``. When the compared layer is an affine head on the pooled
+"""Similarity maps, the model side: per-position features of a layer whose pooled vector
+is the compared one (the exact split of the score over positions, and its derivation, are
+in :mod:`vizkit.compute.pairmaps`). When the compared layer is an affine head on the pooled
 features (``e = W f + b``: timm's ``pre_logits``, a linear embedding), the per-position
-features are projected first (``P_i = W A_i + b``), whose mean is ``e`` — the sums still
-equal the score, and contributions can be negative. Maps need not be square, and the two
-images may have different sizes. Euclidean-type distances have no such additive split.
+features are projected first (``P_i = W A_i + b``), whose mean is ``e``; a non-linear
+head is refused.
 """
 from __future__ import annotations
 
