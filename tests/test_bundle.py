@@ -172,3 +172,12 @@ def test_fetch_bundle_keeps_only_a_bundle_that_opens(bundles, tmp_path):
         assert done.returncode == 1 and says in done.stderr, (url, done.stderr)
         assert "Traceback" not in done.stderr and not (tmp_path / "x.vizkit").exists()
     assert not list(tmp_path.glob(".x.vizkit*"))  # no partial download left behind
+
+
+def test_an_unwritable_bundle_cache_is_one_clear_line(bundles, tmp_path):
+    blocker = tmp_path / "not-a-folder"
+    blocker.write_text("a file where the cache folder would be")
+    done = _vizkit("--store", str(bundles / "light.vizkit"), "status", cwd=tmp_path,
+                   env={"VIZKIT_BUNDLE_CACHE": str(blocker / "cache")})
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "VIZKIT_BUNDLE_CACHE" in done.stderr and "Cannot unpack" in done.stderr

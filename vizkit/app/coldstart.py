@@ -90,8 +90,9 @@ def banner() -> None:
     nothing."""
     try:
         job = _next_job()
-    except VizkitError as e:
-        st.warning(f"The app has no store and could not start making one: {e}")
+    except (VizkitError, OSError) as e:  # e.g. a data folder that cannot be written
+        st.warning(f"The app has no store and could not start making one: {e}. Set "
+                   "VIZKIT_DATA to a folder it can write, or VIZKIT_STORE to a store.")
         return
     if job is None or st.session_state.get(f"_coldstart_{job}_seen"):
         return
@@ -108,6 +109,7 @@ def _progress(job: str) -> None:
         st.caption(f"The bundle could not be fetched ({fetch.message}); building the demo "
                    "instead.")
     if status.state == "running":
+        st.session_state[f"_coldstart_{job}_watched"] = True
         what = ("Fetching the store" if job == FETCH_JOB else
                 "First start: building the demo (a small CNN trained on Fashion-MNIST, its "
                 "search index, layouts and channel images). Pages fill in as results land")
@@ -118,4 +120,5 @@ def _progress(job: str) -> None:
                  "restarting the app tries again.")
     elif status.state == "done" and (job == DEMO_JOB or _has_store(store_path())):
         st.session_state[f"_coldstart_{job}_seen"] = True
-        st.rerun()  # the whole page once, now that the store is complete
+        if st.session_state.get(f"_coldstart_{job}_watched"):
+            st.rerun()  # the whole page once, now that the store is complete

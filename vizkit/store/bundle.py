@@ -218,7 +218,12 @@ def open_bundle(bundle: Path) -> Path:
     digest = _describe(bundle)["sha256"]
     folder = Path(memo[3]) / digest[:32]
     if not (folder / STORE_NAME).is_file():
-        _unpack(bundle, folder)
+        try:
+            _unpack(bundle, folder)
+        except OSError as e:  # an unwritable or full cache folder
+            raise StoreError(f"Cannot unpack {bundle} into {folder.parent} ({e}). Point "
+                             f"{CACHE_ENV} at a folder you can write with room for it.") \
+                from None
     _opened[memo] = folder / STORE_NAME
     return folder / STORE_NAME
 
