@@ -74,6 +74,19 @@ class Preprocessor:
             x = self._resize(x, c.height, c.width, c.height / ch)
         return (x - self.mean) / self.std
 
+    def unit(self, images: np.ndarray) -> torch.Tensor:
+        """uint8 ``[N,H,W(,3)]`` as float ``[N,C,H,W]`` in [0, 1] with the model's channels."""
+        return self._match_channels(self._to_unit(images))
+
+    def resize(self, x: torch.Tensor, h: int, w: int, scale: float) -> torch.Tensor:
+        """``x`` resized to ``h x w`` with the model's interpolation (antialiased when
+        shrinking by ``scale`` < 1)."""
+        return self._resize(x, h, w, scale)
+
+    def normalize(self, x: torch.Tensor) -> torch.Tensor:
+        """``x`` in [0, 1] normalised with the model's mean and std."""
+        return (x - self.mean) / self.std
+
     def crop_box(self, h: int, w: int) -> tuple[int, int, int, int]:
         """``(top, left, height, width)`` of the centred region of an ``h x w`` image that
         becomes the model input: the model's aspect ratio, ``crop_pct`` of the short side
@@ -149,6 +162,18 @@ class LoadedModel:
         self.preprocess = Preprocessor(self.config)
         self.weights_fingerprint = weights_fingerprint(module)
         self._layers: list[LayerInfo] | None = None
+        self.device, self.amp = torch.device("cpu"), False
+        self._runner = None
+
+    def to(self, device: torch.device, amp: bool = False) -> LoadedModel:
+        """Run on ``device`` (with autocast when ``amp``); returns ``self``. Batches are
+        split in halves after an out-of-memory error (said once), so a job continues."""
+        from vizkit.compute.devices import HalvingRunner
+
+        self.module.to(device)
+        self.device, self.amp = device, amp
+        self._runner = HalvingRunner(device, "batch")
+        return self
 
     @property
     def label(self) -> str:
@@ -167,7 +192,8 @@ class LoadedModel:
             hooks = [m.register_forward_hook(self._shape_hook(n, m, shapes))
                      for n, m in self.candidate_modules().items()]
             try:
-                x = torch.zeros(1, self.config.channels, self.config.height, self.config.width)
+                x = torch.zeros(1, self.config.channels, self.config.height, self.config.width,
+                                device=self.device)
                 with torch.inference_mode():
                     out = self._forward(x, want_pre_logits=self._has_head(), want_head=True)
             finally:
@@ -233,9 +259,26 @@ class LoadedModel:
         return (spatial[-1:] if spatial else []) + flat or [layers[-1].name]
 
     def activations(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        """Raw outputs of ``layers`` for the preprocessed batch ``x`` (one forward pass)."""
+        """Raw outputs of ``layers`` for the preprocessed batch ``x`` (one forward pass on
+        the model's device), as float32 tensors on the CPU."""
+        return self._run(x, lambda out: {n: t.float().cpu() for n, t in out.items()},
+                         layers)
+
+    def _run(self, x: torch.Tensor, finish, layers: list[str]) -> dict[str, torch.Tensor]:
+        """``finish`` of the activations of ``layers``, computed on the model's device in
+        pieces that fit its memory."""
         for name in layers:
             self.layer(name)
+
+        def piece(xs: torch.Tensor) -> dict[str, torch.Tensor]:
+            from vizkit.compute.devices import autocast
+
+            with autocast(self.device, self.amp):
+                out = self._activations(xs.to(self.device, non_blocking=True), layers)
+            return finish(out)
+        return self._runner(piece, x) if self._runner else piece(x)
+
+    def _activations(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         modules = self.candidate_modules()
         captured: dict[str, torch.Tensor] = {}
         hooks = [modules[n].register_forward_hook(
@@ -251,8 +294,20 @@ class LoadedModel:
         return {n: captured[n] for n in layers}
 
     def pooled_features(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
-        """Globally average-pooled features ``[N, C]`` of ``layers`` in one forward pass."""
-        return {n: pool(t).float() for n, t in self.activations(x, layers).items()}
+        """Globally average-pooled features ``[N, C]`` (float32, CPU) of ``layers`` in one
+        forward pass (pooled on the device, so only ``[N, C]`` is copied back)."""
+        return self._run(x, lambda out: {n: pool(t.float()).cpu() for n, t in out.items()},
+                         layers)
+
+    def outputs(self, images) -> torch.Tensor:
+        """The module's own output (logits) for uint8 images, float32 on the CPU."""
+        def piece(xs: torch.Tensor) -> dict[str, torch.Tensor]:
+            from vizkit.compute.devices import autocast
+
+            with torch.inference_mode(), autocast(self.device, self.amp):
+                return {"out": self.module(xs.to(self.device)).float().cpu()}
+        x = self.preprocess(images)
+        return (self._runner(piece, x) if self._runner else piece(x))["out"]
 
     def embed_images(self, images, layers: list[str]) -> dict[str, np.ndarray]:
         """Preprocess uint8 images and return pooled features as float32 numpy arrays."""

@@ -72,6 +72,43 @@ def add_input_size(sp: argparse.ArgumentParser) -> None:
                     help="override the model's input size (px)")
 
 
+def device_spec(text: str) -> str:
+    """An argparse type: a device form (``auto``, ``cpu``, ``cuda``, ``cuda:N``, ``mps``);
+    exit 2 listing them otherwise. Whether this machine has it is checked when used."""
+    from vizkit.errors import BadArgumentError
+
+    try:
+        from vizkit.compute.devices import check_spec
+
+        return check_spec(text)
+    except BadArgumentError as e:
+        raise argparse.ArgumentTypeError(str(e).removeprefix("Unknown device ")) from None
+
+
+def add_device(sp: argparse.ArgumentParser) -> None:
+    """``--device`` and ``--amp``, for every command that runs a model."""
+    sp.add_argument("--device", type=device_spec, default="auto",
+                    help="auto (CUDA, then MPS, then CPU), cpu, cuda, cuda:N or mps")
+    sp.add_argument("--amp", action="store_true",
+                    help="mixed precision (bf16, or fp16 where the GPU lacks bf16) on CUDA")
+
+
+def add_data_workers(sp: argparse.ArgumentParser) -> None:
+    """``--data-workers``: processes that decode and augment images beside the model."""
+    sp.add_argument("--data-workers", type=integer(0, 256),
+                    help="processes that decode/augment images (default: none on the CPU, "
+                         "up to 8 beside a GPU)")
+
+
+def device(args, what: str = ""):
+    """The torch device ``--device`` names, announced as the job's first line (stderr)."""
+    from vizkit.compute.devices import announce, resolve
+
+    dev = resolve(getattr(args, "device", "cpu") or "cpu")
+    announce(dev, getattr(args, "amp", False), what)
+    return dev
+
+
 def add_quiet(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -99,5 +136,8 @@ def model(args, store_=None, input_size: int | None = None):
 
     if not args.model and not args.checkpoint:
         raise BadArgumentError("give --model or --checkpoint.")
-    return load_model(args.model, args.weights, args.checkpoint, store_ or store(args),
-                      input_size or args.input_size)
+    loaded = load_model(args.model, args.weights, args.checkpoint, store_ or store(args),
+                        input_size or args.input_size)
+    if hasattr(args, "device"):
+        loaded.to(device(args), args.amp)
+    return loaded

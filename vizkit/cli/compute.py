@@ -49,7 +49,12 @@ def _engine(args, store, model):
     from vizkit.jobs.extract import extract_features
 
     if args.engine == "local":
-        return extract_features
+        workers = args.data_workers
+        if workers is None:
+            from vizkit.jobs.loading import default_workers
+
+            workers = default_workers(model.device)
+        return partial(extract_features, workers=workers)
     from vizkit.jobs.distributed import extract_with_ray, model_spec
 
     weights_file = args.weights if args.weights not in ("pretrained", "random") else None
@@ -91,7 +96,7 @@ def cmd_evolve(args) -> int:
     dataset = a.dataset(args)
     rows = evolve_run(store, dataset, args.run, args.layer, args.method, args.seed,
                       args.clusters, independent=not args.aligned_only,
-                      progress=not args.quiet)
+                      progress=not args.quiet, device=a.device(args), amp=args.amp)
     print(f"{len(rows)} layouts of run {args.run} ready in {store.path}")
     return 0
 
@@ -118,6 +123,7 @@ def _channel_vis_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _precompute_args(sp: argparse.ArgumentParser) -> None:
+    a.add_device(sp)
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
     sp.add_argument("--layers", type=a.names,
@@ -132,6 +138,7 @@ def _precompute_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--workers", type=a.integer(1, 10_000), default=2,
                     help="Ray actors holding the model (--engine ray)")
     sp.add_argument("--address", help="a Ray cluster to join (default: start a local one)")
+    a.add_data_workers(sp)
     sp.add_argument("--channel-vis", action="store_true",
                     help="instead: optimised images of sampled channels of --layers (torch-"
                          "lucent) and the top images of every channel over the dataset")
@@ -144,6 +151,7 @@ def _precompute_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _maps_args(sp: argparse.ArgumentParser) -> None:
+    a.add_device(sp)
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
     sp.add_argument("--layer", required=True)
@@ -163,6 +171,7 @@ def _layout_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _project_args(sp: argparse.ArgumentParser) -> None:
+    a.add_device(sp)
     sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist or fashion-mnist[test]")
     a.add_model_args(sp)
     sp.add_argument("--layer", required=True)
@@ -170,6 +179,7 @@ def _project_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _evolve_args(sp: argparse.ArgumentParser) -> None:
+    a.add_device(sp)
     sp.add_argument("--run", required=True)
     sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist[test]")
     sp.add_argument("--layer", required=True)
@@ -179,6 +189,7 @@ def _evolve_args(sp: argparse.ArgumentParser) -> None:
 
 
 def _render_args(sp: argparse.ArgumentParser) -> None:
+    a.add_device(sp)
     a.add_model_args(sp)
     sp.add_argument("--layer", required=True)
     sp.add_argument("--channel", type=a.integer(0), required=True)

@@ -97,7 +97,7 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
         raise BadArgumentError(f"Image size {size} px: use 8 to 512.")
     if steps < 1:
         raise BadArgumentError(f"{steps} optimisation steps: use at least 1 (256 is typical).")
-    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = model.device  # chosen by the job (vizkit.compute.devices)
     lucent = load_lucent(device)
     name = layer.replace(".", "_")
     objectives = lucent.objectives
@@ -134,7 +134,6 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
     finally:
         for p, g in zip(module.parameters(), grads):
             p.requires_grad_(g)
-        module.cpu()
         np.random.set_state(np_state)
         torch.random.set_rng_state(torch_state)
     arr = images[-1]  # [B, H, W, C] in [0, 1]

@@ -65,7 +65,7 @@ class Decomposer:
         if layer == PRE_LOGITS:
             return True
         c = self.model.config
-        x = torch.zeros(1, c.channels, c.height, c.width)
+        x = torch.zeros(1, c.channels, c.height, c.width, device=self.model.device)
         with torch.inference_mode():
             feats = self.model.module.forward_features(x)
             if feats.ndim != 4:
@@ -96,13 +96,13 @@ class Decomposer:
                 maps = self.model.activations(x, [self.layer])[self.layer].float()
                 n, d, h, w = maps.shape
                 pos = maps.permute(0, 2, 3, 1).reshape(n, h * w, d)
-            else:
-                feats = self.model.module.forward_features(x).float()
+            else:  # on the model's device, in float32 (the affine check needs it)
+                feats = self.model.module.forward_features(x.to(self.model.device)).float()
                 n, c, h, w = feats.shape
                 per_position = feats.permute(0, 2, 3, 1).reshape(n * h * w, c, 1, 1)
                 pos = self._head(per_position).float().reshape(n, h * w, -1)
                 self._check_affine(self._head(feats).float(), pos.mean(1))
-        pos = pos.double().numpy()
+        pos = pos.double().cpu().numpy()
         return [SpatialFeatures(p, h, w, v) for p, v in zip(pos, views)]
 
     def _check_affine(self, actual: torch.Tensor, from_positions: torch.Tensor) -> None:

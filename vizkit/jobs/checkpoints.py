@@ -19,7 +19,8 @@ def save_checkpoint(folder: Path, run: str, epoch: int, module: torch.nn.Module,
     path = folder / run / f"epoch-{epoch:03d}.pt"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
-    torch.save({"state_dict": module.state_dict(), "model": model, "run": run, "epoch": epoch,
+    weights = {k: v.detach().cpu() for k, v in module.state_dict().items()}  # any device
+    torch.save({"state_dict": weights, "model": model, "run": run, "epoch": epoch,
                 "model_kwargs": model_kwargs, **(extra or {})}, tmp)
     sha = sha256_file(tmp)
     os.replace(tmp, path)

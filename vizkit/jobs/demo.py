@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import torch
 
 from vizkit.api.datasets import Dataset
 from vizkit.api.loaded import LoadedModel
@@ -93,17 +94,25 @@ def whole_test_recall(store: Store, dataset: Dataset, model: LoadedModel) -> flo
 
 
 def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k: int = 50,
-             progress: bool = True) -> dict:
+             progress: bool = True, device: torch.device | None = None,
+             amp: bool = False) -> dict:
     """Train (or resume) the demo runs and precompute their results; return a summary.
 
     Ordered so that an app watching the store (a hosted app's cold start) can serve each
     page as soon as its results land: the cross-entropy run, then features of every image
     (semantic search, similarity maps), its layouts (projections, evolution,
-    misclassifications), the EPSHN run (triplets, spectrum), and the explorer."""
+    misclassifications), the EPSHN run (triplets, spectrum), and the explorer. Every model
+    runs on ``device`` (default: the CPU)."""
+    device = device or torch.device("cpu")
+
+    def checkpoint(run: str) -> LoadedModel:
+        return load_model(None, checkpoint=run, store=store).to(device, amp)
+
     ds = get_registry().open_dataset(dataset)
     configs = demo_configs(plan, dataset)
-    histories = {DEMO_RUN: train(store, ds, configs[DEMO_RUN], DEMO_RUN, progress=progress)}
-    model = load_model(None, checkpoint=DEMO_RUN, store=store)
+    histories = {DEMO_RUN: train(store, ds, configs[DEMO_RUN], DEMO_RUN, progress=progress,
+                                 device=device, amp=amp)}
+    model = checkpoint(DEMO_RUN)
     results = precompute(store, ds, model, DEMO_LAYERS, DEMO_METRICS, k=k, progress=progress)
     # maps of a few test queries, so that the similarity page needs no model to show some
     results.append(precompute_maps(store, ds, model, "embedding", "cosine", k=20,
@@ -113,14 +122,14 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
     evaluation_images = get_registry().open_dataset(
         f"{dataset}[test][:{plan.layout_images}]")
     layouts = evolve_run(store, evaluation_images, DEMO_RUN, "embedding", "umap",
-                         progress=progress)
+                         progress=progress, device=device, amp=amp)
     histories[DEMO_METRIC_RUN] = train(store, ds, configs[DEMO_METRIC_RUN], DEMO_METRIC_RUN,
-                                       progress=progress)
+                                       progress=progress, device=device, amp=amp)
     # the model explorer: channel images of both runs' last checkpoints side by side, and
     # the test images that excite each channel most
     for run in histories:
-        explore(store, evaluation_images, load_model(None, checkpoint=run, store=store),
-                DEMO_EXPLORER_LAYERS, plan.channels, plan.steps, progress=progress)
+        explore(store, evaluation_images, checkpoint(run), DEMO_EXPLORER_LAYERS,
+                plan.channels, plan.steps, progress=progress)
     return {"run": DEMO_RUN, "runs": list(histories), "history": histories[DEMO_RUN],
             "histories": histories, "results": len(results) + len(layouts),
             "checkpoint": model.checkpoint,

@@ -28,7 +28,8 @@ def model_spec(model: LoadedModel, store_path: Path, weights_file: str | None) -
     records it) or a name with weights, at its input size, and the digest to check."""
     return {"name": model.name, "weights": weights_file or model.weights,
             "checkpoint": model.checkpoint, "store": str(store_path),
-            "input_size": model.config.height, "weights_fp": model.weights_fingerprint}
+            "input_size": model.config.height, "weights_fp": model.weights_fingerprint,
+            "amp": model.amp}
 
 
 class PartExtractor:
@@ -36,8 +37,7 @@ class PartExtractor:
 
     def __init__(self, dataset: str, fingerprint: str, spec: dict, layers: list[str],
                  batch_size: int):
-        import torch
-
+        from vizkit.compute.devices import resolve
         from vizkit.read.models import load_model
         from vizkit.registry import get_registry
         from vizkit.store import Store
@@ -50,8 +50,8 @@ class PartExtractor:
                                 spec["checkpoint"], Store(spec["store"]), spec["input_size"])
         if self.model.weights_fingerprint != spec["weights_fp"]:
             raise VizkitError("The model on this worker has other weights than the driver's.")
-        if torch.cuda.is_available():  # a GPU each: Ray sets CUDA_VISIBLE_DEVICES per actor
-            self.model.module.cuda()
+        # auto: a GPU each where there are GPUs (Ray sets CUDA_VISIBLE_DEVICES per actor)
+        self.model.to(resolve("auto"), spec.get("amp", False))
         self.layers, self.batch_size = layers, batch_size
 
     def __call__(self, batch: dict) -> dict:

@@ -70,7 +70,7 @@ def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
     preds, confs = [], []
     with torch.inference_mode():
         for batch in dataset.iter_batches(batch_size):
-            logits = model.module(model.preprocess(batch.images))
+            logits = model.outputs(batch.images)
             if logits.ndim != 2 or logits.shape[1] != len(dataset.classes):
                 return None
             p = logits.float().softmax(1)
@@ -104,7 +104,8 @@ def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str
 
 def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str = "umap",
                seed: int = 0, clusters: int = 10, independent: bool = True,
-               progress: bool = True) -> list[dict]:
+               progress: bool = True, device: torch.device | None = None,
+               amp: bool = False) -> list[dict]:
     """For every checkpoint of ``run``: features, an aligned layout (started from the
     previous checkpoint's and Procrustes-aligned to it), with ``independent`` also a layout
     computed on its own (to measure what alignment buys), clusters and predictions."""
@@ -115,6 +116,8 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
     for epoch in tqdm(ckpts["epoch"], desc=f"features of {run}", unit="checkpoint",
                       disable=not progress):
         model = load_model(None, checkpoint=f"{run}:{int(epoch)}", store=store)
+        if device is not None:
+            model.to(device, amp)
         frow, f = stored_features(store, dataset, model, layer, progress=False)
         put_predictions(store, dataset, model)
         put_clusters(store, frow, f, clusters, seed)
