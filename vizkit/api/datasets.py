@@ -43,6 +43,8 @@ class Dataset:
     splits: np.ndarray
     fingerprint: str
     skipped: list[tuple[str, str]]  # (file, reason) of entries left out
+    recall_ks: tuple[int, ...] = (1, 2, 4, 8)  # the Recall@K its literature reports
+    metadata: dict[str, np.ndarray] = {}  # more columns per image (e.g. SOP's super-class)
 
     def __len__(self) -> int:
         return len(self.ids)
@@ -145,6 +147,8 @@ class SubsetDataset(Dataset):
         self.labels, self.splits = base.labels[:n], base.splits[:n]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{n}", base.skipped
         self.description = f"the first {n} images of {base.name}"
+        self.recall_ks = base.recall_ks
+        self.metadata = {k: v[:n] for k, v in base.metadata.items()}
 
     def image_array(self, index: int) -> np.ndarray:
         return self.base.image_array(index)
@@ -169,6 +173,8 @@ class SplitDataset(Dataset):
         self.labels, self.splits = base.labels[self.positions], base.splits[self.positions]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{split}", base.skipped
         self.description = f"the {split} split of {base.name}"
+        self.recall_ks = base.recall_ks
+        self.metadata = {k: v[self.positions] for k, v in base.metadata.items()}
 
     def image_array(self, index: int) -> np.ndarray:
         return self.base.image_array(int(self.positions[index]))

@@ -12,31 +12,28 @@ from vizkit.compute.metric_names import METRIC_NAMES, RECALL_KS  # noqa: F401  (
 from vizkit.errors import VizkitError
 
 
-def _calculator():
+def _calculator(ks: tuple[int, ...], neighbours: int):
     from pytorch_metric_learning.utils.accuracy_calculator import AccuracyCalculator
 
     class RecallAtK(AccuracyCalculator):
         """AccuracyCalculator plus Recall@K: a same-class image among the K nearest."""
 
         def requires_knn(self):
-            return super().requires_knn() + [f"recall_at_{k}" for k in RECALL_KS]
+            return super().requires_knn() + [f"recall_at_{k}" for k in ks]
 
-    for k in RECALL_KS:
+    for k in ks:
         def calc(self, knn_labels, query_labels, k=k, **_kw):
             hit = (knn_labels[:, :k] == query_labels[:, None]).any(dim=1)
             return hit.float().mean().item()
         setattr(RecallAtK, f"calculate_recall_at_{k}", calc)
 
     def kmeans(x: torch.Tensor, n_clusters: int) -> torch.Tensor:
-        from sklearn.cluster import KMeans
-
-        assign = KMeans(n_clusters, n_init=1, random_state=0).fit_predict(x.numpy())
-        return torch.from_numpy(assign)
+        return torch.from_numpy(cluster_for_nmi(x.numpy(), n_clusters))
 
     return RecallAtK(include=("mean_average_precision_at_r", "NMI",
-                              *[f"recall_at_{k}" for k in RECALL_KS]),
+                              *[f"recall_at_{k}" for k in ks]),
                      device=torch.device("cpu"), kmeans_func=kmeans,
-                     knn_func=_cosine_knn)
+                     knn_func=_cosine_knn, k=neighbours)
 
 
 def _cosine_knn(query: torch.Tensor, k: int, reference: torch.Tensor,
@@ -58,21 +55,46 @@ def _cosine_knn(query: torch.Tensor, k: int, reference: torch.Tensor,
     return torch.cat(sims), torch.cat(idx)
 
 
+MANY_CLUSTERS = 256  # beyond this, k-means for NMI runs on faiss (SOP: 11,316 classes)
+
+
+def cluster_for_nmi(x: np.ndarray, n_clusters: int) -> np.ndarray:
+    """k-means assignments with one cluster per class, for NMI: scikit-learn's (one run,
+    seeded), or faiss's (20 iterations, seeded) for thousands of clusters, where
+    scikit-learn would take many minutes per evaluation."""
+    if n_clusters > MANY_CLUSTERS:
+        import faiss
+
+        x = np.ascontiguousarray(x, dtype=np.float32)
+        km = faiss.Kmeans(x.shape[1], n_clusters, niter=20, seed=0, verbose=False,
+                          min_points_per_centroid=1)
+        km.train(x)
+        return km.index.search(x, 1)[1][:, 0].astype(np.int64)
+    from sklearn.cluster import KMeans
+
+    return KMeans(n_clusters, n_init=1, random_state=0).fit_predict(x)
+
+
 MAX_NEIGHBOUR_ENTRIES = 60_000_000  # n x R neighbour lists MAP@R needs (~1 GB at this size)
 
 
-def retrieval_metrics(features: np.ndarray, labels: np.ndarray) -> dict[str, float]:
-    """Recall@1/2/4/8, MAP@R and NMI of ``features`` (cosine), every image a query against
-    all the others (leave-one-out). MAP@R needs each image's R nearest (R = its class size
-    - 1): a :class:`VizkitError` says to evaluate fewer images when that would not fit."""
+def retrieval_metrics(features: np.ndarray, labels: np.ndarray,
+                      ks: tuple[int, ...] = RECALL_KS) -> dict[str, float]:
+    """Recall@K for ``ks`` (default 1/2/4/8; Stanford Online Products uses 1/10/100/1000),
+    MAP@R and NMI of ``features`` (cosine), every image a query against all the others
+    (leave-one-out). MAP@R needs each image's R nearest (R = its class size - 1): a
+    :class:`VizkitError` says to evaluate fewer images when that would not fit."""
     largest = int(np.bincount(labels[labels >= 0]).max()) if len(labels) else 0
-    if len(labels) * largest > MAX_NEIGHBOUR_ENTRIES:
+    if len(labels) * max(largest, *ks) > MAX_NEIGHBOUR_ENTRIES:
         raise VizkitError(f"MAP@R over {len(labels):,} images needs {largest:,} neighbours "
                           "each, more memory than is sensible; evaluate fewer images "
                           "(--eval-images 10000).")
-    acc = _calculator().get_accuracy(torch.from_numpy(np.ascontiguousarray(features)),
-                                     torch.from_numpy(labels.astype(np.int64)))
-    out = {f"recall_at_{k}": acc[f"recall_at_{k}"] for k in RECALL_KS}
+    # neighbours needed: R (< the largest class) for MAP@R, K for Recall@K -- not all n
+    neighbours = max(largest, *ks, 1)
+    acc = _calculator(tuple(ks), neighbours).get_accuracy(
+        torch.from_numpy(np.ascontiguousarray(features)),
+        torch.from_numpy(labels.astype(np.int64)))
+    out = {f"recall_at_{k}": acc[f"recall_at_{k}"] for k in ks}
     out.update(map_at_r=acc["mean_average_precision_at_r"], nmi=acc["NMI"])
     return {k: round(float(v), 6) for k, v in out.items()}
 

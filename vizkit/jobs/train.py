@@ -1,6 +1,11 @@
 """``vizkit train``: train a timm model with a loss plugin, a checkpoint per epoch.
 
-Epoch 0 is the model before training. Every checkpoint is a file under
+The run starts from random weights, the model's pretrained weights, a weights file, or
+another run's checkpoint (``--init``); epoch 0 is that starting model (the "ImageNet starting
+point" of the triplet scatter). It runs on the device the caller chooses
+(:mod:`vizkit.compute.devices`), with batches decoded and augmented in worker processes
+(:mod:`vizkit.jobs.loading`); out of accelerator memory, it halves the batch, says so and
+continues. Every checkpoint is a file under
 ``<data>/checkpoints/<run>/`` recorded in the store with its SHA-256 and its metrics on a
 test and a train evaluation set (Recall@1/2/4/8, MAP@R, NMI); the evaluation sets' embeddings
 are stored as features of checkpoint ``run:epoch``, and a fixed sample of anchors with their
@@ -13,6 +18,7 @@ from __future__ import annotations
 
 import json
 import math
+import sys
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,26 +26,31 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+import torch.nn as nn
 import torch.nn.functional as F
 
 from vizkit.api.datasets import Dataset, SplitDataset, SubsetDataset
 from vizkit.api.loaded import LoadedModel, weights_fingerprint
 from vizkit.api.losses import Loss
 from vizkit.api.models import PRE_LOGITS
+from vizkit.compute import devices
+from vizkit.compute.augment import AUGMENTATIONS, Augmenter
 from vizkit.compute.evaluation import closest_pairs, retrieval_metrics
 from vizkit.compute.sampler import class_balanced_batches, random_batches
 from vizkit.errors import VizkitError
 from vizkit.jobs.checkpoints import save_checkpoint, save_state
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key, features_meta
+from vizkit.jobs.loading import default_workers, prepared_batches
 from vizkit.progress import bar as tqdm
-from vizkit.read.models import read_verified
+from vizkit.read.models import read_verified, resolve_checkpoint
 from vizkit.registry import get_registry
 from vizkit.store import Store
 
 OPTIMIZERS = ("adamw", "sgd")
-SCHEDULES = ("cosine", "constant")
+SCHEDULES = ("cosine", "constant", "step")
 WARMUP_STEPS = 100
+STEP_MILESTONES = (0.5, 0.75)  # "step": x0.1 at these fractions of the run (the EPSHN code's)
 
 
 @dataclass
@@ -52,7 +63,12 @@ class TrainConfig:
     ``images_per_class`` batches (N x M) are the default for losses that need positives in a
     batch; otherwise batches of ``batch_size`` in random order. ``eval_images`` caps each
     evaluation set (the test split and a train sample; 0 = all), ``anchors`` is how many of
-    each set's images the triplet scatter follows."""
+    each set's images the triplet scatter follows.
+
+    ``weights`` (``random``, ``pretrained`` or a weights file) or ``init`` (``run[:epoch]``)
+    give the starting weights; a head of another shape is made anew. ``augment`` is one of
+    :data:`vizkit.compute.augment.AUGMENTATIONS`; ``freeze_bn`` keeps batch-norm statistics
+    as they start; ``head_lr`` is the new head's learning rate (default ``lr``)."""
 
     model: str
     dataset: str
@@ -74,6 +90,12 @@ class TrainConfig:
     eval_images: int = 10_000
     anchors: int = 1_000
     eval_layer: str | None = None  # default: pre_logits (classifier losses) or the embedding
+    weights: str = "random"
+    init: str | None = None
+    augment: str = "none"
+    freeze_bn: bool = False
+    head_lr: float | None = None
+    momentum: float = 0.9
 
 
 def _split_indices(dataset: Dataset, split: str) -> np.ndarray:
@@ -93,22 +115,52 @@ def evaluation_sets(dataset: Dataset, eval_images: int) -> dict[str, Dataset]:
             for s, d in sets.items()}
 
 
+class _EvalBatch:
+    """Batch ``i`` of an evaluation pass, preprocessed (in a worker process, when there are
+    workers)."""
+
+    def __init__(self, dataset: Dataset, idx: np.ndarray, model: LoadedModel, batch_size: int):
+        self.dataset, self.idx, self.batch_size = dataset, idx, batch_size
+        self.preprocess = model.preprocess
+
+    def __call__(self, i: int) -> torch.Tensor:
+        lo = i * self.batch_size
+        return self.preprocess(self.dataset.batch_images(self.idx[lo: lo + self.batch_size]))
+
+
 def embed(model: LoadedModel, dataset: Dataset, idx: np.ndarray, layer: str,
-          batch_size: int = 512) -> np.ndarray:
+          batch_size: int = 512, workers: int = 0) -> np.ndarray:
     """Pooled features of ``layer`` for the images at ``idx`` (model in eval mode)."""
     model.module.eval()
-    out = []
-    for lo in range(0, len(idx), batch_size):
-        batch = dataset.batch_images(idx[lo: lo + batch_size])
-        out.append(model.embed_images(batch, [layer])[layer])
-    return np.concatenate(out)
+    prepare = _EvalBatch(dataset, idx, model, batch_size)
+    n = math.ceil(len(idx) / batch_size)
+    with torch.inference_mode():
+        return np.concatenate([model.pooled_features(x, [layer])[layer].numpy()
+                               for x in prepared_batches(prepare, n, workers, model.device)])
+
+
+class _TrainBatch:
+    """Batch ``step`` of an epoch: uint8 images decoded, augmented with a generator seeded by
+    (seed, epoch, step) alone, and labels -- the same in any worker process."""
+
+    def __init__(self, dataset: Dataset, batches: list[np.ndarray], augment: Augmenter,
+                 seed: int, epoch: int):
+        self.dataset, self.batches, self.augment = dataset, batches, augment
+        self.seed, self.epoch = seed, epoch
+
+    def __call__(self, step: int) -> tuple[torch.Tensor, torch.Tensor]:
+        idx = np.sort(self.batches[step])
+        rng = np.random.default_rng([self.seed, self.epoch, step])
+        x = self.augment(self.dataset.batch_images(idx), rng)
+        return x, torch.from_numpy(self.dataset.labels[idx].astype(np.int64))
 
 
 class _Trainer:
     """One run: model, loss, optimiser and batches, resumable from the store."""
 
     def __init__(self, store: Store, dataset: Dataset, config: TrainConfig, run: str,
-                 checkpoint_dir: Path, progress: bool):
+                 checkpoint_dir: Path, progress: bool, device: torch.device | None = None,
+                 amp: bool = False, workers: int | None = None):
         registry = get_registry()
         if not len(dataset.classes) or (dataset.labels < 0).all():
             raise VizkitError(f"{dataset.name} has no labels; training needs a labelled "
@@ -118,8 +170,12 @@ class _Trainer:
         if config.optimizer not in OPTIMIZERS or config.schedule not in SCHEDULES:
             raise VizkitError(f"--optimizer is one of {', '.join(OPTIMIZERS)} and --schedule "
                               f"one of {', '.join(SCHEDULES)}.")
+        if config.augment not in AUGMENTATIONS:
+            raise VizkitError(f"--augment is one of {', '.join(AUGMENTATIONS)}.")
         self.store, self.dataset, self.config, self.run = store, dataset, config, run
         self.checkpoint_dir, self.progress = checkpoint_dir, progress
+        self.device, self.amp = device or torch.device("cpu"), amp
+        self.workers = default_workers(self.device) if workers is None else workers
         self.loss_plugin: Loss = registry.loss(config.loss)
         n_classes = len(dataset.classes)
         outputs = n_classes if self.loss_plugin.classifier else config.embedding_dim
@@ -127,18 +183,17 @@ class _Trainer:
         torch.manual_seed(config.seed)
         self.model = registry.load_model(config.model, "random", input_size=config.input_size,
                                          model_kwargs=self.model_kwargs)
+        self.head = head_name(self.model)
+        self.started_from = self._initialise()
         self.layer = config.eval_layer or (PRE_LOGITS if self.loss_plugin.classifier
                                            else self.model.embedding_layer())
-        self.loss_fn = self.loss_plugin.build(n_classes, config.embedding_dim)
+        self.loss_fn = self.loss_plugin.build(n_classes, config.embedding_dim).to(self.device)
+        self.model.to(self.device, amp)
+        self.augment = Augmenter(self.model.preprocess, config.augment)
+        self.scaler = devices.grad_scaler(self.device, amp)
         self.normalize = (self.loss_plugin.normalize if config.normalize is None
                           else config.normalize) and not self.loss_plugin.classifier
-        params = list(self.model.module.parameters()) + list(self.loss_fn.parameters())
-        if config.optimizer == "sgd":
-            self.optimizer = torch.optim.SGD(params, lr=config.lr, momentum=0.9,
-                                             weight_decay=config.weight_decay)
-        else:
-            self.optimizer = torch.optim.AdamW(params, lr=config.lr,
-                                               weight_decay=config.weight_decay)
+        self.optimizer = self._optimizer()
         self.train_idx = _split_indices(dataset, "train")
         self.balanced = config.classes_per_batch is not None or self.loss_plugin.balanced
         per_batch = (self._classes_per_batch() * config.images_per_class if self.balanced
@@ -146,6 +201,61 @@ class _Trainer:
         self.steps_per_epoch = config.batches_per_epoch or math.ceil(len(self.train_idx)
                                                                      / per_batch)
         self.eval_sets = evaluation_sets(dataset, config.eval_images)
+        self.batch_limit: int | None = None  # set after running out of memory
+
+    def _initial_state(self) -> tuple[dict | None, str]:
+        """The state dict the run starts from (None: random) and how to name it."""
+        c = self.config
+        if c.init:
+            row = resolve_checkpoint(self.store, c.init)
+            if row["model"] != c.model:
+                raise VizkitError(f"--init {c.init} is a checkpoint of {row['model']}, not "
+                                  f"{c.model}; pass --model {row['model']}.")
+            return read_verified(row["file"], row["sha256"], row["label"])["state_dict"], \
+                f"checkpoint {row['label']}"
+        if c.weights == "random":
+            return None, f"random weights (seed {c.seed})"
+        if c.weights == "pretrained":
+            return get_registry().load_model(c.model, "pretrained").module.state_dict(), \
+                f"the pretrained weights of {c.model}"
+        from vizkit.compute.weights import load_weights, state_dict_of
+
+        return state_dict_of(load_weights(c.weights)), f"the weights in {c.weights}"
+
+    def _initialise(self) -> str:
+        """Load the starting weights into the model: every tensor of the same name and
+        shape; only the head may be left as made (a head of another size). Returns what the
+        run started from."""
+        state, label = self._initial_state()
+        if state is None:
+            return label
+        own = self.model.module.state_dict()
+        fits = {k: v for k, v in state.items() if k in own and tuple(v.shape) ==
+                tuple(own[k].shape)}
+        missing = [k for k in own if k not in fits]
+        not_head = [k for k in missing if not _in_module(k, self.head)]
+        if not fits or not_head:
+            raise VizkitError(f"{label} does not fit {self.config.model}: "
+                              f"{len(not_head) or len(own)} of its tensors are missing or of "
+                              f"another shape (first: {(not_head or list(own))[0]}).")
+        self.model.module.load_state_dict(fits, strict=False)
+        return label + (f"; its head ({self.head}) made anew" if missing else "")
+
+    def _optimizer(self) -> torch.optim.Optimizer:
+        """The optimiser, the new head (and the loss's own parameters) in a group of their
+        own when ``head_lr`` differs from ``lr``."""
+        c = self.config
+        head = [p for n, p in self.model.module.named_parameters() if _in_module(n, self.head)]
+        ids = {id(p) for p in head}
+        body = [p for p in self.model.module.parameters() if id(p) not in ids]
+        head += list(self.loss_fn.parameters())
+        scale = (c.head_lr or c.lr) / c.lr
+        groups = [{"params": body, "lr_scale": 1.0}, {"params": head, "lr_scale": scale}]
+        groups = [g for g in groups if g["params"]]
+        if c.optimizer == "sgd":
+            return torch.optim.SGD(groups, lr=c.lr, momentum=c.momentum,
+                                   weight_decay=c.weight_decay)
+        return torch.optim.AdamW(groups, lr=c.lr, weight_decay=c.weight_decay)
 
     def _classes_per_batch(self) -> int:
         return self.config.classes_per_batch or min(len(self.dataset.classes), 16)
@@ -163,37 +273,70 @@ class _Trainer:
             : self.steps_per_epoch]
 
     def lr_at(self, global_step: int) -> float:
-        """Warm-up over the first steps, then cosine decay to zero (or constant)."""
+        """Warm-up over the first steps, then cosine decay to zero, constant, or steps of
+        x0.1 at :data:`STEP_MILESTONES` of the run."""
         warm = min(1.0, (global_step + 1) / WARMUP_STEPS)
+        total = self.steps_per_epoch * self.config.epochs
         if self.config.schedule == "constant":
             return self.config.lr * warm
-        total = self.steps_per_epoch * self.config.epochs
+        if self.config.schedule == "step":
+            passed = sum(global_step >= m * total for m in STEP_MILESTONES)
+            return self.config.lr * warm * 0.1 ** passed
         return self.config.lr * warm * 0.5 * (1 + math.cos(math.pi * global_step / total))
 
-    def loss_of(self, images, labels: torch.Tensor) -> torch.Tensor:
-        """The loss of one batch of uint8 images (model in train mode)."""
-        out = self.model.module(self.model.preprocess(images))
-        if self.normalize:
-            out = F.normalize(out, dim=1)
-        return self.loss_fn(out, labels)
+    def step(self, x: torch.Tensor, labels: torch.Tensor) -> float:
+        """One optimiser step on a prepared batch (model in train mode); its loss."""
+        with devices.autocast(self.device, self.amp):
+            out = self.model.module(x.to(self.device, non_blocking=True)).float()
+            if self.normalize:
+                out = F.normalize(out, dim=1)
+            loss = self.loss_fn(out, labels.to(self.device))
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        return loss.item()
+
+    def halve_batch(self, size: int) -> None:
+        """After running out of memory on a batch of ``size``: the largest batch from now
+        on is half of it (whole classes for N x M batches), for the rest of the run."""
+        m = self.config.images_per_class if self.balanced else 1
+        smallest = 2 * m if self.balanced else 2
+        if size <= smallest:
+            raise VizkitError(f"Out of memory on {self.device} even with a batch of {size}; "
+                              "use a smaller --input-size, --amp, or another device.")
+        self.batch_limit = max(smallest, (size // 2) // m * m)
+        tqdm.write(f"Out of memory on {self.device} with a batch of {size}; continuing with "
+                   f"batches of {self.batch_limit}.", file=sys.stderr)
 
     def train_epoch(self, epoch: int) -> float:
         module = self.model.module.train()
+        if self.config.freeze_bn:
+            for m in module.modules():
+                if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                    m.eval()
         self.loss_fn.train()
         torch.manual_seed(self.config.seed * 100_003 + epoch)
-        labels = torch.from_numpy(self.dataset.labels.astype(np.int64))
+        batches = self.batches(epoch)
+        prepare = _TrainBatch(self.dataset, batches, self.augment, self.config.seed, epoch)
         losses = []
-        bar = tqdm(self.batches(epoch), desc=f"{self.run} epoch {epoch}/{self.config.epochs}",
+        bar = tqdm(prepared_batches(prepare, len(batches), self.workers, self.device),
+                   total=len(batches), desc=f"{self.run} epoch {epoch}/{self.config.epochs}",
                    unit="batch", disable=not self.progress)
-        for step, idx in enumerate(bar):
+        for step, (x, labels) in enumerate(bar):
             for group in self.optimizer.param_groups:
-                group["lr"] = self.lr_at((epoch - 1) * self.steps_per_epoch + step)
-            idx = np.sort(idx)
-            loss = self.loss_of(self.dataset.batch_images(idx), labels[idx])
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
-            losses.append(loss.item())
+                group["lr"] = group["lr_scale"] * self.lr_at(
+                    (epoch - 1) * self.steps_per_epoch + step)
+            while True:
+                n = min(len(x), self.batch_limit or len(x))
+                try:
+                    losses.append(self.step(x[:n], labels[:n]))
+                    break
+                except Exception as e:  # noqa: BLE001 - only out-of-memory is handled
+                    if not devices.is_out_of_memory(e):
+                        raise
+                    devices.release(self.device)
+                    self.halve_batch(n)
             if step % 20 == 0:
                 bar.set_postfix(loss=f"{np.mean(losses[-20:]):.3f}")
         module.eval()
@@ -216,17 +359,19 @@ class _Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         if state.get("loss"):
             self.loss_fn.load_state_dict(state["loss"])
+        self.batch_limit = json.loads(last["metrics"]).get("batch_limit")
         return int(last["epoch"]) + 1
 
     def evaluate(self, epoch: int) -> dict:
         """Metrics, embeddings and anchors of both evaluation sets at this checkpoint."""
         loaded = LoadedModel(self.config.model, self.model.module, "file",
-                             checkpoint=f"{self.run}:{epoch}", input_size=self.config.input_size)
+                             checkpoint=f"{self.run}:{epoch}", input_size=self.config.input_size
+                             ).to(self.device, self.amp)
         metrics: dict = {}
         for split, ds in self.eval_sets.items():
-            feats = embed(loaded, ds, np.arange(len(ds)), self.layer)
+            feats = embed(loaded, ds, np.arange(len(ds)), self.layer, workers=self.workers)
             labels = ds.labels
-            for name, value in retrieval_metrics(feats, labels).items():
+            for name, value in retrieval_metrics(feats, labels, ds.recall_ks).items():
                 metrics[f"{split}_{name}"] = value
             meta = features_meta(ds, loaded, self.layer)
             self.store.put_features(meta, feats)
@@ -270,10 +415,17 @@ def _check_same_run(store: Store, run: str, settings: dict) -> None:
 
 
 def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
-          checkpoint_dir: Path | None = None, progress: bool = True) -> list[dict]:
-    """Train (or resume) ``run``; return the per-epoch metrics of every checkpoint."""
+          checkpoint_dir: Path | None = None, progress: bool = True,
+          device: torch.device | None = None, amp: bool = False,
+          workers: int | None = None) -> list[dict]:
+    """Train (or resume) ``run`` on ``device`` (default CPU) with ``workers`` data-loading
+    processes (default: :func:`~vizkit.jobs.loading.default_workers`); return the per-epoch
+    metrics of every checkpoint."""
     trainer = _Trainer(store, dataset, config, run,
-                       checkpoint_dir or store.path.parent / "checkpoints", progress)
+                       checkpoint_dir or store.path.parent / "checkpoints", progress,
+                       device, amp, workers)
+    if progress:
+        tqdm.write(f"{run}: {config.model} from {trainer.started_from}")
     ensure_dataset(store, dataset, progress)
     for ds in trainer.eval_sets.values():
         ensure_dataset(store, ds, progress)
@@ -288,6 +440,8 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
         loss = trainer.train_epoch(epoch) if epoch > 0 else float("nan")
         t1 = time.perf_counter()
         metrics = {"loss": loss, "train_seconds": round(t1 - t0, 2)}
+        if trainer.batch_limit:
+            metrics["batch_limit"] = trainer.batch_limit
         metrics.update(trainer.evaluate(epoch))
         metrics["eval_seconds"] = round(time.perf_counter() - t1, 2)
         trainer.save(epoch, metrics)
@@ -298,3 +452,14 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
                        f"{metrics[f'{first}_recall_at_1']:.4f}, MAP@R "
                        f"{metrics[f'{first}_map_at_r']:.4f}")
     return history
+
+
+def head_name(model: LoadedModel) -> str:
+    """The module a run makes anew for its outputs (timm's ``classifier``: ``fc``,
+    ``head.fc``, ...)."""
+    name = (getattr(model.module, "pretrained_cfg", None) or {}).get("classifier") or ""
+    return name[0] if isinstance(name, (list, tuple)) else name
+
+
+def _in_module(param: str, module: str) -> bool:
+    return bool(module) and (param == module or param.startswith(module + "."))
