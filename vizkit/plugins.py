@@ -25,6 +25,7 @@ BUILTIN_PLUGINS = (
     "vizkit_plugins.digits",
     "vizkit_plugins.folder",
     "vizkit_plugins.cifar10",
+    "vizkit_plugins.benchmarks",
     "vizkit_plugins.synthetic",
     "vizkit_plugins.small_cnn",
     "vizkit_plugins.timm_models",
