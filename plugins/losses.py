@@ -1,6 +1,7 @@
-"""Built-in training losses: cross-entropy, normalised softmax, triplet with semi-hard
-mining, N-pairs and multi-similarity from pytorch-metric-learning; EP and EPSHN (Xuan,
-Stylianou and Pless, WACV 2020) from :mod:`vizkit.compute.losses`. Each is built (and
+"""Built-in training losses: cross-entropy, normalised softmax, contrastive, triplet with
+semi-hard mining, N-pairs and multi-similarity from pytorch-metric-learning; EP and EPSHN
+(Xuan, Stylianou and Pless, WACV 2020) and the nearest-neighbour loss from
+:mod:`vizkit.compute.losses`. Each is built (and
 torch imported) only when a run starts."""
 from __future__ import annotations
 
@@ -22,6 +23,12 @@ def _easy_positive(semi_hard: bool):
     return build
 
 
+def _nearest_neighbour(_num_classes: int, _dim: int):
+    from vizkit.compute.losses import NearestNeighbourLoss
+
+    return NearestNeighbourLoss()
+
+
 def _mined(loss, miner=None):
     from vizkit.compute.losses import MinedLoss
 
@@ -29,6 +36,7 @@ def _mined(loss, miner=None):
 
 TRIPLET_MARGIN = 0.2
 NORMALIZED_SOFTMAX_TEMPERATURE = 0.05
+CONTRASTIVE_MARGINS = (1.0, 0.5)  # pull same-class cosine up to 1, push others below 0.5
 
 
 def _normalized_softmax(num_classes: int, dim: int):
@@ -36,6 +44,14 @@ def _normalized_softmax(num_classes: int, dim: int):
 
     return _mined(NormalizedSoftmaxLoss(num_classes, dim,
                                            temperature=NORMALIZED_SOFTMAX_TEMPERATURE))
+
+
+def _contrastive(_num_classes: int, _dim: int):
+    from pytorch_metric_learning.distances import CosineSimilarity
+    from pytorch_metric_learning.losses import ContrastiveLoss
+
+    pos, neg = CONTRASTIVE_MARGINS
+    return _mined(ContrastiveLoss(pos_margin=pos, neg_margin=neg, distance=CosineSimilarity()))
 
 
 def _triplet_semihard(_num_classes: int, _dim: int):
@@ -74,6 +90,11 @@ LOSSES = [
     Loss("normalized-softmax", _normalized_softmax, balanced=False,
          description="cosine similarity to one learned proxy per class, softmax at "
                      f"temperature {NORMALIZED_SOFTMAX_TEMPERATURE}"),
+    Loss("contrastive", _contrastive,
+         description="contrastive (Hadsell et al.) on cosine similarity: every same-class "
+                     f"pair below {CONTRASTIVE_MARGINS[0]:g} pulled up, every other-class pair "
+                     f"above {CONTRASTIVE_MARGINS[1]:g} pushed down (each averaged over its "
+                     "non-zero terms)"),
     Loss("triplet-semihard", _triplet_semihard,
          description=f"triplet margin {TRIPLET_MARGIN} on cosine similarity, semi-hard "
                      "triplets of the batch"),
@@ -87,6 +108,10 @@ LOSSES = [
     Loss("epshn", _easy_positive(semi_hard=True),
          description="easy positive, semi-hard negative (the hardest one less similar than "
                      "the positive): softplus((S_an - S_ap)/0.1)"),
+    Loss("nearest-neighbour", _nearest_neighbour,
+         description="each image pulled to its nearest same-class image only if their cosine "
+                     "exceeds 0.3, pushed from other-class images only above 0.3: "
+                     "log(1 + sum exp((S_an - S_ap)/0.1))"),
 ]
 
 

@@ -116,6 +116,53 @@ def test_multi_similarity_equals_hand_value():
     assert value == pytest.approx(sum(per_anchor) / 4, rel=1e-4)
 
 
+def test_contrastive_equals_hand_value():
+    # pos pairs below 1 are pulled, neg pairs above 0.5 pushed; each kind averaged over its
+    # non-zero terms (pytorch-metric-learning's reducer), the two means added
+    s, lab = sims_by_hand(EMB), LABELS.tolist()
+    pos, neg = [], []
+    for a in range(5):
+        for b in range(5):
+            if a == b:
+                continue
+            if lab[a] == lab[b]:
+                pos.append(max(0.0, 1.0 - s[a][b]))
+            else:
+                neg.append(max(0.0, s[a][b] - 0.5))
+    mean = [sum(v) / len(v) for v in ([x for x in pos if x > 0], [x for x in neg if x > 0])]
+    _, value = loss_of("contrastive", EMB, LABELS)
+    assert value == pytest.approx(sum(mean), rel=1e-5)
+
+
+def nearest_neighbour_by_hand(emb, labels, threshold=0.3, temperature=0.1):
+    s, lab = sims_by_hand(emb), labels.tolist()
+    terms = []
+    for a in range(len(lab)):
+        pos = [s[a][j] for j in range(len(lab)) if j != a and lab[j] == lab[a]]
+        if not pos or max(pos) <= threshold:
+            continue  # no positive above the threshold: the anchor makes no pair
+        s_ap = max(pos)
+        pushed = [s[a][n] for n in range(len(lab)) if lab[n] != lab[a] and s[a][n] > threshold]
+        terms.append(math.log(1 + sum(math.exp((v - s_ap) / temperature) for v in pushed)))
+    return sum(terms) / len(terms)
+
+
+def test_nearest_neighbour_loss_equals_hand_value():
+    # anchor 2 (60 deg): its nearest positive is 1 (50 deg apart, cos .643 > .3), and only
+    # negatives with cos > .3 are pushed: 4 (20 deg) and 3 (55 deg), not far ones
+    emb = at_angles([0, 10, 60, 5, 40, 170])
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    _, value = loss_of("nearest-neighbour", emb, labels, num_classes=3)
+    assert value == pytest.approx(nearest_neighbour_by_hand(emb, labels), rel=1e-5)
+    # an anchor whose nearest same-class image is below the threshold makes no pair; with
+    # none left the loss is zero (and still has a gradient)
+    apart = at_angles([0, 120, 60, 180], scale=1.0).requires_grad_(True)
+    module, value = loss_of("nearest-neighbour", apart.detach(), torch.tensor([0, 0, 1, 1]))
+    assert value == 0.0
+    module(apart, torch.tensor([0, 0, 1, 1])).backward()
+    assert apart.grad is not None
+
+
 def test_normalized_softmax_and_cross_entropy_equal_hand_values():
     module, value = loss_of("normalized-softmax", EMB, LABELS)
     w = module.loss.W.detach().numpy()  # [dim, classes]

@@ -56,6 +56,45 @@ class EasyPositiveLoss(nn.Module):
         return F.softplus((s_an - s_ap) / self.sigma).mean()
 
 
+class NearestNeighbourLoss(nn.Module):
+    """The nearest-neighbour loss: a class may gather in any shape (a star, a strip, several
+    groups), not one circle, because each image is pulled only towards its *nearest*
+    same-class image, and only where the two are already similar.
+
+    In an N-class x M-image batch with cosine similarities ``S``, for anchor ``i``:
+
+    - positive: ``p(i) = argmax_{j != i, y_j = y_i} S_ij``, used only if ``S_ip > t``;
+    - negatives: ``N(i) = {n : y_n != y_i, S_in > t}`` (less similar ones are left alone);
+    - ``L_i = -log( e^{S_ip/s} / (e^{S_ip/s} + sum_{n in N(i)} e^{S_in/s}) )``
+      ``= log(1 + sum_{n in N(i)} e^{(S_in - S_ip)/s})``.
+
+    The loss is the mean of ``L_i`` over the anchors whose positive is used (zero, with a
+    gradient, when there are none). Threshold ``t`` = 0.3 and temperature ``s`` = 0.1 by
+    default."""
+
+    def __init__(self, threshold: float = 0.3, temperature: float = 0.1):
+        super().__init__()
+        self.threshold, self.temperature = threshold, temperature
+
+    def forward(self, embeddings: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        sims = cosine_matrix(embeddings)
+        n = len(labels)
+        same = labels[:, None] == labels[None, :]
+        eye = torch.eye(n, dtype=torch.bool, device=sims.device)
+        low = torch.finfo(sims.dtype).min
+        s_ap, pos = sims.detach().masked_fill(~same | eye, low).max(dim=1)
+        used = s_ap > self.threshold
+        if not used.any():
+            return embeddings.sum() * 0.0
+        rows = torch.arange(n, device=sims.device)
+        s_ap = sims[rows, pos]  # with its gradient
+        pushed = ~same & (sims.detach() > self.threshold)
+        logits = ((sims - s_ap[:, None]) / self.temperature).masked_fill(~pushed, float("-inf"))
+        zero = torch.zeros(n, 1, dtype=sims.dtype, device=sims.device)  # the log(1) term
+        per_anchor = torch.logsumexp(torch.cat([zero, logits], dim=1), dim=1)
+        return per_anchor[used].mean()
+
+
 class ClassifierLoss(nn.Module):
     """Cross-entropy on the model's logits."""
 
