@@ -1,15 +1,18 @@
-"""Training: the runs in the store with their configurations, and Recall@K, MAP@R, NMI and
-the loss epoch by epoch, several runs on one chart."""
+"""Training: the runs in the store with their configurations, Recall@K, MAP@R, NMI and
+the loss epoch by epoch, several runs on one chart, and a learning-rate sweep's last test
+Recall@1 against the learning rate, one line per loss."""
 from __future__ import annotations
 
 import plotly.express as px
 import streamlit as st
 
 from vizkit.app import data
-from vizkit.read.runs import metric_history, run_table
+from vizkit.read.runs import metric_history, run_table, sweep_curves
 
 METRIC_TITLES = {"recall_at_1": "Recall@1", "recall_at_2": "Recall@2",
-                 "recall_at_4": "Recall@4", "recall_at_8": "Recall@8", "map_at_r": "MAP@R",
+                 "recall_at_4": "Recall@4", "recall_at_8": "Recall@8",
+                 "recall_at_10": "Recall@10", "recall_at_100": "Recall@100",
+                 "recall_at_1000": "Recall@1000", "map_at_r": "MAP@R",
                  "nmi": "NMI", "loss": "training loss"}
 
 
@@ -29,8 +32,11 @@ def render() -> None:
         st.info("These runs have no checkpoints yet.")
         return
     c1, c2 = st.columns([3, 1])
-    metrics = c1.multiselect("Metrics", [m for m in METRIC_TITLES if m != "loss"],
-                             default=["recall_at_1", "recall_at_8", "map_at_r", "nmi"],
+    present = set(history["metric"])
+    metrics = c1.multiselect("Metrics", [m for m in METRIC_TITLES if m in present - {"loss"}],
+                             default=[m for m in ("recall_at_1", "recall_at_8",
+                                                  "recall_at_10", "map_at_r", "nmi")
+                                      if m in present],
                              format_func=METRIC_TITLES.get, key="train_metrics")
     splits = c2.multiselect("Evaluated on", sorted(set(history["split"])),
                             default=["test"] if "test" in set(history["split"]) else None,
@@ -45,6 +51,14 @@ def render() -> None:
         fig.update_xaxes(dtick=1)
         fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
         st.plotly_chart(fig, key="train_metric_chart")
+    curves = sweep_curves(reader, chosen)
+    if not curves.empty:
+        st.markdown("**Learning-rate sweep**: test Recall@1 at each run's last epoch against "
+                    "its learning rate, one line per loss")
+        fig = px.line(curves, x="lr", y="test_recall_at_1", color="loss", markers=True,
+                      log_x=True, height=320, hover_data={"run": True, "epoch": True},
+                      labels={"lr": "learning rate", "test_recall_at_1": "test Recall@1"})
+        st.plotly_chart(fig, key="train_sweep_chart")
     loss = history[history["metric"] == "loss"]
     if not loss.empty:
         st.markdown("**Training loss** (mean over each epoch's batches; each loss has its "

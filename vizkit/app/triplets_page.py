@@ -11,7 +11,14 @@ import streamlit as st
 
 from vizkit.app import data
 from vizkit.read.catalog import Reader
-from vizkit.read.runs import IDEAL, anchor_table, epochs_of, eval_features, run_names
+from vizkit.read.runs import (
+    IDEAL,
+    anchor_table,
+    epochs_of,
+    eval_features,
+    run_names,
+    start_and_ends,
+)
 
 NONE = "(none)"
 CHART = "trip_scatter"
@@ -57,17 +64,18 @@ def render() -> None:
                          index=1 if len(names) > 1 else 0, key="trip_run_b")
     runs = [run_a] + ([run_b] if run_b != NONE else [])
     epochs = sorted(set.intersection(*[set(epochs_of(reader, r)) for r in runs]))
-    anchors = anchor_table(reader, runs)
-    if anchors.empty or not epochs:
+    every_epoch = anchor_table(reader, runs)
+    if every_epoch.empty or not epochs:
         st.info("These runs have no anchors stored (they were trained before vizkit kept "
                 "them). Train a run with `vizkit train`.")
         return
     epoch = c3.select_slider("Epoch", epochs, value=epochs[-1], key="trip_epoch") \
         if len(epochs) > 1 else epochs[0]
-    anchors, images = _labelled(reader, anchors[anchors["epoch"].isin(epochs)])
+    every_epoch, images = _labelled(reader, every_epoch)
+    anchors = every_epoch[every_epoch["epoch"].isin(epochs)]
     _take_click()
-    tab_epoch, tab_play = st.tabs([f"Epoch {epoch} — click an anchor to trace it",
-                                   "▶ Play all epochs"])
+    tab_epoch, tab_play, tab_ends = st.tabs([f"Epoch {epoch} — click an anchor to trace it",
+                                             "▶ Play all epochs", "Start and end points"])
     with tab_epoch:
         traced = _traced(anchors, epoch)
         _epoch_figure(anchors, epoch, runs, traced)
@@ -80,7 +88,28 @@ def render() -> None:
                          hover_data={"idx": True}, category_orders={"run": runs})
         fig.update_traces(marker={"size": 5, "opacity": 0.7})
         st.plotly_chart(_facets(fig, anchors), key="trip_play")
+    with tab_ends:
+        _start_and_end_figure(start_and_ends(every_epoch, runs))
     _histograms(anchors, epoch, runs)
+
+
+END_COLOURS = ["#1f77b4", "#2ca02c", "#d62728"]  # start blue, first run green, second red
+
+
+def _start_and_end_figure(points: pd.DataFrame) -> None:
+    """Every anchor at the starting point and at each run's last epoch, on one plot."""
+    if points.empty:
+        st.info("No stored anchors to compare.")
+        return
+    order = list(dict.fromkeys(points["point"]))
+    fig = px.scatter(points, x="pos_sim", y="neg_sim", color="point", facet_col="split",
+                     height=420, hover_data={"idx": True, "label": True},
+                     category_orders={"point": order},
+                     color_discrete_sequence=END_COLOURS)
+    fig.update_traces(marker={"size": 5, "opacity": 0.6})
+    st.plotly_chart(_facets(fig, points), key="trip_ends")
+    st.caption("Blue: the starting point (epoch 0, e.g. the pretrained model); green and "
+               "red: where each run ends. Closer to the ideal (1, 0) is better.")
 
 
 def _take_click() -> None:

@@ -102,6 +102,34 @@ def anchor_table(reader: Reader, run_list: list[str]) -> pd.DataFrame:
     return df.assign(dist=np.hypot(IDEAL[0] - df["pos_sim"], df["neg_sim"] - IDEAL[1]))
 
 
+def start_and_ends(anchors: pd.DataFrame, run_list: list[str]) -> pd.DataFrame:
+    """The starting point (epoch 0 of the first run; runs started from the same weights
+    share it) and each run's last epoch, one row per anchor and point, with a column
+    ``point`` naming which -- the seed's "blue = ImageNet, green = 1st run, red = 2nd run"."""
+    parts = []
+    first = anchors[anchors["run"] == run_list[0]]
+    if not first.empty and (first["epoch"] == 0).any():
+        parts.append(first[first["epoch"] == 0].assign(point="start (epoch 0)"))
+    for run in run_list:
+        mine = anchors[anchors["run"] == run]
+        if mine.empty:
+            continue
+        last = int(mine["epoch"].max())
+        parts.append(mine[mine["epoch"] == last].assign(point=f"{run} end (epoch {last})"))
+    return pd.concat(parts, ignore_index=True) if parts else anchors.iloc[:0].assign(point="")
+
+
+def sweep_curves(reader: Reader, run_list: list[str], metric: str = "test_recall_at_1"
+                 ) -> pd.DataFrame:
+    """For runs that differ in learning rate: each run's loss, learning rate and
+    ``metric`` at its last epoch, sorted by loss and rate (one line per loss); empty when
+    the runs span fewer than two learning rates."""
+    table = sweep_table(reader, [r for r in run_list if epochs_of(reader, r)], [metric])
+    if table.empty or table["lr"].nunique() < 2:
+        return table.iloc[:0]
+    return table.dropna(subset=[metric]).sort_values(["loss", "lr"]).reset_index(drop=True)
+
+
 def sweep_table(reader: Reader, run_list: list[str], columns: list[str]) -> pd.DataFrame:
     """One row per run: its loss, learning rate and last checkpoint's ``columns``."""
     rows = []
