@@ -94,6 +94,20 @@ def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):
     assert len([c for c in at.caption if "Σ map" in c.value]) == 20
 
 
+def test_similarity_page_splits_a_pair_over_channels(with_store):
+    at = page("similarity").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    heads = [float(m.value.split("· ")[1]) for m in at.markdown if m.value.startswith("**#")]
+
+    def split_score() -> float:
+        note = next(c.value for c in at.caption if "channel contributions" in c.value)
+        return float(note.split("score ")[1].split(" is")[0])
+    assert split_score() == pytest.approx(heads[0], abs=2e-4)  # the first result's score
+    assert any(m.value.startswith("**channel ") for m in at.markdown)
+    at.selectbox(key="simmap_channel_result").select_index(5).run()
+    assert not at.exception and split_score() == pytest.approx(heads[5], abs=2e-4)
+
+
 def test_similarity_maps_page_with_an_uploaded_wide_image(with_store):
     at = page("similarity").run()
     at.radio(key="simmap_source").set_value("Upload an image").run()

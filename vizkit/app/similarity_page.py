@@ -4,6 +4,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
+from vizkit.app.channels_view import draw_why_by_channel
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
 from vizkit.compute.mapservice import map_metric
 from vizkit.errors import DatasetMissingError
@@ -70,3 +71,4 @@ def render() -> None:
         result_features, maps = service.maps(qf, results["idx"], metric.name)
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
                is_relative=is_relative)
+    draw_why_by_channel(reader, frow, qf, results, result_features, shown, PREFIX)
