@@ -34,7 +34,8 @@ def trained(evolved_store):
 
 @pytest.fixture(scope="module")
 def fashion_model(tmp_path_factory):
-    """The small CNN trained two epochs on 12,000 Fashion-MNIST images, and those images."""
+    """The small CNN (the demo's widths) trained two epochs on 12,000 Fashion-MNIST images,
+    and those images."""
     from conftest import require_fashion_mnist
 
     from vizkit.jobs.train import TrainConfig, train
@@ -45,7 +46,8 @@ def fashion_model(tmp_path_factory):
     store = Store(root / "s.duckdb")
     train(store, get_registry().open_dataset(name),
           TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=2, eval_images=500,
-                      anchors=10), "f", checkpoint_dir=root / "ck", progress=False)
+                      anchors=10, model_kwargs={"widths": [16, 32, 64]}),  # the demo's widths
+          "f", checkpoint_dir=root / "ck", progress=False)
     return load_model(None, checkpoint="f", store=store), get_registry().open_dataset(name)
 
 
@@ -58,7 +60,7 @@ def test_optimised_image_excites_its_channel_far_more_than_noise_or_an_average_i
     grey_noise = np.clip(128 + rng.normal(0, 40, (28, 28)), 0, 255).astype(np.uint8)
     full_noise = (rng.random((28, 28)) * 255).astype(np.uint8)  # the hardest baseline
     ratios = []
-    for channel in sample_channels(128, 6, seed=0):
+    for channel in sample_channels(64, 6, seed=0):
         item = render_channel(model, "stages.2", channel, steps=256, seed=1)
         assert item.image.shape == (28, 28, 1) and item.image.dtype == np.uint8
         act = channel_activation(model, "stages.2", channel, [item.image[:, :, 0]])[0]

@@ -55,6 +55,9 @@ def test_unknown_model_and_layer_suggest_names():
 
 def test_pretrained_weights_offline_name_the_fix(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    # read when huggingface_hub is imported, which an earlier test may have done: without
+    # this, the hub retries the missing network for ~45 s before the same error
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)
     monkeypatch.setenv("HF_HOME", str(tmp_path))
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     with pytest.raises(WeightsUnavailableError, match="--weights random"):

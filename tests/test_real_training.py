@@ -33,6 +33,19 @@ def cli(*args, store=None, ok=True):
     return done
 
 
+def cli_here(*args, store) -> str:
+    """``vizkit --store STORE ARGS`` in this process (no interpreter start-up); its stdout."""
+    import contextlib
+    import io
+
+    from vizkit.cli import main
+
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert main(["--store", str(store), *map(str, args)]) == 0
+    return out.getvalue()
+
+
 # -- devices --------------------------------------------------------------------------
 def test_device_choice_is_in_one_place_and_names_what_is_valid():
     assert devices.resolve("cpu") == torch.device("cpu")
@@ -59,26 +72,29 @@ def test_every_job_takes_device_and_amp(job):
     assert {"--device", "--amp"} <= options, job
 
 
-def test_an_unknown_device_is_exit_2_with_the_valid_ones(tmp_path):
+def test_an_unknown_device_is_exit_2_with_the_valid_ones(tmp_path, capsys):
     done = cli("train", "--dataset", "digits", "--run", "r", "--device", "tpu",
                store=tmp_path / "s.duckdb", ok=False)
     assert done.returncode == 2 and "auto, cpu, cuda, cuda:N, mps" in done.stderr
     assert "Traceback" not in done.stderr
-    if not torch.cuda.is_available():
-        done = cli("precompute", "--dataset", "digits", "--model", "vizkit_small_cnn",
-                   "--weights", "random", "--device", "cuda", store=tmp_path / "s.duckdb",
-                   ok=False)
-        assert done.returncode == 2 and "no CUDA device" in done.stderr, done.stderr
+    if not torch.cuda.is_available():  # a device this machine lacks: exit 2, what it has
+        from vizkit.cli import main
+
+        code = main(["--store", str(tmp_path / "s.duckdb"), "precompute", "--dataset",
+                     "digits", "--model", "vizkit_small_cnn", "--weights", "random",
+                     "--device", "cuda"])
+        assert code == 2 and "no CUDA device" in capsys.readouterr().err
 
 
-def test_cpu_and_auto_give_the_same_results_and_say_the_device(tmp_path):
+def test_cpu_and_auto_give_the_same_results_and_say_the_device(tmp_path, capsys):
     outs = {}
     for dev in ("cpu", "auto"):
         store = tmp_path / f"{dev}.duckdb"
-        done = cli("precompute", "--dataset", "digits", "--model", "vizkit_small_cnn",
-                   "--weights", "random", "--layers", "embedding", "--metrics", "cosine",
-                   "--limit", "300", "--device", dev, "--data-workers", "0", store=store)
-        assert done.stderr.lstrip().startswith("device: cpu"), done.stderr[:200]
+        cli_here("precompute", "--dataset", "digits", "--model", "vizkit_small_cnn",
+                 "--weights", "random", "--layers", "embedding", "--metrics", "cosine",
+                 "--limit", "300", "--device", dev, "--data-workers", "0", "--quiet",
+                 store=store)
+        assert capsys.readouterr().err.lstrip().startswith("device: cpu")
         s = Store(store)
         row = s.results("features").iloc[0]
         outs[dev] = (row["result_key"], np.asarray(s.features(row["result_key"])))
@@ -179,14 +195,16 @@ def test_init_continues_from_another_runs_checkpoint(tmp_path):
         train(store, ds, TrainConfig(**SMALL, init="a:7"), "c", progress=False)
 
 
-def test_pretrained_weights_offline_say_how_to_get_them(tmp_path, monkeypatch):
-    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+def test_pretrained_weights_offline_say_how_to_get_them(tmp_path, monkeypatch, capsys):
+    from vizkit.cli import main
+
     monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
-    done = cli("train", "--dataset", "digits", "--model", "resnet18", "--weights",
-               "pretrained", "--run", "p", "--epochs", "0", store=tmp_path / "s.duckdb",
-               ok=False)
-    assert done.returncode == 1 and "pretrained weights" in done.stderr
-    assert "Traceback" not in done.stderr
+    monkeypatch.setattr("huggingface_hub.constants.HF_HUB_OFFLINE", True)  # no retries
+    code = main(["--store", str(tmp_path / "s.duckdb"), "train", "--dataset", "digits",
+                 "--model", "resnet18", "--weights", "pretrained", "--run", "p", "--epochs",
+                 "0", "--quiet"])
+    err = capsys.readouterr().err
+    assert code == 1 and "pretrained weights" in err and "--weights random" in err
 
 
 # -- augmentation, workers, frozen batch norm, head learning rate ---------------------
@@ -298,8 +316,8 @@ def reproduced(replicas, tmp_path_factory):
     for name, r in RECIPES.items():
         model = [] if name == "epshn-cub" else ["--model", "vizkit_small_cnn"]
         per_class = ["--images-per-class", "2" if r.dataset == "sop" else "4"]
-        outputs[name] = cli("reproduce", name, "--data", replicas[r.dataset], *SMOKE, *model,
-                            *per_class, store=store).stdout
+        outputs[name] = cli_here("reproduce", name, "--data", replicas[r.dataset], *SMOKE,
+                                 *model, *per_class, store=store)
     return store, outputs
 
 
