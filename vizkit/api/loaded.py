@@ -258,6 +258,22 @@ class LoadedModel:
         flat = [i.name for i in layers if i.name == PRE_LOGITS]
         return (spatial[-1:] if spatial else []) + flat or [layers[-1].name]
 
+    def curated_layers(self) -> list[str]:
+        """5-8 layers worth comparing, ConvNet Playground's way ("layers that perform
+        convolutional operations and have trainable parameters"): the output of each of
+        timm's feature stages (``feature_info``), then the pooled features; for a model
+        without ``feature_info``, its top-level spatial blocks that have parameters."""
+        layers = self.layers()
+        names = [i.name for i in layers]
+        info = getattr(self.module, "feature_info", None)
+        stages = [f["module"] for f in info if f.get("module") in names] if info else []
+        if not stages:
+            modules = self.candidate_modules()
+            stages = [i.name for i in layers if i.spatial and i.name.count(".") == 1
+                      and any(True for _ in modules[i.name].parameters())]
+        pooled = [PRE_LOGITS] if PRE_LOGITS in names else []
+        return list(dict.fromkeys(stages[-7:] + pooled)) or self.default_layers()
+
     def activations(self, x: torch.Tensor, layers: list[str]) -> dict[str, torch.Tensor]:
         """Raw outputs of ``layers`` for the preprocessed batch ``x`` (one forward pass on
         the model's device), as float32 tensors on the CPU."""

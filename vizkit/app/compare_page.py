@@ -4,7 +4,8 @@ A and B are two (model or checkpoint, layer, metric) configurations over the sam
 1. ranked by A with A's maps; 2. the same ranking with B's maps and B's scores;
 3. ranked by B with B's maps; 4. the same ranking with A's maps and A's scores.
 Each result also shows its rank in the other ranking, and overlap@k says how much the two
-top lists share.
+top lists share. "Where A and B disagree" ranks a sample of the dataset's images by how
+little A's and B's top-10 overlap; any of them opens in the four panels.
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import streamlit as st
 from vizkit.app import data, pickers
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
 from vizkit.compute.mapservice import map_metric
+from vizkit.read.disagreement import MAX_QUERIES, disagreement_table
 from vizkit.read.maps import map_service
 from vizkit.read.query import overlap_at, rank_and_score, search
 from vizkit.registry import get_registry
@@ -69,6 +71,7 @@ def render() -> None:
                                                (metric_a.name, metric_b.name)}:
         st.info(f"No exact additive map exists for {m}; its maps show the cosine similarity "
                 "of the same features.")
+    _disagreements(reader, (frow_a, metric_a), (frow_b, metric_b))
     service_a = map_service(reader, frow_a)
     service_b = map_service(reader, frow_b)
     query = pickers.pick_query(reader, frow_a, "cmp", width=112, whole=True,
@@ -95,3 +98,25 @@ def render() -> None:
            ranked_b, in_a, is_relative)
     _panel("4 · Ranked by B, with A's maps and A's scores", query, service_a, metric_a,
            a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative)
+
+
+def _open(idx: int) -> None:
+    """A click on a disagreeing query: it becomes the query of the four panels."""
+    st.session_state["cmp_query_idx_next"] = idx
+    st.session_state["cmp_source_next"] = pickers.FROM_DATASET
+
+
+def _disagreements(reader, a, b, k: int = 10) -> None:
+    with st.expander(f"Where A and B disagree most (overlap@{k} over the first "
+                     f"{MAX_QUERIES:,} images)"):
+        table = disagreement_table(reader, a, b, k)
+        mean = float(table["overlap"].mean())
+        st.caption(f"Mean overlap@{k}: {mean:.0%}. The queries whose top {k} under A and "
+                   "under B share the least; open one to see why in the four panels.")
+        shown = table.head(COLUMNS)
+        st.dataframe(shown.assign(overlap=shown["overlap"].map("{:.0%}".format)),
+                     hide_index=True, key="cmp_disagree_table")
+        cols = st.columns(len(shown))
+        for col, row in zip(cols, shown.itertuples()):
+            col.button(f"Open {row.idx}", key=f"cmp_disagree_{row.idx}", on_click=_open,
+                       args=(int(row.idx),))

@@ -1,6 +1,7 @@
 """The built-in pages, registered through the public ``register_visualizers`` hook like any
-plugin's: home, semantic search, similarity maps, compare, model explorer, projections,
-training evolution, misclassifications, training, triplet scatter and embedding spectrum.
+plugin's: home, semantic search, models x layers, similarity maps, compare, model
+explorer, projections, training evolution, misclassifications, training, triplet scatter and
+embedding spectrum.
 Each page module is imported when its page is first drawn, so listing plugins (the CLI)
 imports no Streamlit page."""
 from __future__ import annotations
@@ -27,6 +28,10 @@ PAGES = (
     ("search", "Semantic search", "search_page", ":material/image_search:", 10,
      "The 50 most similar images to a query.", "precompute",
      "--dataset D --model M --layers L --metrics cosine"),
+    ("grid", "Models × layers", "grid_page", ":material/table_chart:", 15,
+     "Which model and layer retrieve best: Recall@1 or nDCG@50 per model and layer under a "
+     "metric, at a glance; click a cell to search in it.", "precompute",
+     "--dataset D --models a,b --layers auto"),
     ("similarity", "Similarity maps", "similarity_page", ":material/blur_on:", 20,
      "Which pixels of a query and each of its 20 nearest images made them similar: an "
      "exact split of the score.", "precompute", "--dataset D --model M --layers L"),

@@ -15,31 +15,56 @@ MAX_TOP_K = 256
 
 
 def cmd_precompute(args) -> int:
-    from vizkit.jobs.precompute import precompute
-
     store = a.store(args)
     dataset = a.dataset(args, f"{args.dataset}[:{args.limit}]" if args.limit else None)
     if dataset.skipped:
         print(f"{len(dataset.skipped)} files skipped:", file=sys.stderr)
         for f, why in dataset.skipped:
             print(f"  {f}: {why}", file=sys.stderr)
+    if args.models:  # --models a,b,c: the first is loaded here, the rest in turn
+        if args.model or args.checkpoint:
+            raise BadArgumentError("give --models or --model/--checkpoint, not both.")
+        args.model, args.models = args.models[0], args.models[1:]
     model = a.model(args, store)
     if args.channel_vis:
         from vizkit.jobs.explore import explore
 
         if not args.layers:
             raise BadArgumentError("--channel-vis needs --layers (see `vizkit layers MODEL`).")
-        counts = explore(store, dataset, model, args.layers, args.channels, args.steps,
+        layers = args.layers
+        if layers == ["auto"]:  # the curated stages (channels of pooled features: none)
+            layers = [n for n in model.curated_layers() if model.layer(n).spatial]
+        counts = explore(store, dataset, model, layers, args.channels, args.steps,
                          args.size, args.objective, top_k=args.top_k, progress=not args.quiet)
         print("channel images: " + ", ".join(f"{layer} {n}" for layer, n in counts.items())
               + f"; top {args.top_k} images of every channel over {dataset.name}")
         return 0
-    layers = args.layers or model.default_layers()
-    extract = _engine(args, store, model)
-    rows = precompute(store, dataset, model, layers, args.metrics, args.k, args.batch_size,
-                      progress=not args.quiet, extract=extract)
+    rows = _precompute_one(args, store, dataset, model)
+    for name in args.models or []:  # the grid: each further model in one pass of its own
+        args.model = name
+        rows += _precompute_one(args, store, dataset, a.model(args, store))
     print(f"{len(rows)} results ready in {store.path}")
     return 0
+
+
+def _precompute_one(args, store, dataset, model) -> list[dict]:
+    """Features (all layers in one extraction pass), neighbours and, with ``--layouts``, a
+    layout per layer of one model."""
+    from vizkit.jobs.precompute import precompute
+
+    if args.layers == ["auto"]:
+        layers = model.curated_layers()
+        print(f"{model.label}: layers {', '.join(layers)}", file=sys.stderr)
+    else:
+        layers = args.layers or model.default_layers()
+    rows = precompute(store, dataset, model, layers, args.metrics, args.k, args.batch_size,
+                      progress=not args.quiet, extract=_engine(args, store, model))
+    if args.layouts:
+        from vizkit.jobs.layouts import project_model
+
+        for layer in layers:
+            project_model(store, dataset, model, layer, args.layouts, progress=not args.quiet)
+    return rows
 
 
 def _engine(args, store, model):
@@ -126,8 +151,13 @@ def _precompute_args(sp: argparse.ArgumentParser) -> None:
     a.add_device(sp)
     sp.add_argument("--dataset", required=True)
     a.add_model_args(sp)
+    sp.add_argument("--models", type=a.names,
+                    help="the grid: several models (comma-separated), each in one pass")
     sp.add_argument("--layers", type=a.names,
-                    help="comma-separated (default: last stage and pre_logits)")
+                    help="comma-separated, or auto: each of timm's feature stages and the "
+                         "pooled features (default: last stage and pre_logits)")
+    sp.add_argument("--layouts", choices=["umap", "pca", "tsne"],
+                    help="also a 2-D layout (and clusters) of every layer")
     sp.add_argument("--metrics", type=a.optional_names, default=["cosine", "euclidean"],
                     help="comma-separated; '' for features only")
     sp.add_argument("--k", type=a.integer(1, a.MAX_K), default=50)

@@ -1,0 +1,77 @@
+"""Models x layers: which model and layer retrieve best, at a glance -- a heatmap of Recall@1
+or mean nDCG@50 per model (rows) and layer (columns, in depth order) under a chosen metric;
+click a cell (or pick it below) to open semantic search in that configuration."""
+from __future__ import annotations
+
+import plotly.graph_objects as go
+import streamlit as st
+
+from vizkit.app import data
+from vizkit.app.grid import open_in_search
+from vizkit.read.grid import MAX_QUERIES, configurations, labelled_datasets, quality_table
+from vizkit.registry import get_registry
+
+SCORES = {"ndcg_at_50": "mean nDCG@50", "recall_at_1": "Recall@1"}
+CHART = "grid_heatmap"
+
+
+def _open(reader, dataset: str, result_key: str, metric: str) -> None:
+    frow = next(r for r in configurations(reader, dataset) if r.result_key == result_key)
+    st.session_state["search_metric"] = metric
+    open_in_search(frow, int(st.session_state.get("search_query_idx", 0)))
+
+
+def render() -> None:
+    st.title("Models × layers")
+    reader = data.reader()
+    datasets = labelled_datasets(reader)
+    if not datasets:
+        st.info("No labelled dataset has features yet. Run `vizkit precompute --dataset "
+                "fashion-mnist --models vizkit_small_cnn,resnet18 --layers auto`.")
+        return
+    c1, c2, c3 = st.columns(3)
+    dataset = c1.selectbox("Dataset", datasets, key="grid_dataset")
+    metric = c2.selectbox("Metric", [m.name for m in get_registry().metrics()],
+                          key="grid_metric")
+    score = c3.radio("Score", list(SCORES), format_func=SCORES.get, horizontal=True,
+                     key="grid_score")
+    with st.spinner("Scoring every configuration…"):
+        table = quality_table(reader, dataset, get_registry().metric(metric))
+    st.caption(f"Each cell: the first {int(table['queries'].max()):,} labelled images (at most "
+               f"{MAX_QUERIES:,}) each searched by {metric} among all {dataset}'s images; "
+               f"{SCORES[score]} of their top 50 against their class. Columns are each "
+               "model's stored layers from shallow to deep.")
+    models = list(dict.fromkeys(table["model"]))
+    # a heatmap of square markers: clicking one is a point selection (Plotly selects
+    # points of scatter traces, not heatmap cells)
+    fig = go.Figure(go.Scatter(
+        x=[f"layer {d}" for d in table["depth"]], y=table["model"], mode="markers+text",
+        text=[f"{r.layer}<br>{getattr(r, score):.3f}" for r in table.itertuples()],
+        textfont={"color": "white", "size": 11}, customdata=table["result_key"],
+        marker={"symbol": "square", "size": 64, "color": table[score],
+                "colorscale": "Viridis", "showscale": True,
+                "colorbar": {"title": SCORES[score]}},
+        hovertemplate="%{y}<br>%{text}<extra></extra>"))
+    fig.update_layout(height=140 + 80 * len(models), margin={"t": 10},
+                      xaxis={"categoryorder": "array", "categoryarray":
+                             [f"layer {d}" for d in range(1, int(table["depth"].max()) + 1)]},
+                      yaxis={"categoryorder": "array", "categoryarray": models[::-1]},
+                      dragmode=False)
+    st.plotly_chart(fig, key=CHART, on_select="rerun", selection_mode=("points",))
+    points = (st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])
+    clicked = points[0].get("customdata") if points else None
+    clicked = clicked[0] if isinstance(clicked, list) else clicked
+    if clicked and clicked != st.session_state.get("grid_clicked"):  # a new click only
+        st.session_state["grid_clicked"] = clicked
+        _open(reader, dataset, clicked, metric)
+    best = table.loc[table[score].idxmax()]
+    st.success(f"Best: {best['model']} at {best['layer']} ({SCORES[score]} "
+               f"{best[score]:.3f}).")
+    labels = {r.result_key: f"{r.model} · {r.layer} · {getattr(r, score):.3f}"
+              for r in table.itertuples()}
+    c1, c2 = st.columns([3, 1])
+    pick = c1.selectbox("Open a configuration in semantic search", list(labels),
+                        format_func=labels.get, key="grid_pick")
+    if c2.button("Open in search", key="grid_open"):
+        _open(reader, dataset, pick, metric)
+    st.dataframe(table.drop(columns=["result_key"]), hide_index=True, key="grid_table")
