@@ -171,6 +171,12 @@ def test_projection_page_colours_clusters_and_opens_search(with_evolution):
     for colour in ("cluster", "predicted", "correct"):
         at.radio(key="proj_color").set_value(colour).run()
         assert not at.exception
+    at.radio(key="proj_draw").set_value("images").run()  # thumbnails at their positions
+    assert not at.exception and not at.error
+    spec = at.get("plotly_chart")[0].proto.spec
+    # every test image of digits (the JSON writes data:image/png as data:image\u002fpng)
+    assert spec.count(";base64,") == len(range(4, 1797, 5))
+    at.radio(key="proj_draw").set_value("points").run()
     at.selectbox(key="proj_method").select("umap").run()
     at.selectbox(key="proj_cluster").select_index(2).run()
     buttons = [b for b in at.button if b.key.startswith("proj_centre_")]
@@ -233,6 +239,19 @@ def test_triplet_page_two_runs_trace_an_anchor_and_move_the_epoch(with_evolution
     assert sum(c.startswith("anchor") for c in captions) == 2  # one per run
     assert any(c.startswith("closest negative") for c in captions)
     traced = at.session_state["trip_anchor"]
+    # the triplet's similarity maps: anchor vs its closest positive and negative
+    # (run t: its pre_logits split exactly; t-epshn's cosine-classifier head does not, and
+    # says so)
+    toggle = next(t for t in at.toggle if t.key.startswith("trip_maps_t_"))
+    toggle.set_value(True).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    heads = [m.value for m in at.markdown if m.value.startswith("**#positive")
+             or m.value.startswith("**#negative")]
+    sums = [float(c.value.split("Σ map ")[1].split()[0]) for c in at.caption
+            if "Σ map" in c.value]
+    assert len(heads) == 2 and len(sums) == 2
+    for head, total in zip(heads, sums):  # each map sums to the stored cosine
+        assert float(head.split("· ")[1]) == pytest.approx(total, abs=2e-3)
     at.select_slider(key="trip_epoch").set_value(0).run()
     assert not at.exception and at.session_state["trip_anchor"] == traced
     at.selectbox(key="trip_run_b").select("(none)").run()
@@ -294,3 +313,45 @@ def test_explorer_page_layer_channel_top_images_feature_maps_and_compare(with_ev
     assert any("--channel-vis --layers stages.0" in i.value for i in at.info)
     assert at.number_input(key="exp_channel").max == 31
     assert at.selectbox(key="exp_layer_b_stages.0").value == "stages.0"
+
+
+def test_compare_page_opens_a_query_where_a_and_b_disagree(with_store):
+    at = page("compare").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    opens = [b for b in at.button if b.key and b.key.startswith("cmp_disagree_")]
+    assert len(opens) == 10
+    target = int(opens[3].key.rsplit("_", 1)[1])
+    opens[3].click().run()
+    assert not at.exception and at.session_state.cmp_query_idx == target
+    assert any("Mean overlap@10" in c.value for c in at.caption)
+
+
+def test_models_by_layers_page_opens_a_configuration_in_search(with_store):
+    at = page("grid").run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert any(s.value.startswith("Best: ") for s in at.success)
+    first = at.selectbox(key="grid_pick").options[0]  # as shown: "model · layer · score"
+    at.radio(key="grid_score").set_value("recall_at_1").run()
+    assert not at.exception
+    at.button(key="grid_open").click().run()
+    assert not at.exception
+    assert at.session_state.search_layer == first.split(" · ")[1]
+    assert at.session_state.search_metric == at.selectbox(key="grid_metric").value
+
+
+
+@pytest.mark.parametrize("name,prefix", [("search", "search"), ("similarity", "simmap"),
+                                         ("compare", "cmp")])
+def test_the_gallery_picks_the_query_by_class_and_split(with_store, name, prefix):
+    at = page(name).run()
+    at.toggle(key=f"{prefix}_gallery").set_value(True).run()
+    at.selectbox(key=f"{prefix}_gallery_class").select("7").run()
+    uses = [b for b in at.button if b.key and b.key.startswith(f"{prefix}_gallery_use_")]
+    assert len(uses) == 24 and not at.exception
+    target = int(uses[5].key.rsplit("_", 1)[1])
+    uses[5].click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    assert at.session_state[f"{prefix}_query_idx"] == target
+    from sklearn.datasets import load_digits
+
+    assert load_digits().target[target] == 7  # digits' class names are the digits

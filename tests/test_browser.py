@@ -220,6 +220,38 @@ def test_similarity_maps_and_compare_pages_in_a_real_browser(app_url, browser_pa
 
 
 
+def test_grid_cell_and_gallery_clicks_in_a_real_browser(app_url, browser_page):
+    """Click a Models x layers cell: semantic search opens in that configuration. Browse
+    the gallery there and use one image: it becomes the query."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/grid")
+    _settle(page)
+    expect(page.get_by_text("Best: ")).to_be_visible(timeout=60_000)
+    cells = page.locator(".st-key-grid_heatmap .scatterlayer .point")
+    expect(cells).to_have_count(4)  # 2 models x 2 layers of the digits store
+    layer = page.evaluate("""() => document.querySelector(
+        '.st-key-grid_heatmap .js-plotly-plot')._fullData[0].text[2].split('<br>')[0]""")
+    cells.nth(2).click(force=True)
+    _settle(page)
+    page.wait_for_url("**/search", timeout=60_000)
+    _settle(page)
+    expect(page.locator(".st-key-search_layer")).to_match_aria_snapshot(
+        f'- combobox "Layer": {layer}', timeout=60_000)
+    page.get_by_text("Browse the dataset to pick the query").click()
+    _settle(page)
+    uses = page.locator("[class*='st-key-search_gallery_use_']")
+    expect(uses).to_have_count(24, timeout=60_000)
+    key = [c for c in uses.nth(3).get_attribute("class").split()
+           if c.startswith("st-key-search_gallery_use_")][0]
+    uses.nth(3).get_by_role("button").click()
+    _settle(page)
+    expect(page.get_by_label("Image number")).to_have_value(key.rsplit("_", 1)[1],
+                                                            timeout=60_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
 @pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
 def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, browser_page):
     """Lasso-select points, move the epoch slider, open a confusion cell."""
@@ -291,6 +323,9 @@ def test_training_triplet_and_spectrum_pages_in_a_real_browser(app_url, browser_
     # the clicked anchor's path across epochs (points overlap: whichever plotly picked)
     assert page.evaluate("""() => document.querySelector('.st-key-trip_scatter .js-plotly-plot'
         )._fullData.some(t => (t.name || '').startsWith('anchor '))""")
+    page.get_by_text("Similarity maps of this triplet").first.click()
+    _settle(page)
+    expect(page.get_by_text("Σ map")).to_have_count(2, timeout=60_000)  # positive, negative
     page.get_by_role("tab", name="Play all epochs").click()
     expect(page.locator(".st-key-trip_play .updatemenu-button")).not_to_have_count(0)
     page.goto(app_url + "/spectrum")

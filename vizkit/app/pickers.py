@@ -1,5 +1,6 @@
 """Widgets several pages share: the (dataset, model, layer, metric) picker over stored
-features, and the query picker (an image of the dataset, or an upload). Widget keys carry
+features, and the query picker (an image of the dataset -- by number, at random, or by
+sight in a paged gallery filtered by class and split -- or an upload). Widget keys carry
 a page prefix so that two pickers live on one page (the compare page's A and B)."""
 from __future__ import annotations
 
@@ -89,6 +90,47 @@ def pick_index(images: ImageTable, prefix: str) -> int:
     return int(st.session_state[key])
 
 
+GALLERY_COLUMNS, GALLERY_ROWS = 8, 3
+ALL = "all"
+
+
+def _use(key: str, idx: int) -> None:
+    """A callback: the gallery image clicked becomes the query."""
+    st.session_state[key] = idx
+
+
+def gallery(reader: Reader, frow: FeaturesRow, images: ImageTable, prefix: str) -> None:
+    """Behind a toggle, a paged grid of the dataset's thumbnails, filtered by class and
+    split; "Use" makes one the query."""
+    if not st.toggle("Browse the dataset to pick the query", key=f"{prefix}_gallery"):
+        return  # nothing fetched or drawn until asked: the page stays as fast
+    with st.container(border=True):
+        table = images.table
+        c1, c2, c3 = st.columns(3)
+        names = images.class_names
+        classes = [ALL] + sorted({str(n) for n in names})
+        cls = c1.selectbox("Class", classes, key=f"{prefix}_gallery_class")
+        splits = [ALL] + sorted({str(v) for v in table["split"]})
+        split = c2.selectbox("Split", splits, key=f"{prefix}_gallery_split")
+        keep = np.ones(len(table), bool)
+        if cls != ALL:
+            keep &= names.astype(str) == cls
+        if split != ALL:
+            keep &= table["split"].astype(str).to_numpy() == split
+        chosen = np.flatnonzero(keep)
+        per_page = GALLERY_COLUMNS * GALLERY_ROWS
+        pages = max(1, -(-len(chosen) // per_page))
+        page = c3.number_input(f"Page (of {pages:,})", 1, pages, key=f"{prefix}_gallery_page")
+        shown = [int(i) for i in chosen[(page - 1) * per_page: page * per_page]]
+        st.caption(f"{len(chosen):,} images")
+        thumbs = reader.thumbnails(frow.dataset, shown)
+        for lo in range(0, len(shown), GALLERY_COLUMNS):
+            for col, i in zip(st.columns(GALLERY_COLUMNS), shown[lo: lo + GALLERY_COLUMNS]):
+                col.image(thumbs[i], width=64, output_format="PNG")
+                col.button("Use", key=f"{prefix}_gallery_use_{i}", on_click=_use,
+                           args=(f"{prefix}_query_idx", i), help=images.caption(i))
+
+
 def _random(key: str, n: int) -> None:
     """A callback: a random image number, set before the rerun the click causes."""
     st.session_state[key] = int(np.random.default_rng().integers(n))
@@ -131,6 +173,7 @@ def pick_query(reader: Reader, frow: FeaturesRow, prefix: str, *, width: int = 1
     images = reader.images(frow.dataset)
     if pick_source(prefix) == FROM_DATASET:
         idx = pick_index(images, prefix)
+        gallery(reader, frow, images, prefix)
         st.image(reader.thumbnails(frow.dataset, [idx])[idx], width=width,
                  caption="query " + images.caption(idx), output_format="PNG")
         return Query(idx=idx)

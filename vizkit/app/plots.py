@@ -8,6 +8,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 MAX_POINTS = 30_000  # drawn at once; more are sampled (with a note on the page)
+MAX_IMAGES = 1_500  # thumbnails drawn at their positions in "images" mode
 PALETTE = px.colors.qualitative.Dark24
 
 
@@ -31,6 +32,23 @@ def scatter(df: pd.DataFrame, color: str, height: int = 620, **kwargs) -> go.Fig
     fig.update_traces(marker={"size": 4, "opacity": 0.75})
     fig.update_layout(legend_title_text=color, dragmode="lasso", xaxis_visible=False,
                       yaxis_visible=False, margin={"l": 0, "r": 0, "t": 30, "b": 0})
+    return fig
+
+
+def add_thumbnails(fig: go.Figure, df: pd.DataFrame, thumbs: dict[int, bytes],
+                   share: float = 0.035) -> go.Figure:
+    """Each point's thumbnail (PNG bytes by ``idx``) drawn at its 2-D position, ``share``
+    of the layout's width across, above the points."""
+    import base64
+
+    span = max(float(np.ptp(df["x"])), float(np.ptp(df["y"])), 1e-9) * share
+    for r in df.itertuples():
+        png = thumbs.get(int(r.idx))
+        if png is None:
+            continue
+        fig.add_layout_image(source="data:image/png;base64," + base64.b64encode(png).decode(),
+                             x=r.x, y=r.y, xref="x", yref="y", sizex=span, sizey=span,
+                             xanchor="center", yanchor="middle", layer="above")
     return fig
 
 

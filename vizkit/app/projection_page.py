@@ -1,5 +1,6 @@
 """Projections: a dataset laid out in 2-D under a model's layer, coloured by class, cluster,
-split or prediction; select points to see their images; the k-means clusters of the layer's
+split or prediction, as points or as the images themselves; select points to see their
+images; the k-means clusters of the layer's
 features with their purity and NMI and the images nearest each centre."""
 from __future__ import annotations
 
@@ -44,12 +45,21 @@ def render() -> None:
     df = point_table(reader, layout)
     frow = layout.features
     options = [c for c in ("class", "cluster", "predicted", "correct", "split") if c in df]
-    color = st.radio("Colour by", options, horizontal=True, key="proj_color")
-    shown = plots.sample(len(df))
+    c1, c2 = st.columns([3, 1])
+    color = c1.radio("Colour by", options, horizontal=True, key="proj_color")
+    draw = c2.radio("Draw", ["points", "images"], horizontal=True, key="proj_draw",
+                    help="images: each point's thumbnail at its place (a sample of at most "
+                         f"{plots.MAX_IMAGES:,})")
+    limit = plots.MAX_IMAGES if draw == "images" else plots.MAX_POINTS
+    shown = plots.sample(len(df), limit)
     if len(shown) < len(df):
-        st.caption(f"Drawing a fixed random sample of {len(shown):,} of {len(df):,} points "
-                   "(selections and clusters use all of them).")
-    event = st.plotly_chart(plots.scatter(df.iloc[shown], color), key="proj_chart",
+        st.caption(f"Drawing a fixed random sample of {len(shown):,} of {len(df):,} "
+                   f"{draw} (selections and clusters use all of them).")
+    fig = plots.scatter(df.iloc[shown], color)
+    if draw == "images":
+        plots.add_thumbnails(fig, df.iloc[shown],
+                             reader.thumbnails(frow.dataset, df["idx"].iloc[shown].tolist()))
+    event = st.plotly_chart(fig, key="proj_chart",
                             on_select="rerun", selection_mode=("points", "box", "lasso"))
     selected = _selection(event)
     if selected:

@@ -184,6 +184,35 @@ def _anchor_images(reader, anchors, images, runs, epoch, traced) -> None:
                                       f"closest negative · {r.neg_sim:.3f}")):
                 c.image(thumbs[i], width=84, output_format="PNG")
                 c.caption(f"{caption}  \n{table.class_name(int(table.labels[i]))}")
+            key = f"trip_maps_{run}_{split}_{idx}_{epoch}"
+            if st.toggle("Similarity maps of this triplet", key=key,
+                         help="Where the anchor looks like its closest positive and its "
+                              "closest negative at this epoch (loads the checkpoint)."):
+                _triplet_maps(reader, run, epoch, split, shown, (r.pos_sim, r.neg_sim))
+
+
+def _triplet_maps(reader, run, epoch, split, shown, sims) -> None:
+    """The anchor's maps against its closest positive and its closest negative: the exact
+    split of each cosine over both images' pixels, on one colour scale."""
+    from vizkit.app.maps_view import draw_panel
+    from vizkit.compute.pairmaps import query_maps
+    from vizkit.errors import VizkitError
+    from vizkit.read.maps import map_service
+
+    frow = eval_features(reader, run, epoch, split)
+    try:
+        with st.spinner("Computing the maps…"):
+            service = map_service(reader, frow)
+            anchor, *pair = service.dataset_features(shown)
+            maps = query_maps(anchor, pair, "cosine")
+    except VizkitError as e:
+        st.info(f"No maps for this checkpoint here: {e}")
+        return
+    table = reader.images(frow.dataset)
+    results = pd.DataFrame({"rank": ["positive", "negative"], "score": list(sims),
+                            "class_name": [table.class_name(int(table.labels[i]))
+                                           for i in shown[1:]]})
+    draw_panel(anchor.view, results, [f.view for f in pair], maps, "cosine", columns=2)
 
 
 def _histograms(anchors, epoch, runs) -> None:

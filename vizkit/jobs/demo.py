@@ -61,11 +61,14 @@ class DemoPlan:
     map_queries: int  # test images whose similarity maps are stored
     steps: int  # optimisation steps per channel image
     widths: tuple[int, int, int] = (16, 32, 64)
+    grid_images: int = 0  # test images of the Models x layers grid (0: no grid)
 
 
 FULL = DemoPlan(epochs=3, batches_per_epoch=360, metric_epochs=2, metric_batches=50,
                 eval_images=1500, layout_images=1000, channels=4, map_queries=40,
-                steps=48)
+                steps=48, grid_images=600)
+PRETRAINED = "efficientnet_lite0.imagenet"  # the example plugin's model, when installed
+PRETRAINED_SIZE = 64  # px: Fashion-MNIST's 28 px upsampled, a fraction of 224's cost
 QUICK = DemoPlan(epochs=1, batches_per_epoch=100, metric_epochs=1, metric_batches=40,
                  eval_images=800, layout_images=600, channels=2, map_queries=20,
                  steps=32)
@@ -91,6 +94,24 @@ def whole_test_recall(store: Store, dataset: Dataset, model: LoadedModel) -> flo
     test = np.flatnonzero(dataset.splits == "test")
     return recall_at_1(np.ascontiguousarray(features[test]), dataset.labels[test],
                        get_registry().metric("cosine"))
+
+
+def models_by_layers(store: Store, dataset: str, plan: DemoPlan, demo_model: LoadedModel,
+                     device, amp: bool, progress: bool) -> list[dict]:
+    """The Models x layers grid on ``plan.grid_images`` test images: the demo model's curated
+    layers and, when the example plugin is installed, the ImageNet EfficientNet-Lite0's
+    (with channel images of its last stage for the explorer)."""
+    images = get_registry().open_dataset(f"{dataset}[test][:{plan.grid_images}]")
+    rows = precompute(store, images, demo_model, demo_model.curated_layers(), ["cosine"],
+                      k=20, progress=progress)
+    if PRETRAINED not in get_registry().model_names():
+        return rows
+    model = load_model(PRETRAINED, "pretrained", input_size=PRETRAINED_SIZE).to(device, amp)
+    rows += precompute(store, images, model, model.curated_layers(), ["cosine"], k=20,
+                       progress=progress)
+    explore(store, images, model, model.curated_layers()[-2:-1], plan.channels // 2,
+            plan.steps, progress=progress)
+    return rows
 
 
 def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k: int = 50,
@@ -130,6 +151,9 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
     for run in histories:
         explore(store, evaluation_images, checkpoint(run), DEMO_EXPLORER_LAYERS,
                 plan.channels, plan.steps, progress=progress)
+    if plan.grid_images:
+        results += models_by_layers(store, dataset, plan, checkpoint(DEMO_RUN), device, amp,
+                                    progress)
     return {"run": DEMO_RUN, "runs": list(histories), "history": histories[DEMO_RUN],
             "histories": histories, "results": len(results) + len(layouts),
             "checkpoint": model.checkpoint,
