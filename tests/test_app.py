@@ -318,6 +318,7 @@ def test_explorer_page_layer_channel_top_images_feature_maps_and_compare(with_ev
 def test_compare_page_opens_a_query_where_a_and_b_disagree(with_store):
     at = page("compare").run()
     assert not at.exception and not at.error, (at.exception, at.error)
+    at.toggle(key="cmp_disagree").set_value(True).run()
     opens = [b for b in at.button if b.key and b.key.startswith("cmp_disagree_")]
     assert len(opens) == 10
     target = int(opens[3].key.rsplit("_", 1)[1])

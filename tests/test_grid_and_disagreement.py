@@ -136,3 +136,12 @@ def test_grid_numbers_equal_a_direct_computation(evolved_store):
             assert ties < 15, (r.model, ties)
     assert table.groupby("model")["depth"].apply(list).map(
         lambda d: d == list(range(1, len(d) + 1))).all()
+
+
+def test_channel_images_take_one_model(tmp_path, capsys):
+    from vizkit.cli import main
+
+    code = main(["--store", str(tmp_path / "s.duckdb"), "precompute", "--dataset", "digits",
+                 "--models", "vizkit_small_cnn,resnet18", "--weights", "random",
+                 "--channel-vis", "--layers", "auto"])
+    assert code == 2 and "one model's channels" in capsys.readouterr().err

@@ -107,8 +107,10 @@ def _open(idx: int) -> None:
 
 
 def _disagreements(reader, a, b, k: int = 10) -> None:
-    with st.expander(f"Where A and B disagree most (overlap@{k} over the first "
-                     f"{MAX_QUERIES:,} images)"):
+    if not st.toggle(f"Where A and B disagree most (overlap@{k} over the first "
+                     f"{MAX_QUERIES:,} images)", key="cmp_disagree"):
+        return  # searched only when asked: the page's first draw stays fast
+    with st.container(border=True):
         table = disagreement_table(reader, a, b, k)
         mean = float(table["overlap"].mean())
         st.caption(f"Mean overlap@{k}: {mean:.0%}. The queries whose top {k} under A and "

@@ -24,6 +24,9 @@ def cmd_precompute(args) -> int:
     if args.models:  # --models a,b,c: the first is loaded here, the rest in turn
         if args.model or args.checkpoint:
             raise BadArgumentError("give --models or --model/--checkpoint, not both.")
+        if args.channel_vis and len(args.models) > 1:
+            raise BadArgumentError("--channel-vis renders one model's channels: give --model "
+                                   "(or a single --models entry).")
         args.model, args.models = args.models[0], args.models[1:]
     model = a.model(args, store)
     if args.channel_vis:
