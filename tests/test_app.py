@@ -176,6 +176,9 @@ def test_projection_page_colours_clusters_and_opens_search(with_evolution):
     spec = at.get("plotly_chart")[0].proto.spec
     # every test image of digits (the JSON writes data:image/png as data:image\u002fpng)
     assert spec.count(";base64,") == len(range(4, 1797, 5))
+    at.radio(key="proj_draw").set_value("hover").run()  # points that show their image
+    assert not at.exception and not at.error
+    assert hover_images(at) == len(range(4, 1797, 5))
     at.radio(key="proj_draw").set_value("points").run()
     at.selectbox(key="proj_method").select("umap").run()
     at.selectbox(key="proj_cluster").select_index(2).run()
@@ -185,6 +188,19 @@ def test_projection_page_colours_clusters_and_opens_search(with_evolution):
     buttons[0].click().run()
     assert at.session_state["search_query_idx_next"] == target
     assert at.session_state["search_dataset"] == "digits[test]"
+
+
+def hover_images(at: AppTest) -> int:
+    """How many points of the page's Vega-Lite scatter carry a thumbnail for the tooltip
+    (whose ``image`` field vega-tooltip draws as an image)."""
+    import pyarrow as pa
+
+    (chart,) = [c for c in at.get("vega_lite_chart")
+                if '"field":"image"' in c.proto.spec.replace(" ", "")]
+    tables = [pa.ipc.open_stream(d.data.data).read_all() for d in chart.proto.datasets]
+    uris = [u for t in tables if "image" in t.column_names for u in t["image"].to_pylist()]
+    assert all(u.startswith("data:image/png;base64,") for u in uris)
+    return len(uris)
 
 
 def test_evolution_page_slider_curves_and_moved_images(with_evolution):
@@ -197,6 +213,11 @@ def test_evolution_page_slider_curves_and_moved_images(with_evolution):
     assert not at.exception and [b for b in at.button if b.key.startswith("evo_moved_")]
     at.selectbox(key="evo_method").select("umap").run()
     assert not at.exception and not at.error
+    at.radio(key="evo_draw").set_value("images").run()  # epoch 1's map as thumbnails
+    assert not at.exception and not at.error
+    assert at.get("plotly_chart")[0].proto.spec.count(";base64,") == len(range(4, 1797, 5))
+    at.radio(key="evo_draw").set_value("hover").run()
+    assert not at.exception and not at.error and hover_images(at) == len(range(4, 1797, 5))
 
 
 def test_confusion_page_opens_a_cell_with_neighbours_of_the_predicted_class(with_evolution):

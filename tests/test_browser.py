@@ -252,9 +252,31 @@ def test_grid_cell_and_gallery_clicks_in_a_real_browser(app_url, browser_page):
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
 
+def _hover_until_thumbnail(page, key: str) -> tuple[float, float]:
+    """Move the pointer across the Vega-Lite scatter ``key`` until its tooltip shows a
+    point's thumbnail; return where (fails when no point shows one)."""
+    from playwright.sync_api import expect
+
+    chart = page.locator(f".st-key-{key} .vega-embed canvas, .st-key-{key} .vega-embed svg.marks")
+    expect(chart.first).to_be_visible(timeout=60_000)
+    box = chart.first.bounding_box()
+    tip = page.locator("#vg-tooltip-element.visible img")
+    for gy in range(5, 96, 3):
+        for gx in range(5, 96, 3):
+            x, y = box["x"] + box["width"] * gx / 100, box["y"] + box["height"] * gy / 100
+            page.mouse.move(x, y)
+            if tip.count():
+                src = tip.first.get_attribute("src")
+                assert src.startswith("data:image/png;base64,") and tip.first.is_visible()
+                assert tip.first.evaluate("img => img.naturalWidth") > 0
+                return x, y
+    pytest.fail("no point of the scatter showed its image on hover")
+
+
 @pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
 def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, browser_page):
-    """Lasso-select points, move the epoch slider, open a confusion cell."""
+    """Lasso-select points; hover over a point to see its image and click it; move the
+    epoch slider; open a confusion cell."""
     from playwright.sync_api import expect
 
     page, _ = browser_page
@@ -271,6 +293,11 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     page.mouse.up()
     _settle(page)
     expect(page.get_by_role("heading", name="selected")).to_be_visible(timeout=60_000)
+    page.get_by_text("points, image on hover").click()
+    _settle(page)
+    x, y = _hover_until_thumbnail(page, "proj_chart_hover")
+    page.mouse.click(x, y)  # the point under the pointer becomes the selection
+    expect(page.get_by_role("heading", name="1 selected")).to_be_visible(timeout=60_000)
     page.goto(app_url + "/evolution")
     _settle(page)
     expect(page.get_by_text("Mean displacement of a point")).to_be_visible(timeout=60_000)

@@ -1,5 +1,6 @@
-"""Training evolution: a run's checkpoints laid out on one stable, aligned map — a slider
-and an animation — with the clusters per checkpoint, how images move between them, and
+"""Training evolution: a run's checkpoints laid out on one stable, aligned map — an
+animation, or one epoch's map as points, points that show their image on hover, or the
+images themselves — with the clusters per checkpoint, how images move between them, and
 how well clusters match classes epoch by epoch."""
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ import streamlit as st
 
 from vizkit.app import data, plots
 from vizkit.app.grid import image_grid
+from vizkit.app.scatter_view import draw_scatter, drawn_sample, pick_drawing
 from vizkit.compute.clustering import flows
 from vizkit.read.layouts import (
     clusters_of,
@@ -36,8 +38,13 @@ def render() -> None:
     epochs = sorted(by_epoch)
     images = reader.images(ref.dataset)
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
-    _animation(frames, epochs, images.table, images.class_names)
-    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
+    draw = pick_drawing(st, "evo", {"animation": "animation"})
+    if draw == "animation":
+        _animation(frames, epochs, images.table, images.class_names)
+        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
+    else:
+        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
+        _one_epoch(reader, by_epoch[epoch].features, frames[epoch], images, draw)
     clusters = {}
     for e, layout in by_epoch.items():
         cl = clusters_of(reader, layout.features)
@@ -54,6 +61,19 @@ def render() -> None:
         c2.bar_chart(moves, height=240, stack=False)
     if epoch in clusters:
         _flow(by_epoch[epoch].features, epochs, epoch, clusters, images)
+
+
+def _one_epoch(reader, frow, xy, images, draw: str) -> None:
+    """One checkpoint's map drawn the ``draw`` way; a selection shows its images."""
+    df = pd.DataFrame({"x": xy[:, 0], "y": xy[:, 1], "idx": np.arange(len(xy)),
+                       "image_id": images.table["image_id"].to_numpy(),
+                       "class": images.class_names})
+    selected = draw_scatter(reader, frow, df.iloc[drawn_sample(len(df), draw)], "class", draw,
+                            key="evo_chart")
+    if selected:
+        st.caption(f"{len(selected):,} selected")
+        image_grid(frow, selected[:24], [images.caption(int(i)) for i in selected[:24]],
+                   key="evo_sel")
 
 
 def _animation(frames, epochs, table, class_names) -> None:

@@ -1,7 +1,11 @@
-"""Plotly figures the layout pages share: the class-coloured scatter, the confusion
-heatmap and the cluster-flow Sankey diagram."""
+"""Figures the layout pages share: the class-coloured scatter (points, thumbnails at their
+places, or points that show their image on hover), the confusion heatmap and the
+cluster-flow Sankey diagram."""
 from __future__ import annotations
 
+import base64
+
+import altair as alt
 import numpy as np
 import pandas as pd
 import plotly.express as px
@@ -9,6 +13,7 @@ import plotly.graph_objects as go
 
 MAX_POINTS = 30_000  # drawn at once; more are sampled (with a note on the page)
 MAX_IMAGES = 1_500  # thumbnails drawn at their positions in "images" mode
+MAX_HOVER = 3_000  # points that carry their thumbnail for the hover tooltip
 PALETTE = px.colors.qualitative.Dark24
 
 
@@ -35,21 +40,68 @@ def scatter(df: pd.DataFrame, color: str, height: int = 620, **kwargs) -> go.Fig
     return fig
 
 
+def data_uri(png: bytes) -> str:
+    """PNG bytes as a ``data:`` URI (what an <img> or a tooltip shows without a request)."""
+    return "data:image/png;base64," + base64.b64encode(png).decode()
+
+
 def add_thumbnails(fig: go.Figure, df: pd.DataFrame, thumbs: dict[int, bytes],
                    share: float = 0.035) -> go.Figure:
     """Each point's thumbnail (PNG bytes by ``idx``) drawn at its 2-D position, ``share``
     of the layout's width across, above the points."""
-    import base64
-
     span = max(float(np.ptp(df["x"])), float(np.ptp(df["y"])), 1e-9) * share
     for r in df.itertuples():
         png = thumbs.get(int(r.idx))
         if png is None:
             continue
-        fig.add_layout_image(source="data:image/png;base64," + base64.b64encode(png).decode(),
-                             x=r.x, y=r.y, xref="x", yref="y", sizex=span, sizey=span,
-                             xanchor="center", yanchor="middle", layer="above")
+        fig.add_layout_image(source=data_uri(png), x=r.x, y=r.y, xref="x", yref="y",
+                             sizex=span, sizey=span, xanchor="center", yanchor="middle",
+                             layer="above")
     return fig
+
+
+HOVER_CSS = ("<style>#vg-tooltip-element img { width: 112px; height: 112px; "
+             "object-fit: contain; image-rendering: pixelated; }</style>")
+
+
+def hover_scatter(df: pd.DataFrame, color: str, thumbs: dict[int, bytes],
+                  height: int = 620) -> alt.Chart:
+    """A Vega-Lite scatter of ``df`` (columns x, y, idx, image_id, ``color``) whose tooltip
+    shows each point's thumbnail (``thumbs``: PNG bytes by idx; the tooltip's ``image`` key
+    is drawn as an image). Drag a box (selection ``box``) or click a point (``pick``) to
+    select; :func:`selected_idx` turns either into image indices."""
+    frame = pd.DataFrame({"x": df["x"].to_numpy(), "y": df["y"].to_numpy(),
+                          "idx": df["idx"].to_numpy(), "image_id": df["image_id"].astype(str),
+                          color: df[color].astype(str)})
+    frame["image"] = [data_uri(thumbs[i]) if i in thumbs else "" for i in frame["idx"]]
+    order = sorted(frame[color].unique(), key=str)
+    box = alt.selection_interval(name="box", encodings=["x", "y"])
+    pick = alt.selection_point(name="pick", fields=["idx"], on="click")
+    none = alt.Axis(labels=False, ticks=False, title=None, grid=False, domain=False)
+    return (alt.Chart(frame, height=height)
+            .mark_circle(size=30, opacity=0.8)
+            .encode(x=alt.X("x:Q", axis=none, scale=alt.Scale(zero=False)),
+                    y=alt.Y("y:Q", axis=none, scale=alt.Scale(zero=False)),
+                    color=alt.Color(f"{color}:N", scale=alt.Scale(domain=order,
+                                                                  range=PALETTE)),
+                    tooltip=[alt.Tooltip("image:N"), alt.Tooltip("image_id:N"),
+                             alt.Tooltip(f"{color}:N")])
+            .add_params(box, pick))
+
+
+def selected_idx(event, df: pd.DataFrame) -> list[int]:
+    """The image indices a :func:`hover_scatter` selection names: the points clicked, or
+    the points of ``df`` inside the box dragged."""
+    selection = getattr(event, "selection", None) or {}
+    picked = [int(p["idx"]) for p in selection.get("pick") or [] if "idx" in p]
+    if picked:
+        return picked
+    box = selection.get("box") or {}
+    if "x" not in box or "y" not in box:
+        return []
+    (x0, x1), (y0, y1) = sorted(box["x"]), sorted(box["y"])
+    inside = df["x"].between(x0, x1) & df["y"].between(y0, y1)
+    return [int(i) for i in df.loc[inside, "idx"]]
 
 
 def confusion_heatmap(matrix: np.ndarray, classes: list[str]) -> go.Figure:

@@ -7,8 +7,9 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from vizkit.app import data, plots
+from vizkit.app import data
 from vizkit.app.grid import image_grid
+from vizkit.app.scatter_view import draw_scatter, drawn_sample, pick_drawing
 from vizkit.compute.clustering import nearest_to_centre
 from vizkit.read.catalog import Reader
 from vizkit.read.layouts import cluster_quality, layouts, point_table
@@ -33,11 +34,6 @@ def pick_layout(reader: Reader, prefix: str) -> LayoutRow:
     return [r for r in rows if r.method == method][-1]
 
 
-def _selection(event) -> list[int]:
-    points = getattr(getattr(event, "selection", None), "points", None) or []
-    return [int(p["customdata"][0]) for p in points if p.get("customdata")]
-
-
 def render() -> None:
     st.title("Projections")
     reader = data.reader()
@@ -45,23 +41,11 @@ def render() -> None:
     df = point_table(reader, layout)
     frow = layout.features
     options = [c for c in ("class", "cluster", "predicted", "correct", "split") if c in df]
-    c1, c2 = st.columns([3, 1])
+    c1, c2 = st.columns(2)
     color = c1.radio("Colour by", options, horizontal=True, key="proj_color")
-    draw = c2.radio("Draw", ["points", "images"], horizontal=True, key="proj_draw",
-                    help="images: each point's thumbnail at its place (a sample of at most "
-                         f"{plots.MAX_IMAGES:,})")
-    limit = plots.MAX_IMAGES if draw == "images" else plots.MAX_POINTS
-    shown = plots.sample(len(df), limit)
-    if len(shown) < len(df):
-        st.caption(f"Drawing a fixed random sample of {len(shown):,} of {len(df):,} "
-                   f"{draw} (selections and clusters use all of them).")
-    fig = plots.scatter(df.iloc[shown], color)
-    if draw == "images":
-        plots.add_thumbnails(fig, df.iloc[shown],
-                             reader.thumbnails(frow.dataset, df["idx"].iloc[shown].tolist()))
-    event = st.plotly_chart(fig, key="proj_chart",
-                            on_select="rerun", selection_mode=("points", "box", "lasso"))
-    selected = _selection(event)
+    draw = pick_drawing(c2, "proj")
+    drawn = df.iloc[drawn_sample(len(df), draw, "clusters use all of them")]
+    selected = draw_scatter(reader, frow, drawn, color, draw, key="proj_chart")
     if selected:
         picked = df.set_index("idx").loc[selected]
         st.subheader(f"{len(selected):,} selected")
@@ -69,7 +53,8 @@ def render() -> None:
         image_grid(frow, selected[:40], [f"{r.image_id} · {r._2}" for r in
                    picked.head(40)[["image_id", "class"]].itertuples()], key="proj_sel")
     else:
-        st.caption("Select points (lasso or box) to see their images.")
+        st.caption("Select points (lasso or box; with hover images, drag a box or click a "
+                   "point) to see their images.")
     if "cluster" in df:
         _clusters(reader, layout, df)
 

@@ -5,10 +5,11 @@ strip above shows the mix of classes. Fifty results are one element instead of t
 second. Captions come from datasets (folder names): they are escaped before they are HTML."""
 from __future__ import annotations
 
-import base64
 from collections.abc import Callable
 
 import streamlit as st
+
+from vizkit.app.plots import data_uri
 
 CSS = """
 .vk-mix { display: flex; height: 18px; border-radius: 4px; overflow: hidden;
@@ -70,10 +71,6 @@ export default function(component) {
 """
 
 _GRID = st.components.v2.component("vizkit_thumbnail_grid", css=CSS, js=JS)
-
-
-def data_uri(png: bytes) -> str:
-    return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
 def thumbnail_grid(items: list[dict], mix: list[tuple[str, int]], *, key: str, query,

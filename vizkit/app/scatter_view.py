@@ -1,0 +1,61 @@
+"""The 2-D scatter the projection and evolution pages share, drawn three ways: WebGL points
+(lasso and box), points that show their image under the pointer, or the thumbnails
+themselves at their places; each returns the image indices selected."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import streamlit as st
+
+from vizkit.app import plots
+from vizkit.read.catalog import Reader
+from vizkit.read.rows import FeaturesRow
+
+DRAW = {"points": "points", "hover": "points, image on hover", "images": "images"}
+LIMITS = {"points": plots.MAX_POINTS, "hover": plots.MAX_HOVER, "images": plots.MAX_IMAGES}
+
+
+def pick_drawing(where, prefix: str, before: dict[str, str] | None = None) -> str:
+    """The "Draw" radio (in ``where``, a column or the page); returns a key of ``before``
+    (a page's own drawings, offered first) or of :data:`DRAW`."""
+    options = {**(before or {}), **DRAW}
+    return where.radio("Draw", list(options), horizontal=True, key=f"{prefix}_draw",
+                       format_func=options.get,
+                       help="hover: a point shows its image under the pointer; images: each "
+                            "point's thumbnail at its place (samples of at most "
+                            f"{plots.MAX_HOVER:,} and {plots.MAX_IMAGES:,} points)")
+
+
+def drawn_sample(n: int, draw: str, note: str = "") -> np.ndarray:
+    """Positions of the ``n`` points to draw the ``draw`` way: all, or a fixed random sample
+    within its limit, said in a caption (``note`` adds what still uses all of them)."""
+    shown = plots.sample(n, LIMITS[draw])
+    if len(shown) < n:
+        st.caption(f"Drawing a fixed random sample of {len(shown):,} of {n:,} "
+                   f"{'images' if draw == 'images' else 'points'}"
+                   + (f" ({note})." if note else "."))
+    return shown
+
+
+def _plotly_selection(event) -> list[int]:
+    points = getattr(getattr(event, "selection", None), "points", None) or []
+    return [int(p["customdata"][0]) for p in points if p.get("customdata")]
+
+
+def draw_scatter(reader: Reader, frow: FeaturesRow, df: pd.DataFrame, color: str, draw: str,
+                 *, key: str) -> list[int]:
+    """Draw ``df``'s points (x, y, idx, image_id, ``color``) the ``draw`` way; return the
+    image indices selected (lasso or box on points and images; box or click with hover).
+    Thumbnails are read only for the hover and images drawings."""
+    if draw == "hover":
+        st.html(plots.HOVER_CSS)
+        thumbs = reader.thumbnails(frow.dataset, df["idx"].tolist())
+        event = st.altair_chart(plots.hover_scatter(df, color, thumbs), key=f"{key}_hover",
+                                on_select="rerun", width="stretch")
+        return plots.selected_idx(event, df)
+    fig = plots.scatter(df, color)
+    if draw == "images":
+        plots.add_thumbnails(fig, df, reader.thumbnails(frow.dataset, df["idx"].tolist()))
+    event = st.plotly_chart(fig, key=key, on_select="rerun",
+                            selection_mode=("points", "box", "lasso"))
+    return _plotly_selection(event)
