@@ -377,3 +377,28 @@ def test_the_gallery_picks_the_query_by_class_and_split(with_store, name, prefix
     from sklearn.datasets import load_digits
 
     assert load_digits().target[target] == 7  # digits' class names are the digits
+
+
+def test_the_gallery_filters_by_the_layers_clusters(with_evolution):
+    """Where k-means clusters of the chosen features are stored, the gallery filters by
+    cluster too: every image it offers is of the chosen cluster."""
+    from vizkit.read.catalog import Reader
+    from vizkit.read.layouts import clusters_of
+
+    at = page("search").run()
+    at.selectbox(key="search_dataset").select("digits[test]").run()
+    at.selectbox(key="search_model").select("vizkit_small_cnn @ t:2").run()
+    at.selectbox(key="search_layer").select("embedding").run()  # evolve clustered it
+    at.toggle(key="search_gallery").set_value(True).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    reader = Reader(with_evolution)
+    frow = next(r for r in reader.features_rows() if r.dataset.name == "digits[test]" and
+                r.label == at.selectbox(key="search_model").value and
+                r.layer == at.selectbox(key="search_layer").value)
+    clusters = clusters_of(reader, frow)["cluster"].to_numpy()
+    at.selectbox(key="search_gallery_cluster").select(3).run()
+    assert not at.exception
+    uses = [int(b.key.rsplit("_", 1)[1]) for b in at.button
+            if b.key and b.key.startswith("search_gallery_use_")]
+    assert uses and len(uses) == min(24, int((clusters == 3).sum()))
+    assert set(clusters[uses]) == {3}

@@ -10,6 +10,7 @@ import streamlit as st
 from vizkit.compute.images import decode_image, to_array
 from vizkit.errors import ImageDecodeError, ResultMissingError
 from vizkit.read.catalog import ImageTable, Reader
+from vizkit.read.layouts import clusters_of
 from vizkit.read.query import Query
 from vizkit.read.rows import FeaturesRow
 from vizkit.registry import get_registry
@@ -100,13 +101,15 @@ def _use(key: str, idx: int) -> None:
 
 
 def gallery(reader: Reader, frow: FeaturesRow, images: ImageTable, prefix: str) -> None:
-    """Behind a toggle, a paged grid of the dataset's thumbnails, filtered by class and
-    split; "Use" makes one the query."""
+    """Behind a toggle, a paged grid of the dataset's thumbnails, filtered by class, split
+    and (where k-means clusters of ``frow`` are stored) cluster; "Use" makes one the
+    query."""
     if not st.toggle("Browse the dataset to pick the query", key=f"{prefix}_gallery"):
         return  # nothing fetched or drawn until asked: the page stays as fast
     with st.container(border=True):
         table = images.table
-        c1, c2, c3 = st.columns(3)
+        clusters = cluster_labels(reader, frow)
+        c1, c2, c3, c4 = st.columns(4) if clusters is not None else (*st.columns(3), None)
         names = images.class_names
         classes = [ALL] + sorted({str(n) for n in names})
         cls = c1.selectbox("Class", classes, key=f"{prefix}_gallery_class")
@@ -117,6 +120,13 @@ def gallery(reader: Reader, frow: FeaturesRow, images: ImageTable, prefix: str) 
             keep &= names.astype(str) == cls
         if split != ALL:
             keep &= table["split"].astype(str).to_numpy() == split
+        if clusters is not None:
+            cluster = c4.selectbox("Cluster", [ALL, *range(int(clusters.max()) + 1)],
+                                   key=f"{prefix}_gallery_cluster",
+                                   format_func=lambda c: c if c == ALL else f"c{c}",
+                                   help="k-means clusters of this model's layer")
+            if cluster != ALL:
+                keep &= clusters == cluster
         chosen = np.flatnonzero(keep)
         per_page = GALLERY_COLUMNS * GALLERY_ROWS
         pages = max(1, -(-len(chosen) // per_page))
@@ -129,6 +139,13 @@ def gallery(reader: Reader, frow: FeaturesRow, images: ImageTable, prefix: str) 
                 col.image(thumbs[i], width=64, output_format="PNG")
                 col.button("Use", key=f"{prefix}_gallery_use_{i}", on_click=_use,
                            args=(f"{prefix}_query_idx", i), help=images.caption(i))
+
+
+def cluster_labels(reader: Reader, frow: FeaturesRow) -> np.ndarray | None:
+    """Each image's k-means cluster under ``frow`` where stored (``vizkit project`` or
+    ``evolve``), else None."""
+    found = clusters_of(reader, frow)
+    return None if found is None else found["cluster"].to_numpy()
 
 
 def _random(key: str, n: int) -> None:
