@@ -33,6 +33,23 @@ def test_round_trip_features_and_neighbors(tmp_path):
     np.testing.assert_array_equal(store.features("f-1"), x)
 
 
+def test_several_layers_are_stored_in_one_transaction_all_or_none(tmp_path):
+    """The grid job stores all its layers of a model at once: a failure in any of them
+    leaves none in the catalog; stored again, all are there, each once."""
+    store = Store(tmp_path / "s.duckdb")
+    x = np.random.default_rng(0).normal(size=(30, 7)).astype(np.float32)
+    store.put_features({"result_key": "f-0", "dataset_key": "d#1", "layer": "l0"}, x)
+    good = ({"result_key": "f-1", "dataset_key": "d#1", "layer": "l1"}, x)
+    bad = ({"result_key": "f-2", "dataset_key": "d#1", "no_such_column": 1}, x)
+    with pytest.raises(duckdb.Error):
+        store.put_many_features([good, bad])
+    assert set(store.results_of(["f-0", "f-1", "f-2"])) == {"f-0"}
+    store.put_many_features([good, ({"result_key": "f-2", "layer": "l2"}, x * 2)])
+    assert set(store.results_of(["f-0", "f-1", "f-2", "f-3"])) == {"f-0", "f-1", "f-2"}
+    np.testing.assert_array_equal(store.features("f-2"), x * 2)
+    assert len(store.results("features")) == 3
+
+
 def test_precompute_twice_computes_once(digits_store):
     from vizkit.jobs import precompute as job
     from vizkit.read.models import load_model

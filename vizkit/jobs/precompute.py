@@ -31,18 +31,19 @@ def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[
     metric_objs = [registry.metric(m) for m in metrics]
     ensure_dataset(store, dataset, progress)
     fmetas = {layer: features_meta(dataset, model, layer) for layer in layers}
-    missing = [layer for layer in layers if store.result(fmetas[layer]["result_key"]) is None]
+    stored = store.results_of([m["result_key"] for m in fmetas.values()])
+    missing = [layer for layer in layers if fmetas[layer]["result_key"] not in stored]
     if missing:
         staging = staging_dir(store.path, [fmetas[layer]["result_key"] for layer in missing])
         computed = (extract or extract_features)(dataset, model, missing, staging,
                                                  batch_size, progress=progress)
-        for layer in missing:
-            store.put_features(fmetas[layer], computed[layer])
+        store.put_many_features([(fmetas[layer], computed[layer]) for layer in missing])
         clear_staging(staging)
-    done = [store.result(m["result_key"]) for m in fmetas.values()]
+        stored = store.results_of([m["result_key"] for m in fmetas.values()])
+    done = [stored[m["result_key"]] for m in fmetas.values()]
     for layer in layers:
         for metric in metric_objs:
-            frow = store.result(fmetas[layer]["result_key"])
+            frow = stored[fmetas[layer]["result_key"]]
             for kind in default_indexes(registry, metric, frow["n"]):
                 build_index(store, frow, metric, kind, progress=progress)
             nmeta = neighbors_meta(fmetas[layer], metric.name, k)

@@ -353,15 +353,20 @@ class Store:
     # -- results --------------------------------------------------------------------
     def result(self, result_key: str) -> dict | None:
         """The catalog row of a finished result, or None."""
-        if not self.exists():
-            return None
+        return self.results_of([result_key]).get(result_key)
+
+    def results_of(self, result_keys: list[str]) -> dict[str, dict]:
+        """The catalog rows of those of ``result_keys`` that are finished, by key, read in
+        one connection (a job checking its many layers opens one, not one per layer)."""
+        if not self.exists() or not result_keys:
+            return {}
         try:
             with self.read() as con:
-                df = con.execute("SELECT * FROM results WHERE result_key = ?", [result_key]
-                                 ).df()
+                df = con.execute("SELECT * FROM results WHERE list_contains(?, result_key)",
+                                 [list(result_keys)]).df()
         except StoreEmptyError:
-            return None
-        return None if df.empty else df.iloc[0].to_dict()
+            return {}
+        return {row["result_key"]: row for row in df.to_dict("records")}
 
     def results(self, kind: str | None = None) -> pd.DataFrame:
         """The catalog of finished results, optionally of one kind."""
@@ -389,30 +394,43 @@ class Store:
         ``files`` (e.g. an index) moved in, under ``shards/<result key>/``; then its
         catalog row and the files' rows in one transaction. A kill before the commit leaves
         only files no row names, rewritten when the job runs again."""
-        key = meta["result_key"]
-        if self.result(key) is not None:
+        self.put_many_shards([(meta, arrays, files)])
+
+    def put_many_shards(self, results: list[tuple[dict, dict | None, dict | None]]) -> None:
+        """:meth:`put_shards` of several results (``(meta, arrays, files)`` each), all their
+        files first, then every catalog row in one transaction: all of them or none."""
+        done = self.results_of([meta["result_key"] for meta, _, _ in results])
+        staged = []
+        for meta, arrays, files in results:
+            key = meta["result_key"]
+            if key in done:
+                continue
+            target = shards.folder(self.path, key)
+            rows = []
+            for name, array in (arrays or {}).items():
+                path = target / f"{name}.npy"
+                shards.save_array(path, array)
+                rows.append((name, path, *(tuple(array.shape) + (1,))[:2], str(array.dtype)))
+            for name, source in (files or {}).items():
+                path = target / Path(source).name
+                shards.adopt_file(path, Path(source))
+                rows.append((name, path, 0, 0, "file"))
+            staged.append((meta, rows))
+        if not staged:
             return
-        target = shards.folder(self.path, key)
-        rows = []
-        for name, array in (arrays or {}).items():
-            path = target / f"{name}.npy"
-            shards.save_array(path, array)
-            rows.append((name, path, *(tuple(array.shape) + (1,))[:2], str(array.dtype)))
-        for name, source in (files or {}).items():
-            path = target / Path(source).name
-            shards.adopt_file(path, Path(source))
-            rows.append((name, path, 0, 0, "file"))
         with self.write() as con:
-            if con.execute("SELECT count(*) FROM results WHERE result_key = ?", [key]
-                           ).fetchall()[0][0]:
-                return
-            for name, path, n_rows, n_cols, dtype in rows:
-                con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                            [key, name, self.relative(path), n_rows, n_cols, dtype,
-                             path.stat().st_size, shards.sha256_of(path)])
-            cols = list(meta) + ["created_at"]
-            con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
-                        f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
+            for meta, rows in staged:
+                key = meta["result_key"]
+                if con.execute("SELECT count(*) FROM results WHERE result_key = ?", [key]
+                               ).fetchall()[0][0]:
+                    continue
+                for name, path, n_rows, n_cols, dtype in rows:
+                    con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                                [key, name, self.relative(path), n_rows, n_cols, dtype,
+                                 path.stat().st_size, shards.sha256_of(path)])
+                cols = list(meta) + ["created_at"]
+                con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
+                            f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
 
     def shard_files(self, result_key: str) -> dict[str, Path]:
         """The files of a result, by name (empty for results stored as rows)."""
@@ -425,9 +443,17 @@ class Store:
 
     def put_features(self, meta: dict, matrix: np.ndarray) -> None:
         """Store an ``[n, dim]`` float32 feature matrix as a finished result (a file)."""
-        matrix = np.ascontiguousarray(matrix, np.float32)
-        n, dim = matrix.shape
-        self.put_shards(dict(meta, kind="features", n=n, dim=dim), {"features": matrix})
+        self.put_many_features([(meta, matrix)])
+
+    def put_many_features(self, results: list[tuple[dict, np.ndarray]]) -> None:
+        """:meth:`put_features` of several layers in one transaction."""
+        entries = []
+        for meta, matrix in results:
+            matrix = np.ascontiguousarray(matrix, np.float32)
+            n, dim = matrix.shape
+            entries.append((dict(meta, kind="features", n=n, dim=dim), {"features": matrix},
+                            None))
+        self.put_many_shards(entries)
 
     def features(self, result_key: str) -> np.ndarray:
         """The ``[n, dim]`` float32 feature matrix of a result (memory-mapped, read-only)."""
