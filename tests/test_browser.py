@@ -275,8 +275,8 @@ def _hover_until_thumbnail(page, key: str) -> tuple[float, float]:
 
 @pytest.mark.parametrize("app_store", ["evolved"], indirect=True)
 def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, browser_page):
-    """Lasso-select points; hover over a point to see its image and click it; move the
-    epoch slider; open a confusion cell."""
+    """Lasso-select points; hover over a point to see its image and click it; draw the
+    images themselves; move the epoch slider; open a confusion cell."""
     from playwright.sync_api import expect
 
     page, _ = browser_page
@@ -298,6 +298,10 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     x, y = _hover_until_thumbnail(page, "proj_chart_hover")
     page.mouse.click(x, y)  # the point under the pointer becomes the selection
     expect(page.get_by_role("heading", name="1 selected")).to_be_visible(timeout=60_000)
+    page.locator(".st-key-proj_draw").get_by_text("images", exact=True).click()
+    _settle(page)  # every test image of digits drawn as itself at its place
+    expect(page.locator(".st-key-proj_chart .layer-above image")).to_have_count(
+        len(range(4, 1797, 5)), timeout=60_000)
     page.goto(app_url + "/evolution")
     _settle(page)
     expect(page.get_by_text("Mean displacement of a point")).to_be_visible(timeout=60_000)

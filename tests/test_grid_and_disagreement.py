@@ -138,6 +138,34 @@ def test_grid_numbers_equal_a_direct_computation(evolved_store):
         lambda d: d == list(range(1, len(d) + 1))).all()
 
 
+def test_the_grid_page_reads_the_stored_top_50_lists_the_grid_job_made(tmp_path,
+                                                                      monkeypatch):
+    """With the grid job's top-50 lists stored, the page's scores are looked up (no search)
+    and equal those of searching the same queries."""
+    from vizkit.jobs.precompute import precompute
+    from vizkit.read import query
+    from vizkit.read.catalog import Reader
+    from vizkit.read.grid import quality_table
+
+    store = Store(tmp_path / "s.duckdb")
+    model = load_model("vizkit_small_cnn", "random")
+    precompute(store, get_registry().open_dataset("digits[:400]"), model,
+               ["stages.2", "embedding"], ["cosine"], k=50, progress=False)
+    cosine = get_registry().metric("cosine")
+    searched = quality_table(Reader(store), "digits[:400]", cosine, queries=300)
+
+    def no_search(*args, **kwargs):
+        raise AssertionError("searched although the top-50 lists are stored")
+    monkeypatch.setattr(query, "topk", no_search)
+    looked_up = quality_table(Reader(store), "digits[:400]", cosine, queries=300)
+    assert len(looked_up) == 2
+    for a, b in zip(searched.itertuples(), looked_up.itertuples()):
+        assert b.recall_at_1 == pytest.approx(a.recall_at_1, abs=2 / 300)
+        assert b.ndcg_at_50 == pytest.approx(a.ndcg_at_50, abs=1e-3)
+    with pytest.raises(AssertionError, match="searched"):  # no lists for dot: a search
+        quality_table(Reader(store), "digits[:400]", get_registry().metric("dot"), 300)
+
+
 def test_channel_images_take_one_model(tmp_path, capsys):
     from vizkit.cli import main
 

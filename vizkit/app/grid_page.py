@@ -35,12 +35,18 @@ def render() -> None:
                           key="grid_metric")
     score = c3.radio("Score", list(SCORES), format_func=SCORES.get, horizontal=True,
                      key="grid_score")
-    with st.spinner("Scoring every configuration…"):
-        table = quality_table(reader, dataset, get_registry().metric(metric))
+    bar = st.empty()
+
+    def scoring(done: int, total: int) -> None:
+        bar.progress(done / total, text=f"Scoring configuration {done + 1} of {total} "
+                     "(once per metric; the grid job's stored lists make it a look-up)…")
+    table = quality_table(reader, dataset, get_registry().metric(metric), on_cell=scoring)
+    bar.empty()
     st.caption(f"Each cell: the first {int(table['queries'].max()):,} labelled images (at most "
-               f"{MAX_QUERIES:,}) each searched by {metric} among all {dataset}'s images; "
-               f"{SCORES[score]} of their top 50 against their class. Columns are each "
-               "model's stored layers from shallow to deep.")
+               f"{MAX_QUERIES:,}) each searched by {metric} among all {dataset}'s images (read "
+               f"from stored top-50 lists where `vizkit precompute --models ... --metrics "
+               f"{metric}` made them); {SCORES[score]} of their top 50 against their class. "
+               "Columns are each model's stored layers from shallow to deep.")
     models = list(dict.fromkeys(table["model"]))
     # a heatmap of square markers: clicking one is a point selection (Plotly selects
     # points of scatter traces, not heatmap cells)

@@ -7,18 +7,11 @@ import pandas as pd
 
 from vizkit.api.metrics import Metric
 from vizkit.compute.disagreement import most_disagreeing, overlap_per_query
-from vizkit.compute.nearest import topk
 from vizkit.read.catalog import Reader
+from vizkit.read.query import neighbours_of
 from vizkit.read.rows import FeaturesRow
 
 MAX_QUERIES = 2000  # a visitor's request stays bounded whatever the dataset's size
-
-
-def _neighbours(reader: Reader, frow: FeaturesRow, metric: Metric, queries: np.ndarray,
-                k: int) -> np.ndarray:
-    matrix = reader.matrix(frow.result_key)
-    nbr, _ = topk(metric, np.ascontiguousarray(matrix[queries]), matrix, k, exclude=queries)
-    return nbr
 
 
 def disagreement_table(reader: Reader, a: tuple[FeaturesRow, Metric],
@@ -32,8 +25,8 @@ def disagreement_table(reader: Reader, a: tuple[FeaturesRow, Metric],
 
     def make() -> pd.DataFrame:
         idx = np.arange(n)
-        overlap = overlap_per_query(_neighbours(reader, frow_a, metric_a, idx, k),
-                                    _neighbours(reader, frow_b, metric_b, idx, k), k)
+        overlap = overlap_per_query(neighbours_of(reader, frow_a, metric_a, idx, k),
+                                    neighbours_of(reader, frow_b, metric_b, idx, k), k)
         order = most_disagreeing(overlap)
         images = reader.images(frow_a.dataset)
         rows = images.table.iloc[order]

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 
 from vizkit.api.metrics import Metric
-from vizkit.compute.nearest import topk
 from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
+from vizkit.read.query import neighbours_of
 from vizkit.read.rows import FeaturesRow
 
 MAX_QUERIES = 2000  # bounded whatever the dataset (a visitor's click)
@@ -48,14 +48,12 @@ def configurations(reader: Reader, dataset: str) -> list[FeaturesRow]:
 def quality(reader: Reader, frow: FeaturesRow, metric: Metric,
             queries: int = MAX_QUERIES) -> dict[str, float]:
     """Recall@1 and mean nDCG@50 of ``frow`` under ``metric`` over its first labelled images
-    (at most :data:`MAX_QUERIES`), each searched among all the others."""
+    (at most :data:`MAX_QUERIES`), each searched among all the others (looked up in the
+    stored top-50 lists where the grid job made them)."""
     def make() -> dict[str, float]:
         labels = reader.images(frow.dataset).labels
         q = np.flatnonzero(labels >= 0)[: max(1, min(queries, MAX_QUERIES))]
-        matrix = reader.matrix(frow.result_key)
-        nbr, _ = topk(metric, np.ascontiguousarray(matrix[q]), matrix,
-                      min(K, len(matrix) - 1), exclude=q)
-        found = labels[nbr]
+        found = labels[neighbours_of(reader, frow, metric, q, min(K, frow.n - 1))]
         return {"recall_at_1": float((found[:, 0] == labels[q]).mean()),
                 "ndcg_at_50": float(ndcg_at_k(labels[q], found).mean()), "queries": len(q)}
     return reader.memo("grid quality", (frow.result_key, metric.name, queries), make,
@@ -63,11 +61,15 @@ def quality(reader: Reader, frow: FeaturesRow, metric: Metric,
 
 
 def quality_table(reader: Reader, dataset: str, metric: Metric,
-                  queries: int = MAX_QUERIES) -> pd.DataFrame:
+                  queries: int = MAX_QUERIES, on_cell=None) -> pd.DataFrame:
     """One row per (model, layer): model, layer, depth (the layer's place among its model's
-    stored layers), recall_at_1, ndcg_at_50, queries, result_key."""
+    stored layers), recall_at_1, ndcg_at_50, queries, result_key. ``on_cell(done, total)``
+    is called before each cell is scored (a page's progress bar)."""
     rows, depth = [], {}
-    for frow in configurations(reader, dataset):
+    found = configurations(reader, dataset)
+    for i, frow in enumerate(found):
+        if on_cell is not None:
+            on_cell(i, len(found))
         depth[frow.label] = depth.get(frow.label, 0) + 1
         rows.append({"model": frow.label, "layer": frow.layer, "depth": depth[frow.label],
                      **quality(reader, frow, metric, queries), "result_key": frow.result_key})

@@ -110,6 +110,22 @@ def stored_neighbors(reader: Reader, frow: FeaturesRow, metric: str, k: int
     return rows[-1] if rows else None
 
 
+def neighbours_of(reader: Reader, frow: FeaturesRow, metric: Metric, queries: np.ndarray,
+                  k: int) -> np.ndarray:
+    """Indices ``[len(queries), k]`` of the ``k`` nearest other images of each dataset image
+    in ``queries``: read from stored top-k lists when they are long enough (the grid job
+    and precompute write them, so a page over the 70,000-image store only looks them up),
+    else an exact search of that bounded query set."""
+    queries = np.asarray(queries, np.int64)
+    nrow = stored_neighbors(reader, frow, metric.name, k)
+    if nrow is not None:
+        nbr, _ = reader.neighbor_lists(nrow.result_key)
+        return np.asarray(nbr[queries][:, :k], np.int64)
+    matrix = reader.matrix(frow.result_key)
+    found, _ = topk(metric, np.ascontiguousarray(matrix[queries]), matrix, k, exclude=queries)
+    return found
+
+
 def describe(reader: Reader, frow: FeaturesRow, idx, scores) -> pd.DataFrame:
     """A result table (rank, idx, id, label, class_name, score) for images ``idx``."""
     images = reader.images(frow.dataset)
