@@ -402,3 +402,19 @@ def test_the_gallery_filters_by_the_layers_clusters(with_evolution):
             if b.key and b.key.startswith("search_gallery_use_")]
     assert uses and len(uses) == min(24, int((clusters == 3).sum()))
     assert set(clusters[uses]) == {3}
+
+
+def test_a_chart_carries_thumbnails_only_up_to_its_byte_budget(digits_store):
+    """Hover and images drawings carry thumbnails in sample order until the chart's byte
+    budget is spent (a folder of large photos cannot make one chart tens of megabytes)."""
+    from vizkit.app.scatter_view import IMAGE_BYTES, thumbnails_within
+    from vizkit.read.catalog import Reader
+
+    reader = Reader(digits_store)
+    frow = reader.features_rows()[0]
+    idxs = list(range(100, 140))
+    every = reader.thumbnails(frow.dataset, idxs)
+    budget = sum(len(every[i]) for i in idxs[:10])
+    assert list(thumbnails_within(reader, frow, idxs, budget)) == idxs[:10]
+    assert thumbnails_within(reader, frow, idxs) == every  # 40 digits: far under the budget
+    assert sum(map(len, every.values())) < IMAGE_BYTES

@@ -13,6 +13,7 @@ from vizkit.read.rows import FeaturesRow
 
 DRAW = {"points": "points", "hover": "points, image on hover", "images": "images"}
 LIMITS = {"points": plots.MAX_POINTS, "hover": plots.MAX_HOVER, "images": plots.MAX_IMAGES}
+IMAGE_BYTES = 8 * 2**20  # thumbnails one chart carries to the browser, whatever their size
 
 
 def pick_drawing(where, prefix: str, before: dict[str, str] | None = None) -> str:
@@ -37,6 +38,21 @@ def drawn_sample(n: int, draw: str, note: str = "") -> np.ndarray:
     return shown
 
 
+def thumbnails_within(reader: Reader, frow: FeaturesRow, idxs: list[int],
+                      budget: int = IMAGE_BYTES) -> dict[int, bytes]:
+    """The thumbnails of ``idxs`` in order, as many as fit ``budget`` bytes (a folder of
+    large colour photos has thumbnails twenty times Fashion-MNIST's); says so when some
+    points go without."""
+    thumbs, used = {}, 0
+    for i, png in reader.thumbnails(frow.dataset, idxs).items():
+        if used + len(png) > budget:
+            st.caption(f"{len(thumbs):,} of the {len(idxs):,} points carry their image "
+                       f"(at most {budget / 2**20:.0f} MB of thumbnails per chart).")
+            break
+        thumbs[i], used = png, used + len(png)
+    return thumbs
+
+
 def _plotly_selection(event) -> list[int]:
     points = getattr(getattr(event, "selection", None), "points", None) or []
     return [int(p["customdata"][0]) for p in points if p.get("customdata")]
@@ -49,13 +65,13 @@ def draw_scatter(reader: Reader, frow: FeaturesRow, df: pd.DataFrame, color: str
     Thumbnails are read only for the hover and images drawings."""
     if draw == "hover":
         st.html(plots.HOVER_CSS)
-        thumbs = reader.thumbnails(frow.dataset, df["idx"].tolist())
+        thumbs = thumbnails_within(reader, frow, df["idx"].tolist())
         event = st.altair_chart(plots.hover_scatter(df, color, thumbs), key=f"{key}_hover",
                                 on_select="rerun", width="stretch")
         return plots.selected_idx(event, df)
     fig = plots.scatter(df, color)
     if draw == "images":
-        plots.add_thumbnails(fig, df, reader.thumbnails(frow.dataset, df["idx"].tolist()))
+        plots.add_thumbnails(fig, df, thumbnails_within(reader, frow, df["idx"].tolist()))
     event = st.plotly_chart(fig, key=key, on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
     return _plotly_selection(event)
