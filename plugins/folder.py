@@ -39,16 +39,24 @@ def open_folder(argument: str | None) -> FileListDataset:
                                   "images, one sub-folder per class or flat>.")
     subdirs = sorted(p.name for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
     split_level = bool(subdirs) and all(s.lower() in SPLIT_NAMES for s in subdirs)
-    files = sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
-    entries = []  # (path, class name or None, split)
+    # every entry that is not a folder: files, and links or special files (refused when
+    # decoded, so that they appear among the skipped with the reason)
+    files = sorted(p for p in root.rglob("*") if not p.is_dir() and not p.name.startswith("."))
+    entries, skipped = [], []  # entries: (path, class name or None, split)
     for p in files:
         parts = p.relative_to(root).parts
+        if len(parts) == 1 and p.suffix.lower() not in SUPPORTED_EXTENSIONS:
+            continue  # a README, boxes.csv or parts.csv beside the images: not an image
         split = "all"
         if split_level:
+            if len(parts) == 1:
+                skipped.append((shown_name(parts[0]), "lies outside the split folders ("
+                                + ", ".join(subdirs) + ")"))
+                continue
             split, parts = SPLIT_NAMES[parts[0].lower()], parts[1:]
         entries.append((p, shown_name(parts[0]) if len(parts) > 1 else None, split))
     classes = sorted({c for _, c, _ in entries if c is not None})
-    paths, labels, splits, ids, skipped, stats = [], [], [], [], [], []
+    paths, labels, splits, ids, stats = [], [], [], [], []
     digest = hashlib.sha256()
     for p, cls, split in entries:
         rel = shown_name(str(p.relative_to(root)))
@@ -56,8 +64,8 @@ def open_folder(argument: str | None) -> FileListDataset:
             skipped.append((rel, "not an image file type"))
             continue
         try:
-            st = p.stat()
             decode_image(p, short_side=SCAN_SHORT_SIDE)
+            st = p.stat()
         except ImageDecodeError as e:
             skipped.append((rel, str(e)))
             continue

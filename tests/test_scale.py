@@ -53,7 +53,7 @@ def rss_anon_mb() -> float:
 def test_features_are_files_that_every_reader_maps_instead_of_copying(tmp_path):
     store, _ = features_store(tmp_path, n=400_000, dim=64)  # 102 MB
     files = store.shard_files("f-scale")
-    assert files["features"].stat().st_size > 400_000 * 64 * 4
+    assert files["features"].path.stat().st_size > 400_000 * 64 * 4
     before = rss_anon_mb()
     totals = []
     for _ in range(2):  # two pages, each with its own reader

@@ -161,12 +161,16 @@ class SplitDataset(Dataset):
     """The images of one split of another dataset, in order, named ``name[split]``."""
 
     def __init__(self, base: Dataset, split: str):
-        from vizkit.errors import VizkitError
+        from vizkit.errors import BadArgumentError
 
+        if isinstance(base, SplitDataset):
+            raise BadArgumentError(f"{base.name}[{split}] names a split twice: give one, "
+                                   f"{base.base.name}[{split}].")
         self.positions = np.flatnonzero(np.asarray(base.splits).astype(str) == split)
         if not len(self.positions):
-            raise VizkitError(f"{base.name} has no images in split {split!r}; its splits: "
-                              + ", ".join(sorted(set(map(str, base.splits)))) + ".")
+            raise BadArgumentError(f"{base.name} has no images in split {split!r}; its "
+                                   "splits: " + ", ".join(sorted(set(map(str, base.splits))))
+                                   + ".")
         self.base, self.name = base, f"{base.name}[{split}]"
         self.classes = base.classes
         self.ids = [base.ids[i] for i in self.positions]

@@ -43,6 +43,9 @@ def _bars(scores: np.ndarray, higher_better: bool) -> np.ndarray:
 
 def _results(reader: Reader, frow: FeaturesRow, results: pd.DataFrame, metric: Metric,
              query) -> None:
+    if results.empty:
+        st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
+        return
     thumbs = reader.thumbnails(frow.dataset, results["idx"])
     bars = _bars(results["score"].to_numpy(), metric.higher_is_more_similar)
     items = [{"idx": int(r.idx), "png": thumbs[int(r.idx)], "bar": bar,

@@ -69,6 +69,9 @@ def render() -> None:
         results = search(reader, frow, metric, query, K, vector=query_vector(query, service))
         qf = query_features(query, service)
         result_features, maps = service.maps(qf, results["idx"], metric.name)
+    if results.empty:
+        st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
+        return
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
                is_relative=is_relative)
     draw_why_by_channel(reader, frow, qf, results, result_features, shown, PREFIX)

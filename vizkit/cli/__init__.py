@@ -37,6 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     code, message = 1, ""
     try:
+        from vizkit.cli.args import check_model_options
+
+        check_model_options(args)
         code = args.func(args) or 0
     except BadArgumentError as e:
         code, message = 2, str(e)

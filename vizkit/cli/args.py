@@ -58,13 +58,57 @@ def optional_names(text: str) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()]
 
 
+def checkpoint_spec(text: str) -> str:
+    """An argparse type: ``RUN`` or ``RUN:EPOCH`` (whether it exists is checked against the
+    store by :func:`check_model_options`)."""
+    run, colon, epoch = text.partition(":")
+    if not run or (colon and not epoch):
+        raise argparse.ArgumentTypeError(f"{text!r}: give RUN or RUN:EPOCH, e.g. demo or "
+                                         "demo:3")
+    return text
+
+
+def add_weights(sp: argparse.ArgumentParser, default: str, help: str) -> None:
+    """``--weights``; its default is filled in by :func:`check_model_options`, so that a
+    ``--weights`` given beside a checkpoint is refused rather than ignored."""
+    sp.add_argument("--weights", help=help)
+    sp.set_defaults(weights_default=default)
+
+
 def add_model_args(sp: argparse.ArgumentParser, required: bool = False) -> None:
     """``--model``, ``--weights``, ``--checkpoint``, ``--input-size``."""
     sp.add_argument("--model", required=required, help="timm model name")
-    sp.add_argument("--weights", default="pretrained",
-                    help="pretrained (default), random, or a weights file")
-    sp.add_argument("--checkpoint", help="a vizkit checkpoint: RUN or RUN:EPOCH")
+    add_weights(sp, "pretrained", "pretrained (default), random, or a weights file")
+    sp.add_argument("--checkpoint", type=checkpoint_spec,
+                    help="a vizkit checkpoint: RUN or RUN:EPOCH")
     add_input_size(sp)
+
+
+def check_model_options(args) -> None:
+    """Before a command does any work: a checkpoint (``--checkpoint``, ``--init``) must be in
+    the store, be of the model named beside it, and not come with ``--weights`` too; then
+    ``--weights`` gets its default. Raises :class:`BadArgumentError` (exit 2)."""
+    given = getattr(args, "weights", None)
+    for option in ("checkpoint", "init"):
+        spec = getattr(args, option, None)
+        if not spec:
+            continue
+        if given is not None:
+            raise BadArgumentError(f"--weights {given} and --{option} {spec} both name the "
+                                   f"weights: give one.")
+        from vizkit.read.models import resolve_checkpoint
+
+        row = resolve_checkpoint(store(args), spec)
+        name = getattr(args, "model", None) or getattr(args, "model_name", None)
+        if name and name != row["model"]:
+            raise BadArgumentError(f"--{option} {spec} is a checkpoint of {row['model']}, not "
+                                   f"{name}: leave out the model, or name {row['model']}.")
+        if option == "init" and not name:
+            args.model = row["model"]
+    if hasattr(args, "weights_default") and given is None:
+        args.weights = args.weights_default
+    if hasattr(args, "model_default") and not args.model:
+        args.model = args.model_default
 
 
 def add_input_size(sp: argparse.ArgumentParser) -> None:

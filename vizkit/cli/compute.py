@@ -120,7 +120,10 @@ def cmd_project(args) -> int:
 def cmd_evolve(args) -> int:
     from vizkit.jobs.layouts import evolve_run
 
+    from vizkit.read.models import resolve_checkpoint
+
     store = a.store(args)
+    resolve_checkpoint(store, args.run)  # an unknown run is exit 2 before any work
     dataset = a.dataset(args)
     rows = evolve_run(store, dataset, args.run, args.layer, args.method, args.seed,
                       args.clusters, independent=not args.aligned_only,

@@ -5,7 +5,7 @@ import argparse
 
 from vizkit.api.commands import Command
 from vizkit.cli import args as a
-from vizkit.cli.output import emit
+from vizkit.cli.output import emit, warn
 
 LISTABLE = ["datasets", "models", "metrics", "losses", "indexes", "visualizers", "commands"]
 
@@ -80,6 +80,30 @@ def cmd_status(args) -> int:
     return 0
 
 
+def cmd_verify(args) -> int:
+    from vizkit.jobs.verify import verify_store
+
+    found = verify_store(a.store(args), repair=args.repair, progress=not args.json)
+    for message in found.damaged.values():
+        warn(message)
+    if args.json:
+        emit({"checked": found.checked, "damaged": found.damaged, "removed": found.removed},
+             True, "")
+    elif not found.damaged:
+        print(f"{found.checked} data files verified: every one matches the store.")
+    elif found.removed:
+        print(f"Removed {len(found.removed)} results ({', '.join(found.removed)}); run the "
+              "jobs that made them again to rebuild them.")
+    return 1 if found.damaged and not found.removed else 0
+
+
+def _verify_args(sp: argparse.ArgumentParser) -> None:
+    sp.add_argument("--repair", action="store_true",
+                    help="drop the damaged results (and those made from them) so that "
+                         "running their jobs again rebuilds them")
+    _json(sp)
+
+
 def _json(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--json", action="store_true")
 
@@ -92,8 +116,8 @@ def _list_args(sp: argparse.ArgumentParser) -> None:
 
 def _layers_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("model_name", metavar="model")
-    sp.add_argument("--weights", default="random")
-    sp.add_argument("--checkpoint")
+    a.add_weights(sp, "random", "random (default), pretrained, or a weights file")
+    sp.add_argument("--checkpoint", type=a.checkpoint_spec)
     a.add_input_size(sp)
     _json(sp)
 
@@ -105,4 +129,6 @@ COMMANDS = [
     Command("layers", "a model's inspectable layers and output shapes", _layers_args,
             cmd_layers),
     Command("status", "what the store holds", _json, cmd_status),
+    Command("verify", "check every data file of the store against what it recorded",
+            _verify_args, cmd_verify),
 ]

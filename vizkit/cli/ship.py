@@ -52,8 +52,22 @@ def cmd_fetch_bundle(args) -> int:
     return 0
 
 
+def bundle_url(text: str) -> str:
+    """An argparse type: a URL of a scheme ``fetch-bundle`` can read."""
+    from urllib.parse import urlparse
+
+    from vizkit.store.bundle import FETCH_SCHEMES
+
+    scheme = urlparse(text).scheme
+    if scheme not in FETCH_SCHEMES or not text.removeprefix(f"{scheme}:").strip("/"):
+        raise argparse.ArgumentTypeError(f"{text!r}: give a URL starting with "
+                                         + ", ".join(f"{s}://" for s in FETCH_SCHEMES))
+    return text
+
+
 def _fetch_args(sp: argparse.ArgumentParser) -> None:
-    sp.add_argument("url", help="where the bundle is (https://, http:// or file://)")
+    sp.add_argument("url", type=bundle_url,
+                    help="where the bundle is (https://, http:// or file://)")
     sp.add_argument("--out", required=True, help="the file to write")
     a.add_quiet(sp)
 

@@ -158,10 +158,12 @@ def _learning_rates(text: str) -> list[float]:
 def _train_args(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--dataset", required=True, help="a labelled dataset with train/test "
                                                       "splits, e.g. fashion-mnist")
-    sp.add_argument("--model", default="vizkit_small_cnn", help="any timm model name")
-    sp.add_argument("--weights", default="random",
-                    help="starting weights: random (default), pretrained, or a weights file")
-    sp.add_argument("--init", metavar="RUN[:EPOCH]",
+    sp.add_argument("--model", help="any timm model name (default: the --init run's model, "
+                                    "else vizkit_small_cnn)")
+    sp.set_defaults(model_default="vizkit_small_cnn")
+    a.add_weights(sp, "random", "starting weights: random (default), pretrained, or a "
+                                "weights file")
+    sp.add_argument("--init", metavar="RUN[:EPOCH]", type=a.checkpoint_spec,
                     help="start from a vizkit checkpoint instead (its last epoch by default)")
     sp.add_argument("--loss", default="cross-entropy", help="see `vizkit list losses`")
     sp.add_argument("--embedding-dim", type=a.integer(1, 65_536), default=64,

@@ -1,6 +1,7 @@
 """Turning files and uploads into RGB/L images safely, and images into thumbnails.
 
-Every image is decoded within fixed bounds, whatever its file claims: at most
+Every image is decoded here, whichever way it enters (a path, a folder, an upload, a dataset
+plugin), within fixed bounds, whatever its file claims: only regular files, at most
 :data:`MAX_BYTES` of file, :data:`MAX_PIXELS` pixels in its header (checked before any
 pixel is decoded), an aspect ratio of at most :data:`MAX_ASPECT`, and it is reduced while
 decoding (JPEG's DCT scaling, then PIL's box ``reduce``) so that its short side is at most
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import io
 import os
+import stat
 import warnings
 
 import numpy as np
@@ -44,17 +46,13 @@ def decode_image(data: bytes | str | os.PathLike, *,
     for anything that is not a readable image, is truncated, or exceeds the bounds; the
     message does not name the file (callers do).
     """
-    if isinstance(data, (bytes, bytearray)):
-        if not data:
-            raise ImageDecodeError("not a readable image: the file is empty.")
-        if len(data) > MAX_BYTES:
-            raise ImageDecodeError(f"the file is {len(data) / 1e6:.0f} MB; the limit is "
-                                   f"{MAX_BYTES // 1024 // 1024} MB. Resize it and try again.")
-        source = io.BytesIO(data)
-    else:
-        if os.path.isdir(data):
-            raise ImageDecodeError("is a folder, not an image file.")
-        source = data
+    if not isinstance(data, (bytes, bytearray)):
+        data = read_image_file(data)
+    if not data:
+        raise ImageDecodeError("not a readable image: the file is empty.")
+    if len(data) > MAX_BYTES:
+        raise ImageDecodeError(_too_many_bytes(len(data)))
+    source = io.BytesIO(data)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("error", Image.DecompressionBombWarning)
@@ -66,17 +64,53 @@ def decode_image(data: bytes | str | os.PathLike, *,
     except ImageDecodeError:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning):
-        raise ImageDecodeError(f"refused as a decompression bomb (more than "
-                               f"{Image.MAX_IMAGE_PIXELS:,} pixels).") from None
-    except FileNotFoundError:
-        raise ImageDecodeError("the file does not exist (it may have been moved or "
-                               "deleted).") from None
+        raise ImageDecodeError(f"has more than the {MAX_PIXELS // 1_000_000} megapixels "
+                               "allowed. Resize it and try again.") from None
     except Image.UnidentifiedImageError:
         raise ImageDecodeError(f"not a readable image (unrecognised format). Supported: "
                                f"{supported_types()}.") from None
     except Exception as e:  # PIL raises many types for bad data (OSError, SyntaxError, ...)
         raise ImageDecodeError(f"not a readable image ({type(e).__name__}: {e}). "
                                f"Supported: {supported_types()}.") from None
+
+
+def _too_many_bytes(size: int) -> str:
+    return (f"the file is {size / 1e6:.1f} MB; the limit is {MAX_BYTES // 1024 // 1024} MB. "
+            "Resize it and try again.")
+
+
+def read_image_file(path: str | os.PathLike) -> bytes:
+    """The bytes of the image file at ``path``, within :data:`MAX_BYTES`: only a regular
+    file is read (a link is followed; a device such as ``/dev/zero``, a pipe, a folder or a
+    link that leads nowhere is refused without blocking). Raises :class:`ImageDecodeError`
+    saying why, without naming the file (callers do)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise ImageDecodeError("the file does not exist (it may have been moved or deleted, "
+                               "or it is a link that leads nowhere).") from None
+    except IsADirectoryError:
+        raise ImageDecodeError("is a folder, not an image file.") from None
+    except OSError as e:
+        raise ImageDecodeError(f"cannot be read ({e.strerror or e}).") from None
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        if stat.S_ISDIR(st.st_mode):
+            raise ImageDecodeError("is a folder, not an image file.")
+        raise ImageDecodeError("is not a regular file (a device, a pipe or a socket); "
+                               "vizkit reads only image files.")
+    if st.st_size > MAX_BYTES:
+        os.close(fd)
+        raise ImageDecodeError(_too_many_bytes(st.st_size))
+    with os.fdopen(fd, "rb") as fh:
+        try:
+            data = fh.read(MAX_BYTES + 1)
+        except OSError as e:
+            raise ImageDecodeError(f"cannot be read ({e.strerror or e}).") from None
+    if len(data) > MAX_BYTES:  # it grew while being read
+        raise ImageDecodeError(_too_many_bytes(len(data)))
+    return data
 
 
 def _check_bounds(img: Image.Image) -> None:

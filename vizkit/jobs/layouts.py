@@ -12,7 +12,7 @@ from vizkit.api.datasets import Dataset
 from vizkit.api.loaded import LoadedModel
 from vizkit.compute.clustering import kmeans
 from vizkit.compute.projection import next_layout, project
-from vizkit.errors import ResultMissingError
+from vizkit.errors import BadArgumentError, ResultMissingError
 from vizkit.jobs.keys import dataset_key, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
@@ -48,9 +48,22 @@ def put_projection(store: Store, frow: dict, coords: np.ndarray, params: dict) -
     return store.result(meta["result_key"])
 
 
+MIN_LAYOUT_IMAGES = 10  # UMAP, t-SNE and PCA need some neighbours and spread
+
+
+def check_layout_size(dataset: Dataset) -> None:
+    """Refuse, before any work, a dataset too small to lay out in 2-D."""
+    if len(dataset) < MIN_LAYOUT_IMAGES:
+        raise BadArgumentError(f"{dataset.name} has {len(dataset)} image"
+                               f"{'s' if len(dataset) != 1 else ''}; a 2-D layout needs at "
+                               f"least {MIN_LAYOUT_IMAGES}. Add images, or search it instead.")
+
+
 def put_clusters(store: Store, frow: dict, features: np.ndarray, k: int,
                  seed: int = 0) -> dict:
-    """k-means (on L2-normalised features) of ``frow``'s images, stored; return its row."""
+    """k-means (on L2-normalised features) of ``frow``'s images, stored; return its row
+    (never more clusters than images)."""
+    k = max(1, min(k, len(features)))
     params = {"method": "kmeans", "k": k, "seed": seed, "normalise": "l2"}
     meta = _meta("clusters", frow, frow["result_key"], params)
     if store.result(meta["result_key"]) is None:
@@ -86,6 +99,7 @@ def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str
                   method: str = "umap", seed: int = 0, clusters: int = 10,
                   progress: bool = True) -> dict:
     """One model's layout, clusters and predictions; return their catalog rows."""
+    check_layout_size(dataset)
     frow, feats = stored_features(store, dataset, model, layer, progress)
     params = {"method": method, "seed": seed, "series": "single"}
     meta = _meta("projections", frow, frow["result_key"], params)
@@ -109,6 +123,7 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
     """For every checkpoint of ``run``: features, an aligned layout (started from the
     previous checkpoint's and Procrustes-aligned to it), with ``independent`` also a layout
     computed on its own (to measure what alignment buys), clusters and predictions."""
+    check_layout_size(dataset)
     ckpts = store.checkpoints(run)
     if ckpts.empty:
         raise ResultMissingError(f"Run {run} has no checkpoints. Train it with `vizkit train`.")

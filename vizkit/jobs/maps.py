@@ -46,7 +46,7 @@ def query_indices(dataset: Dataset, queries: str) -> np.ndarray:
         return np.arange(min(int(n or len(dataset)), len(dataset)))
     idx = np.flatnonzero(np.asarray(dataset.splits) == queries)[: int(n) if n else None]
     if not len(idx):
-        raise VizkitError(f"{dataset.name} has no images in split {queries!r}; use all, "
+        raise BadArgumentError(f"{dataset.name} has no images in split {queries!r}; use all, "
                           "first:N or one of " + ", ".join(sorted(set(map(str, dataset.splits))))
                           + ".")
     return idx
@@ -59,9 +59,9 @@ def precompute_maps(store: Store, dataset: Dataset, model: LoadedModel, layer: s
     under ``metric``, and store them as one result; return its catalog row."""
     decomposer = Decomposer(model, layer)  # refuses layers without an exact map first
     metric_obj = get_registry().metric(metric)
+    qidx = query_indices(dataset, queries)
     precompute(store, dataset, model, [layer], [], k, progress=progress)
     frow = store.result(features_meta(dataset, model, layer)["result_key"])
-    qidx = query_indices(dataset, queries)
     meta = maps_meta(frow, metric, k, qidx)
     if store.result(meta["result_key"]) is not None:
         return store.result(meta["result_key"])

@@ -42,6 +42,7 @@ from vizkit.jobs.checkpoints import save_checkpoint, save_state
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key, features_meta
 from vizkit.jobs.loading import default_workers, prepared_batches
+from vizkit.jobs.train_checks import checked_config
 from vizkit.progress import bar as tqdm
 from vizkit.read.models import read_verified, resolve_checkpoint
 from vizkit.registry import get_registry
@@ -162,9 +163,6 @@ class _Trainer:
                  checkpoint_dir: Path, progress: bool, device: torch.device | None = None,
                  amp: bool = False, workers: int | None = None):
         registry = get_registry()
-        if not len(dataset.classes) or (dataset.labels < 0).all():
-            raise VizkitError(f"{dataset.name} has no labels; training needs a labelled "
-                              "dataset.")
         if config.embedding_dim < 1 or config.epochs < 0:
             raise VizkitError("--embedding-dim must be at least 1 and --epochs at least 0.")
         if config.optimizer not in OPTIMIZERS or config.schedule not in SCHEDULES:
@@ -208,9 +206,6 @@ class _Trainer:
         c = self.config
         if c.init:
             row = resolve_checkpoint(self.store, c.init)
-            if row["model"] != c.model:
-                raise VizkitError(f"--init {c.init} is a checkpoint of {row['model']}, not "
-                                  f"{c.model}; pass --model {row['model']}.")
             return read_verified(row["file"], row["sha256"], row["label"])["state_dict"], \
                 f"checkpoint {row['label']}"
         if c.weights == "random":
@@ -421,6 +416,7 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
     """Train (or resume) ``run`` on ``device`` (default CPU) with ``workers`` data-loading
     processes (default: :func:`~vizkit.jobs.loading.default_workers`); return the per-epoch
     metrics of every checkpoint."""
+    config = checked_config(store, dataset, config)
     trainer = _Trainer(store, dataset, config, run,
                        checkpoint_dir or store.path.parent / "checkpoints", progress,
                        device, amp, workers)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from vizkit.errors import ResultMissingError
+from vizkit.errors import ResultMissingError, StoreError
 from vizkit.read.rows import (
     UNLABELLED,
     CheckpointRow,
@@ -82,7 +82,7 @@ class Catalog:
     predictions: list[PredictionsRow] = field(default_factory=list)
     maps: list[MapsRow] = field(default_factory=list)
     indexes: list[IndexRow] = field(default_factory=list)
-    files: dict[str, dict[str, Path]] = field(default_factory=dict)  # result key -> name -> file
+    files: dict[str, dict[str, shards.Shard]] = field(default_factory=dict)  # key -> name -> file
     runs: dict[str, RunRow] = field(default_factory=dict)
     checkpoints: dict[tuple[str, int], CheckpointRow] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
@@ -116,8 +116,7 @@ def load_catalog(store: Store) -> Catalog:
         return Catalog()
     cat = Catalog(counts=tables["counts"])
     for r in tables["shards"].to_dict("records"):
-        cat.files.setdefault(r["result_key"], {})[r["name"]] = shards.resolve(store.path,
-                                                                             r["path"])
+        cat.files.setdefault(r["result_key"], {})[r["name"]] = shards.shard_of(store.path, r)
     for r in tables["datasets"].to_dict("records"):
         cat.datasets[r["dataset_key"]] = DatasetRef(r["dataset_key"], r["name"],
                                                     r["fingerprint"])
@@ -296,8 +295,12 @@ class Reader:
                 self._matrices.move_to_end(result_key)
                 return self._matrices[result_key]
         files = self.catalog().files.get(result_key, {})
-        matrix = shards.open_array(files["features"]) if "features" in files else \
+        matrix = shards.open_verified(files["features"]) if "features" in files else \
             self.store.features(result_key)
+        row = self.catalog().features.get(result_key)
+        if row is not None and (matrix.ndim != 2 or matrix.shape != (row.n, row.dim)):
+            raise StoreError(f"The features of {result_key} are a {matrix.shape} matrix where "
+                             f"the store recorded ({row.n}, {row.dim}). {shards.REBUILD}.")
         if matrix.flags.writeable:
             matrix.setflags(write=False)
         with self._lock:
@@ -310,13 +313,23 @@ class Reader:
         """A result's stored neighbour indices and scores ``[n, k]`` (memory-mapped)."""
         files = self.catalog().files.get(result_key, {})
         if "nbr" in files:
-            return shards.open_array(files["nbr"]), shards.open_array(files["score"])
+            nbr, score = shards.open_verified(files["nbr"]), shards.open_verified(files["score"])
+            if nbr.shape != score.shape:
+                raise StoreError(f"The neighbour lists of {result_key} have {nbr.shape} ids "
+                                 f"but {score.shape} scores. {shards.REBUILD}.")
+            return nbr, score
         return self.memo("neighbour rows", result_key,
                          lambda: self.store.neighbor_lists(result_key))
 
-    def files(self, result_key: str) -> dict[str, Path]:
-        """The data files of a result, by name."""
+    def files(self, result_key: str) -> dict[str, shards.Shard]:
+        """The data files of a result, by name, as recorded (not yet verified)."""
         return self.catalog().files.get(result_key, {})
+
+    def verify_files(self, result_key: str) -> None:
+        """Verify every data file of a result (:func:`shards.verify`) before it is opened
+        by other code, such as an index plugin."""
+        for shard in self.files(result_key).values():
+            shards.verify(shard)
 
     def thumbnails(self, dataset: DatasetRef | str, idxs) -> dict[int, bytes]:
         """PNG thumbnails of images ``idxs``, by idx: a dataset of up to

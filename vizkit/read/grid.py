@@ -25,10 +25,12 @@ def ndcg_at_k(query_labels: np.ndarray, result_labels: np.ndarray) -> np.ndarray
 
 
 def labelled_datasets(reader: Reader) -> list[str]:
-    """Names of the datasets that have labels and features of at least one model."""
+    """Names of the datasets that have labels, features of at least one model, and at least
+    two images (a query and something to retrieve)."""
     names = []
     for row in reader.features_rows():
-        if row.dataset.name not in names and (reader.images(row.dataset).labels >= 0).any():
+        if row.dataset.name not in names and row.n >= 2 \
+                and (reader.images(row.dataset).labels >= 0).any():
             names.append(row.dataset.name)
     return names
 

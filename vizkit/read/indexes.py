@@ -49,6 +49,7 @@ def answer_for(reader: Reader, frow: FeaturesRow, metric: Metric) -> Answer:
         matrix = reader.matrix(frow.result_key)
         if chosen is not None:
             kind = registry.index(chosen.kind)
+            reader.verify_files(chosen.result_key)
             searcher = kind.open(matrix, metric, shards.folder(reader.path, chosen.result_key),
                                  chosen.params)
             return Answer(searcher, kind.exact, chosen, chosen.label)

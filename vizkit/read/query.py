@@ -80,8 +80,9 @@ def search(reader: Reader, frow: FeaturesRow, metric: Metric, query: Query, k: i
         nrow = stored_neighbors(reader, frow, metric.name, k)
         if nrow is not None:
             nbr, score = reader.neighbor_lists(nrow.result_key)
-            table = describe(reader, frow, np.asarray(nbr[idx][:k], np.int64),
-                             np.asarray(score[idx][:k]))
+            found = np.asarray(nbr[idx][:k], np.int64)
+            table = describe(reader, frow, found[found >= 0],
+                             np.asarray(score[idx][:k])[found >= 0])
             table.attrs["answered_by"] = f"stored top-{nrow.k} lists"
             return table
         vector = reader.matrix(frow.result_key)[idx]

@@ -5,7 +5,9 @@ and SHA-256), ``store.duckdb`` (a consistent snapshot, every path in it relative
 store's folder) and the files that store refers to (``shards/…``; ``checkpoints/…`` unless
 made with ``checkpoints=False``). Opening one (``Store("x.vizkit")``, ``--store x.vizkit``,
 ``VIZKIT_STORE=x.vizkit``) unpacks it once into a cache folder keyed by the bundle's
-digest and serves that copy read-only.
+digest and serves that copy read-only. The cache is bounded (``VIZKIT_BUNDLE_CACHE_BYTES``,
+default 4 GiB): the least recently opened unpacked bundles are evicted to make room, and a
+bundle that would not fit on its own is refused before anything is written.
 
 Unpacking trusts nothing in the archive: only the manifest's members are written, each name
 must be a plain relative path of the expected shape, sizes are bounded (by the manifest,
@@ -35,6 +37,9 @@ FORMAT = 1
 CACHE_ENV = "VIZKIT_BUNDLE_CACHE"
 MAX_MEMBERS = 100_000
 MAX_TOTAL_BYTES = int(os.environ.get("VIZKIT_BUNDLE_MAX_BYTES", 64 << 30))
+CACHE_BYTES_ENV = "VIZKIT_BUNDLE_CACHE_BYTES"
+CACHE_BYTES = 4 << 30  # unpacked bundles kept, least recently opened evicted beyond
+LAST_USED = ".last-used"
 _MEMBER = re.compile(r"^(store\.duckdb|(shards|checkpoints)(/[A-Za-z0-9._=+@,-]+){1,4})$")
 
 
@@ -217,15 +222,47 @@ def open_bundle(bundle: Path) -> Path:
         return _opened[memo]
     digest = _describe(bundle)["sha256"]
     folder = Path(memo[3]) / digest[:32]
-    if not (folder / STORE_NAME).is_file():
-        try:
+    try:
+        if not (folder / STORE_NAME).is_file():
             _unpack(bundle, folder)
-        except OSError as e:  # an unwritable or full cache folder
-            raise StoreError(f"Cannot unpack {bundle} into {folder.parent} ({e}). Point "
-                             f"{CACHE_ENV} at a folder you can write with room for it.") \
-                from None
+        (folder / LAST_USED).touch()
+    except OSError as e:  # an unwritable or full cache folder
+        raise StoreError(f"Cannot unpack {bundle} into {folder.parent} ({e}). Point "
+                         f"{CACHE_ENV} at a folder you can write with room for it.") from None
     _opened[memo] = folder / STORE_NAME
     return folder / STORE_NAME
+
+
+def cache_bytes() -> int:
+    """How many bytes of unpacked bundles the cache keeps (``$VIZKIT_BUNDLE_CACHE_BYTES``,
+    default 4 GiB); the least recently opened are evicted beyond it."""
+    try:
+        return max(0, int(os.environ.get(CACHE_BYTES_ENV, CACHE_BYTES)))
+    except ValueError:
+        raise StoreError(f"{CACHE_BYTES_ENV} must be a number of bytes (got "
+                         f"{os.environ[CACHE_BYTES_ENV]!r}).") from None
+
+
+def _folder_bytes(folder: Path) -> int:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file())
+
+
+def _make_room(root: Path, needed: int, keep: Path) -> None:
+    """Evict unpacked bundles, least recently opened first, until ``needed`` more bytes fit
+    within :func:`cache_bytes` (``keep`` is never evicted)."""
+    entries = []
+    for folder in root.iterdir() if root.is_dir() else []:
+        if folder.name.startswith(".") or folder == keep or not folder.is_dir():
+            continue
+        stamp = folder / LAST_USED
+        used = stamp.stat().st_mtime if stamp.exists() else folder.stat().st_mtime
+        entries.append((used, folder, _folder_bytes(folder)))
+    total = sum(size for _, _, size in entries)
+    for _, folder, size in sorted(entries, key=lambda e: e[0]):
+        if total + needed <= cache_bytes():
+            break
+        shutil.rmtree(folder, ignore_errors=True)
+        total -= size
 
 
 def bundle_info(store_path: Path) -> dict | None:
@@ -245,6 +282,7 @@ def _unpack(bundle: Path, folder: Path) -> None:
     with zf:
         manifest = _read_manifest(zf, bundle)
         folder.parent.mkdir(parents=True, exist_ok=True)
+        _make_room(folder.parent, sum(m["bytes"] for m in manifest["files"].values()), folder)
         work = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             for name, meta in manifest["files"].items():
@@ -292,6 +330,10 @@ def _read_manifest(zf: zipfile.ZipFile, bundle: Path) -> dict:
     if total > MAX_TOTAL_BYTES:
         raise StoreError(f"{bundle} would unpack to {total / 1e9:.1f} GB, over the "
                          f"{MAX_TOTAL_BYTES / 1e9:.0f} GB limit (VIZKIT_BUNDLE_MAX_BYTES).")
+    if total > cache_bytes():
+        raise StoreError(f"{bundle} would unpack to {total / 1e9:.2f} GB, more than the "
+                         f"bundle cache keeps ({cache_bytes() / 1e9:.2f} GB); nothing was "
+                         f"unpacked. Raise {CACHE_BYTES_ENV} to unpack it.")
     return manifest
 
 

@@ -34,7 +34,8 @@ def _is_lock_error(e: Exception) -> bool:
 
 def _is_permission_error(e: Exception) -> bool:
     text = str(e).lower()
-    return "permission denied" in text or "read-only file system" in text
+    return ("permission denied" in text or "read-only file system" in text
+            or "operation not permitted" in text)
 
 
 def _publish(tmp: Path, path: Path) -> None:
@@ -119,9 +120,10 @@ class Store:
 
     def _unwritable(self, error: BaseException) -> StoreError:
         first = str(error).splitlines()[0] if str(error) else type(error).__name__
-        return StoreError(f"Cannot write the store {self.path} ({first}). Make its folder "
-                          f"{self.path.parent} writable, or point --store / VIZKIT_STORE at a "
-                          "file in a folder you can write.")
+        return StoreError(f"Cannot write the store {self.path} ({first}). Make the file and "
+                          f"its folder {self.path.parent} writable (an immutable file: "
+                          "chattr -i), or point --store / VIZKIT_STORE at a file in a folder "
+                          "you can write.")
 
     def exists(self) -> bool:
         """Whether the file is there (a zero-byte file, left by a killed creation, is not)."""
@@ -152,8 +154,28 @@ class Store:
             if not self._checked:
                 self._check_schema(con)
             yield con
+        except duckdb.IOException as e:
+            raise self._damaged(e) from None
         finally:
             con.close()
+
+    def _damaged(self, error: BaseException) -> StoreError:
+        first = str(error).splitlines()[0] if str(error) else type(error).__name__
+        return StoreError(f"The store {self.path} is damaged ({first}): the file is shorter "
+                          "than what it records, or was altered. Restore it from a copy, or "
+                          "move it aside and run your jobs (or `vizkit demo`) again.")
+
+    def _check_length(self, con) -> None:
+        """A store file cut short (a copy that stopped half-way) is refused: DuckDB reads
+        blocks only when a query needs them, so check the file holds every block in use."""
+        wal = self.path.with_name(self.path.name + ".wal")
+        if wal.exists() and wal.stat().st_size:  # blocks a log replays live in memory
+            return
+        _, _, block_size, _, used, *_ = con.execute("PRAGMA database_size").fetchone()
+        needed = 3 * 4096 + int(used) * int(block_size)  # header blocks, then data blocks
+        size = self.path.stat().st_size
+        if size < needed:
+            raise self._damaged(f"{size:,} bytes where its {used} blocks need {needed:,}")
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -219,9 +241,18 @@ class Store:
             return None if not tables else -1
         rows = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
                            ).fetchall()
-        return int(rows[0][0]) if rows else None
+        if not rows:
+            return None
+        text = rows[0][0]
+        if not (isinstance(text, str) and text.isascii() and text.isdigit()):
+            raise StoreError(f"{self.path} records the store schema version {text!r}, which "
+                             "no vizkit writes: the file was edited or damaged. Restore it "
+                             "from a copy, or move it aside and run your jobs (or `vizkit "
+                             "demo`) again.")
+        return int(text)
 
     def _check_schema(self, con) -> None:
+        self._check_length(con)
         version = self._version(con)
         if version is None:
             raise StoreEmptyError(f"The store {self.path} holds no results yet. Run "
@@ -432,14 +463,40 @@ class Store:
                 con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
                             f"({', '.join('?' * len(cols))})", list(meta.values()) + [_now()])
 
-    def shard_files(self, result_key: str) -> dict[str, Path]:
-        """The files of a result, by name (empty for results stored as rows)."""
+    def shard_files(self, result_key: str) -> dict[str, shards.Shard]:
+        """The files of a result, by name, as recorded (empty for results stored as rows);
+        :func:`shards.open_verified` checks one before it is used."""
         with self.read() as con:
             if self._version(con) < 5:
                 return {}
-            rows = con.execute("SELECT name, path FROM shards WHERE result_key = ?",
-                               [result_key]).fetchall()
-        return {name: shards.resolve(self.path, path) for name, path in rows}
+            rows = con.execute("SELECT * FROM shards WHERE result_key = ?", [result_key]
+                               ).df().to_dict("records")
+        return {r["name"]: shards.shard_of(self.path, r) for r in rows}
+
+    def all_shards(self) -> list[shards.Shard]:
+        """Every data file the store records, as recorded (for ``vizkit verify``)."""
+        with self.read() as con:
+            if self._version(con) < 5:
+                return []
+            rows = con.execute("SELECT * FROM shards ORDER BY result_key, name"
+                               ).df().to_dict("records")
+        return [shards.shard_of(self.path, r) for r in rows]
+
+    def drop_results(self, result_keys: list[str]) -> list[str]:
+        """Remove finished results and every result made from them (their catalog, file
+        and data rows) in one transaction, so that the jobs that made them make them again;
+        returns the keys removed. Their files stay until a job overwrites them."""
+        with self.write() as con:
+            keys = set(result_keys)
+            while more := {r[0] for r in con.execute(
+                    "SELECT result_key FROM results WHERE list_contains(?, source_key)",
+                    [sorted(keys)]).fetchall()} - keys:
+                keys |= more
+            for table in ("results", "shards", "features", "neighbors", "similarity_maps",
+                          "projections", "clusters", "predictions"):
+                con.execute(f"DELETE FROM {table} WHERE list_contains(?, result_key)",
+                            [sorted(keys)])
+        return sorted(keys)
 
     def put_features(self, meta: dict, matrix: np.ndarray) -> None:
         """Store an ``[n, dim]`` float32 feature matrix as a finished result (a file)."""
@@ -459,7 +516,7 @@ class Store:
         """The ``[n, dim]`` float32 feature matrix of a result (memory-mapped, read-only)."""
         files = self.shard_files(result_key)
         if "features" in files:
-            return shards.open_array(files["features"])
+            return shards.open_verified(files["features"])
         with self.read() as con:  # a result written as rows before schema v5
             tbl = con.sql("SELECT vec FROM features WHERE result_key = $1 ORDER BY idx",
                           params=[result_key]).to_arrow_table()
@@ -477,7 +534,7 @@ class Store:
         """All stored neighbour indices and scores ``[n, k]`` of a result (memory-mapped)."""
         files = self.shard_files(result_key)
         if "nbr" in files:
-            return shards.open_array(files["nbr"]), shards.open_array(files["score"])
+            return shards.open_verified(files["nbr"]), shards.open_verified(files["score"])
         with self.read() as con:
             tbl = con.sql("SELECT nbr, score FROM neighbors WHERE result_key = $1 ORDER BY idx",
                           params=[result_key]).to_arrow_table()
@@ -629,7 +686,7 @@ class Store:
                    for t in ("datasets", "results", "runs")}
             out["checkpoints"] = con.execute("SELECT * FROM checkpoints ORDER BY run, epoch"
                                              ).df()
-            out["shards"] = con.execute("SELECT result_key, name, path FROM shards").df() \
+            out["shards"] = con.execute("SELECT * FROM shards").df() \
                 if self._version(con) >= 5 else pd.DataFrame(columns=["result_key", "name",
                                                                        "path"])
             out["counts"] = {t: con.execute(f"SELECT count(*) FROM {t}").fetchall()[0][0]
