@@ -119,7 +119,6 @@ def cmd_project(args) -> int:
 
 def cmd_evolve(args) -> int:
     from vizkit.jobs.layouts import evolve_run
-
     from vizkit.read.models import resolve_checkpoint
 
     store = a.store(args)

@@ -36,6 +36,7 @@ def cmd_search(args) -> int:
     import numpy as np
 
     from vizkit.compute.images import decode_image, to_array
+    from vizkit.errors import ImageDecodeError
     from vizkit.read.catalog import Reader
     from vizkit.read.query import Query, search
     from vizkit.registry import get_registry
@@ -50,7 +51,10 @@ def cmd_search(args) -> int:
         if not path.is_file():
             raise BadArgumentError(f"{path} does not exist.")
         # embedded as the stored images were: the same weights, at the same input size
-        query = Query(image=to_array(decode_image(path)))
+        try:
+            query = Query(image=to_array(decode_image(path)))
+        except ImageDecodeError as e:
+            raise BadArgumentError(f"--image {path}: {e}") from None
     else:
         query = Query(image_id=args.query_id)
     table = search(reader, frow, metric, query, args.k)

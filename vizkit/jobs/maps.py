@@ -11,7 +11,7 @@ from vizkit.api.loaded import LoadedModel
 from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
-from vizkit.errors import BadArgumentError, VizkitError
+from vizkit.errors import BadArgumentError
 from vizkit.jobs.keys import digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
