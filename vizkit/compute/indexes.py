@@ -8,7 +8,9 @@ import numpy as np
 
 from vizkit.api.metrics import Metric
 
-BLOCK_SCORES = 1 << 26  # scores held at once (256 MB): rows per block = this ÷ queries
+# scores held at once (32 MB; with top-k's index and ordering temporaries about 130 MB):
+# rows per block = this ÷ queries. Large enough for BLAS, small enough for a visitor's click.
+BLOCK_SCORES = 1 << 23
 
 
 def tensor_of(array: np.ndarray):

@@ -64,12 +64,14 @@ def explored(reader: Reader) -> pd.DataFrame:
 
 
 def load(reader: Reader, ref: ModelRef) -> LoadedModel:
-    """The model ``ref`` names (kept per reader)."""
-    from vizkit.read.models import load_model
+    """The model ``ref`` names (shared by the process, within its model budget)."""
+    from vizkit.read.models import load_model, shared_model
 
-    return reader.memo("model", ("explorer", ref), lambda: load_model(
+    key = (str(reader.path), ref.checkpoint, ref.input_size) if ref.checkpoint else \
+        (ref.model, ref.weights, ref.input_size)
+    return shared_model(key, lambda: load_model(
         None if ref.checkpoint else ref.model, ref.weights, ref.checkpoint, reader.store,
-        ref.input_size), keep=2)
+        ref.input_size))
 
 
 def channel_images(reader: Reader, weights_fp: str) -> pd.DataFrame:

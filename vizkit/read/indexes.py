@@ -14,7 +14,8 @@ from vizkit.read.catalog import Reader
 from vizkit.read.rows import FeaturesRow, IndexRow
 from vizkit.store import shards
 
-UNIT_IN_MEMORY_MAX = 50_000_000  # floats: without a stored index, cosine keeps a unit copy
+UNIT_IN_MEMORY_MAX = 8_000_000  # floats (32 MB): without a stored index, cosine keeps a
+# unit-length copy up to this; beyond, each block is normalised as it is searched
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ refused, never served under the old name; and it is read as tensors only
 """
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -92,23 +94,53 @@ def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | 
                                weights_file=None, state_dict=saved["state_dict"])
 
 
+MODEL_BUDGET_BYTES = 512 << 20  # parameters kept loaded for visitors, across sessions
+_shared: OrderedDict[tuple, LoadedModel] = OrderedDict()
+_shared_lock = threading.Lock()
+
+
+def _weights_bytes(model: LoadedModel) -> int:
+    return sum(t.numel() * t.element_size() for t in model.module.state_dict().values())
+
+
+def shared_model(key: tuple, make) -> LoadedModel:
+    """The model ``key`` names (what makes it: name or checkpoint, weights, input size),
+    loaded once per process and shared by every reader and session; the least recently used
+    models are evicted while the loaded ones exceed :data:`MODEL_BUDGET_BYTES` (the newest
+    always stays). ``make()`` loads it, outside the lock."""
+    with _shared_lock:
+        if key in _shared:
+            _shared.move_to_end(key)
+            return _shared[key]
+    model = make()
+    with _shared_lock:
+        model = _shared.setdefault(key, model)
+        _shared.move_to_end(key)
+        while len(_shared) > 1 and sum(map(_weights_bytes, _shared.values())) > \
+                MODEL_BUDGET_BYTES:
+            _shared.popitem(last=False)
+    return model
+
+
 def model_for(reader, frow) -> LoadedModel:
     """The model that made the features ``frow`` (its weights, at its input size), to
-    embed outside images the same way; loaded once per reader (the last two are kept)."""
+    embed outside images the same way; shared by the process (:func:`shared_model`)."""
     if frow.weights == "file" and not frow.checkpoint:
         raise VizkitError(f"{frow.label} was made with a weights file that the store does not "
                           "keep; uploads and maps need that model. Use the CLI with "
                           "--weights FILE.")
 
-    def make() -> LoadedModel:
-        if frow.checkpoint:
-            model = load_model(None, checkpoint=frow.checkpoint, store=reader.store,
-                               input_size=frow.input_size)
-        else:
-            model = load_model(frow.model, frow.weights, input_size=frow.input_size)
-        if model.weights_fingerprint != frow.weights_fp:
-            raise VizkitError(f"The weights of {frow.label} are not those its features were "
-                              "computed with (the model changed since); re-run the precompute "
-                              "job.")
-        return model
-    return reader.memo("model", frow.result_key, make, keep=2)
+    if frow.checkpoint:
+        model = shared_model((str(reader.path), frow.checkpoint, frow.input_size),
+                             lambda: load_model(None, checkpoint=frow.checkpoint,
+                                                store=reader.store,
+                                                input_size=frow.input_size))
+    else:
+        model = shared_model((frow.model, frow.weights, frow.input_size),
+                             lambda: load_model(frow.model, frow.weights,
+                                                input_size=frow.input_size))
+    if model.weights_fingerprint != frow.weights_fp:
+        raise VizkitError(f"The weights of {frow.label} are not those its features were "
+                          "computed with (the model changed since); re-run the precompute "
+                          "job.")
+    return model

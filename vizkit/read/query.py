@@ -9,7 +9,7 @@ import numpy as np
 import pandas as pd
 
 from vizkit.api.metrics import Metric
-from vizkit.compute.indexes import metric_values, rerank
+from vizkit.compute.indexes import ExactSearcher, metric_values, rerank
 from vizkit.compute.nearest import topk
 from vizkit.errors import BadArgumentError, ResultMissingError, UnknownNameError
 from vizkit.read.catalog import Reader
@@ -116,14 +116,17 @@ def neighbours_of(reader: Reader, frow: FeaturesRow, metric: Metric, queries: np
     """Indices ``[len(queries), k]`` of the ``k`` nearest other images of each dataset image
     in ``queries``: read from stored top-k lists when they are long enough (the grid job
     and precompute write them, so a page over the 70,000-image store only looks them up),
-    else an exact search of that bounded query set."""
+    else an exact search of that bounded query set, through the stored exact index when
+    there is one (its memory-mapped unit rows: no copy of the matrix per request)."""
     queries = np.asarray(queries, np.int64)
     nrow = stored_neighbors(reader, frow, metric.name, k)
     if nrow is not None:
         nbr, _ = reader.neighbor_lists(nrow.result_key)
         return np.asarray(nbr[queries][:, :k], np.int64)
     matrix = reader.matrix(frow.result_key)
-    found, _ = topk(metric, np.ascontiguousarray(matrix[queries]), matrix, k, exclude=queries)
+    answer = answer_for(reader, frow, metric)
+    searcher = answer.searcher if answer.exact else ExactSearcher(metric, matrix)
+    found, _ = searcher.search(np.ascontiguousarray(matrix[queries]), k, exclude=queries)
     return found
 
 
