@@ -117,11 +117,11 @@ def test_cli_project_and_evolve(tmp_path, evolved_store):
     missing = subprocess.run(CLI + store + ["evolve", "--run", "nope", "--dataset", "digits",
                                             "--layer", "embedding"], capture_output=True,
                              text=True)
-    assert missing.returncode == 1 and "Run nope has no checkpoints" in missing.stderr
+    assert missing.returncode == 2 and "Unknown run 'nope'" in missing.stderr
     split = subprocess.run(CLI + ["--store", str(evolved_store), "evolve", "--run", "t",
                                   "--dataset", "digits[val]", "--layer", "embedding"],
                            capture_output=True, text=True)
-    assert split.returncode == 1 and "no images in split 'val'" in split.stderr
+    assert split.returncode == 2 and "no images in split 'val'" in split.stderr
 
 
 def test_cluster_scores_equal_scikit_learns():

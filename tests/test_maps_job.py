@@ -68,7 +68,7 @@ def test_cli_maps_and_bad_input(tmp_path):
     assert wrong.returncode == 2 and "Did you mean 'embedding'" in wrong.stderr
     split = subprocess.run(base + ["--layer", "embedding", "--queries", "validation"],
                            capture_output=True, text=True)
-    assert split.returncode == 1 and "no images in split 'validation'" in split.stderr
+    assert split.returncode == 2 and "no images in split 'validation'" in split.stderr
 
 
 def test_page_serves_stored_maps_when_the_images_are_gone(tmp_path, monkeypatch):

@@ -197,7 +197,7 @@ def test_cli_sweep_over_losses_and_bad_training_options(tmp_path):
     assert bad.returncode == 2 and "triplet-semihard" in bad.stderr
     bad = run_cli("train", "--dataset", "digits", "--run", "x", "--loss", "epshn",
                   "--classes-per-batch", "20", store=store, ok=False)
-    assert bad.returncode == 1 and "Lower --classes-per-batch" in bad.stderr
+    assert bad.returncode == 2 and "--classes-per-batch 20 is more than the 10" in bad.stderr
     assert "Traceback" not in bad.stderr
 
 

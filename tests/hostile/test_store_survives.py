@@ -93,11 +93,20 @@ def test_zero_byte_and_half_created_stores_are_completed_not_refused(tmp_path):
     assert done.returncode == 0, done.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through file permissions")
+def _deny_writes(folder: Path):
+    """Make ``folder`` unwritable for this user — root included, who writes through file
+    permissions: an immutable folder (chattr +i) refuses root too. Returns the undo."""
+    if os.geteuid() == 0:
+        subprocess.run(["chattr", "+i", str(folder)], check=True)
+        return lambda: subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    return lambda: folder.chmod(stat.S_IRWXU)
+
+
 def test_read_only_folders_give_one_clear_line(tmp_path):
     folder = tmp_path / "ro"
     folder.mkdir()
-    folder.chmod(stat.S_IRUSR | stat.S_IXUSR)
+    undo = _deny_writes(folder)
     try:
         with pytest.raises(StoreError, match="Cannot write the store"):
             Store(folder / "s.duckdb").put_features({"result_key": "f"}, np.ones((1, 2)))
@@ -105,7 +114,7 @@ def test_read_only_folders_give_one_clear_line(tmp_path):
             Store(folder / "sub" / "s.duckdb").put_features({"result_key": "f"},
                                                             np.ones((1, 2)))
     finally:
-        folder.chmod(stat.S_IRWXU)
+        undo()
 
 
 def test_unwritable_places_give_one_clear_line_in_the_cli(tmp_path):

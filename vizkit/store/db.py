@@ -438,14 +438,18 @@ class Store:
                 continue
             target = shards.folder(self.path, key)
             rows = []
-            for name, array in (arrays or {}).items():
-                path = target / f"{name}.npy"
-                shards.save_array(path, array)
-                rows.append((name, path, *(tuple(array.shape) + (1,))[:2], str(array.dtype)))
-            for name, source in (files or {}).items():
-                path = target / Path(source).name
-                shards.adopt_file(path, Path(source))
-                rows.append((name, path, 0, 0, "file"))
+            try:
+                for name, array in (arrays or {}).items():
+                    path = target / f"{name}.npy"
+                    shards.save_array(path, array)
+                    rows.append((name, path, *(tuple(array.shape) + (1,))[:2],
+                                 str(array.dtype)))
+                for name, source in (files or {}).items():
+                    path = target / Path(source).name
+                    shards.adopt_file(path, Path(source))
+                    rows.append((name, path, 0, 0, "file"))
+            except OSError as e:  # an unwritable or full folder: nothing is cataloged
+                raise self._unwritable(e) from None
             staged.append((meta, rows))
         if not staged:
             return
