@@ -7,6 +7,7 @@ import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
+from vizkit import palette
 from vizkit.compute.channelsplit import channel_maps, channel_split
 from vizkit.compute.overlay import shared_scale, signed_overlay
 from vizkit.compute.pairmaps import SpatialFeatures
@@ -37,7 +38,8 @@ def draw_why_by_channel(reader: Reader, frow: FeaturesRow, query: SpatialFeature
     shown = top + against
     fig = go.Figure(go.Bar(
         x=[f"ch {c}" for c in shown], y=[split.contributions[c] for c in shown],
-        marker_color=["#2166ac" if split.contributions[c] > 0 else "#b2182b" for c in shown]))
+        marker_color=[palette.FOR if split.contributions[c] > 0 else palette.AGAINST
+                      for c in shown]))
     fig.update_layout(height=260, margin={"t": 10, "b": 10}, yaxis_title="contribution",
                       xaxis={"type": "category"})
     st.plotly_chart(fig, key=f"{prefix}_channel_bars")

@@ -9,15 +9,16 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import data, plots
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import draw_scatter, drawn_sample, pick_drawing
 from vizkit.compute.clustering import flows
 from vizkit.read.layouts import (
-    clusters_of,
     coords,
     displacement,
     epoch_quality,
+    matched_clusters,
     methods,
     series,
     series_layouts,
@@ -40,16 +41,12 @@ def render() -> None:
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
     draw = pick_drawing(st, "evo", {"animation": "animation"})
     if draw == "animation":
-        _animation(frames, epochs, images.table, images.class_names)
+        _animation(frames, epochs, images.table, images.class_names, images.classes)
         epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
     else:
         epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
         _one_epoch(reader, by_epoch[epoch].features, frames[epoch], images, draw)
-    clusters = {}
-    for e, layout in by_epoch.items():
-        cl = clusters_of(reader, layout.features)
-        if cl is not None:
-            clusters[e] = cl["cluster"].to_numpy()
+    clusters = matched_clusters(reader, by_epoch)
     c1, c2 = st.columns(2)
     quality = epoch_quality(reader, ref, method)
     if not quality.empty:
@@ -76,7 +73,8 @@ def _one_epoch(reader, frow, xy, images, draw: str) -> None:
                    key="evo_sel")
 
 
-def _animation(frames, epochs, table, class_names) -> None:
+def _animation(frames, epochs, table, class_names, classes: list[str]) -> None:
+    colours = palette.class_colours(classes)
     n = len(table)
     shown = plots.sample(n, ANIMATED_POINTS)
     df = pd.concat([pd.DataFrame({"epoch": e, "x": frames[e][shown, 0], "y": frames[e][shown, 1],
@@ -88,8 +86,7 @@ def _animation(frames, epochs, table, class_names) -> None:
                      animation_group="idx", hover_data={"image_id": True, "x": False,
                                                         "y": False},
                      range_x=[-lim, lim], range_y=[-lim, lim], height=640,
-                     color_discrete_sequence=plots.PALETTE,
-                     category_orders={"class": sorted(set(class_names))})
+                     color_discrete_map=colours, category_orders={"class": list(colours)})
     fig.update_traces(marker={"size": 4, "opacity": 0.75})
     fig.update_layout(xaxis_visible=False, yaxis_visible=False,
                       margin={"l": 0, "r": 0, "t": 30, "b": 0})

@@ -10,7 +10,7 @@ import pandas as pd
 import plotly.express as px
 import streamlit as st
 
-from vizkit import background
+from vizkit import background, palette
 from vizkit.app import data, pickers
 from vizkit.compute.channels import POOLINGS, feature_maps
 from vizkit.compute.overlay import heat_overlay
@@ -95,7 +95,8 @@ def _catalogue(model: LoadedModel, stored: pd.DataFrame) -> None:
     spatial = table.dropna(subset=["channels"])
     if not spatial.empty:
         fig = px.bar(spatial, x="layer", y="channels", color="stride (px)", height=260,
-                     color_continuous_scale="Blues", title="channels per layer, coloured by "
+                     color_continuous_scale=palette.plotly_scale(palette.SEQUENTIAL_MARKS),
+                     title="channels per layer, coloured by "
                      "stride (input pixels per output cell)")
         st.plotly_chart(fig, key="exp_catalogue_chart")
 
@@ -223,7 +224,8 @@ def _feature_maps(reader: Reader, model: LoadedModel, layer: str) -> None:
     score = {"max": flat.max(1), "mean": flat.mean(1)}.get(order_by)
     order = np.argsort(-score, kind="stable") if score is not None else np.arange(len(maps))
     order = order[:shown]
-    fig = px.imshow(maps[order], facet_col=0, facet_col_wrap=8, color_continuous_scale="viridis",
+    fig = px.imshow(maps[order], facet_col=0, facet_col_wrap=8,
+                    color_continuous_scale=palette.plotly_scale(palette.SEQUENTIAL),
                     height=140 * int(np.ceil(len(order) / 8)) + 60,
                     labels={"color": "activation"})
     for i, c in enumerate(order):

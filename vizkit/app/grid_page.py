@@ -3,9 +3,11 @@ or mean nDCG@50 per model (rows) and layer (columns, in depth order) under a cho
 click a cell (or pick it below) to open semantic search in that configuration."""
 from __future__ import annotations
 
+import numpy as np
 import plotly.graph_objects as go
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import data
 from vizkit.app.grid import open_in_search
 from vizkit.read.grid import MAX_QUERIES, configurations, labelled_datasets, quality_table
@@ -50,12 +52,17 @@ def render() -> None:
     models = list(dict.fromkeys(table["model"]))
     # a heatmap of square markers: clicking one is a point selection (Plotly selects
     # points of scatter traces, not heatmap cells)
+    values = table[score].to_numpy(float)
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    fraction = (values - lo) / ((hi - lo) or 1.0)
     fig = go.Figure(go.Scatter(
         x=[f"layer {d}" for d in table["depth"]], y=table["model"], mode="markers+text",
         text=[f"{r.layer}<br>{getattr(r, score):.3f}" for r in table.itertuples()],
-        textfont={"color": "white", "size": 11}, customdata=table["result_key"],
-        marker={"symbol": "square", "size": 64, "color": table[score],
-                "colorscale": "Viridis", "showscale": True,
+        textfont={"color": [palette.text_colour(f) for f in fraction], "size": 11},
+        customdata=table["result_key"],
+        marker={"symbol": "square", "size": 64, "color": values, "cmin": lo, "cmax": hi,
+                "colorscale": palette.plotly_scale(palette.SEQUENTIAL), "showscale": True,
+                "line": {"color": palette.GUIDE, "width": 1},
                 "colorbar": {"title": SCORES[score]}},
         hovertemplate="%{y}<br>%{text}<extra></extra>"))
     fig.update_layout(height=140 + 80 * len(models), margin={"t": 10},

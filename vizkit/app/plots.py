@@ -11,10 +11,11 @@ import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
 
+from vizkit import palette
+
 MAX_POINTS = 30_000  # drawn at once; more are sampled (with a note on the page)
 MAX_IMAGES = 1_500  # thumbnails drawn at their positions in "images" mode
 MAX_HOVER = 3_000  # points that carry their thumbnail for the hover tooltip
-PALETTE = px.colors.qualitative.Dark24
 
 
 def sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
@@ -24,16 +25,17 @@ def sample(n: int, limit: int = MAX_POINTS, seed: int = 0) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(n, limit, replace=False))
 
 
-def scatter(df: pd.DataFrame, color: str, height: int = 620, **kwargs) -> go.Figure:
-    """WebGL scatter of ``df`` (columns x, y, idx, image_id, ``color``); ``idx`` travels as
-    custom data so selections name images."""
-    order = sorted(df[color].unique(), key=str)
+def scatter(df: pd.DataFrame, color: str, colours: dict[str, str], height: int = 620,
+            **kwargs) -> go.Figure:
+    """WebGL scatter of ``df`` (columns x, y, idx, image_id, ``color``) in ``colours`` (value
+    as text -> colour, from :mod:`vizkit.palette`); ``idx`` travels as custom data so
+    selections name images."""
     fig = px.scatter(df, x="x", y="y", color=df[color].astype(str),
-                     category_orders={"color": [str(o) for o in order]},
+                     category_orders={"color": list(colours)},
                      custom_data=["idx"], hover_data={"image_id": True, "x": False,
                                                       "y": False, "idx": False},
-                     render_mode="webgl", height=height,
-                     color_discrete_sequence=PALETTE, **kwargs)
+                     render_mode="webgl", height=height, color_discrete_map=colours,
+                     **kwargs)
     fig.update_traces(marker={"size": 4, "opacity": 0.75})
     fig.update_layout(legend_title_text=color, dragmode="lasso", xaxis_visible=False,
                       yaxis_visible=False, margin={"l": 0, "r": 0, "t": 30, "b": 0})
@@ -65,7 +67,7 @@ HOVER_CSS = ("<style>#vg-tooltip-element img { width: 112px; height: 112px; "
 
 
 def hover_scatter(df: pd.DataFrame, color: str, thumbs: dict[int, bytes],
-                  height: int = 620) -> alt.Chart:
+                  colours: dict[str, str], height: int = 620) -> alt.Chart:
     """A Vega-Lite scatter of ``df`` (columns x, y, idx, image_id, ``color``) whose tooltip
     shows each point's thumbnail (``thumbs``: PNG bytes by idx; the tooltip's ``image`` key
     is drawn as an image). Drag a box (selection ``box``) or click a point (``pick``) to
@@ -74,7 +76,6 @@ def hover_scatter(df: pd.DataFrame, color: str, thumbs: dict[int, bytes],
                           "idx": df["idx"].to_numpy(), "image_id": df["image_id"].astype(str),
                           color: df[color].astype(str)})
     frame["image"] = [data_uri(thumbs[i]) if i in thumbs else "" for i in frame["idx"]]
-    order = sorted(frame[color].unique(), key=str)
     box = alt.selection_interval(name="box", encodings=["x", "y"])
     pick = alt.selection_point(name="pick", fields=["idx"], on="click")
     none = alt.Axis(labels=False, ticks=False, title=None, grid=False, domain=False)
@@ -82,8 +83,8 @@ def hover_scatter(df: pd.DataFrame, color: str, thumbs: dict[int, bytes],
             .mark_circle(size=30, opacity=0.8)
             .encode(x=alt.X("x:Q", axis=none, scale=alt.Scale(zero=False)),
                     y=alt.Y("y:Q", axis=none, scale=alt.Scale(zero=False)),
-                    color=alt.Color(f"{color}:N", scale=alt.Scale(domain=order,
-                                                                  range=PALETTE)),
+                    color=alt.Color(f"{color}:N", scale=alt.Scale(
+                        domain=list(colours), range=list(colours.values()))),
                     tooltip=[alt.Tooltip("image:N"), alt.Tooltip("image_id:N"),
                              alt.Tooltip(f"{color}:N")])
             .add_params(box, pick))
@@ -107,7 +108,8 @@ def selected_idx(event, df: pd.DataFrame) -> list[int]:
 def confusion_heatmap(matrix: np.ndarray, classes: list[str]) -> go.Figure:
     """Counts ``[true, predicted]`` as a heatmap (diagonal included, log-ish colour)."""
     fig = go.Figure(go.Heatmap(z=np.log1p(matrix), x=classes, y=classes,
-                               text=matrix, texttemplate="%{text}", colorscale="Blues",
+                               text=matrix, texttemplate="%{text}",
+                               colorscale=palette.plotly_scale(palette.SEQUENTIAL),
                                showscale=False,
                                hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
     fig.update_layout(xaxis_title="predicted", yaxis_title="true", height=520,
@@ -122,8 +124,8 @@ def cluster_flow(flow: np.ndarray, before: str, after: str) -> go.Figure:
     fig = go.Figure(go.Sankey(
         node={"label": [f"{before} c{i}" for i in range(kb)] + [f"{after} c{j}"
                                                                 for j in range(ka)],
-              "color": [PALETTE[i % len(PALETTE)] for i in range(kb)] +
-                       [PALETTE[j % len(PALETTE)] for j in range(ka)], "pad": 6},
+              "color": [palette.cluster_colour(i) for i in range(kb)] +
+                       [palette.cluster_colour(j) for j in range(ka)], "pad": 6},
         link={"source": src.tolist(), "target": (kb + dst).tolist(),
               "value": flow[src, dst].tolist()}))
     fig.update_layout(height=460, margin={"l": 0, "r": 0, "t": 10, "b": 0})

@@ -7,6 +7,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import plots
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import FeaturesRow
@@ -62,14 +63,16 @@ def draw_scatter(reader: Reader, frow: FeaturesRow, df: pd.DataFrame, color: str
                  *, key: str) -> list[int]:
     """Draw ``df``'s points (x, y, idx, image_id, ``color``) the ``draw`` way; return the
     image indices selected (lasso or box on points and images; box or click with hover).
-    Thumbnails are read only for the hover and images drawings."""
+    Thumbnails are read only for the hover and images drawings. Colours come from the
+    palette by what they mean (a class, a cluster), never by their order on this view."""
+    colours = palette.colours_for(color, df[color], reader.images(frow.dataset).classes)
     if draw == "hover":
         st.html(plots.HOVER_CSS)
         thumbs = thumbnails_within(reader, frow, df["idx"].tolist())
-        event = st.altair_chart(plots.hover_scatter(df, color, thumbs), key=f"{key}_hover",
+        event = st.altair_chart(plots.hover_scatter(df, color, thumbs, colours), key=f"{key}_hover",
                                 on_select="rerun", width="stretch")
         return plots.selected_idx(event, df)
-    fig = plots.scatter(df, color)
+    fig = plots.scatter(df, color, colours)
     if draw == "images":
         plots.add_thumbnails(fig, df, thumbnails_within(reader, frow, df["idx"].tolist()))
     event = st.plotly_chart(fig, key=key, on_select="rerun",

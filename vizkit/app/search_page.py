@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
+from vizkit import palette
 from vizkit.api.metrics import Metric
 from vizkit.app import data, pickers
 from vizkit.app.thumbgrid import thumbnail_grid
@@ -34,11 +35,26 @@ def _picked_result() -> None:
         st.session_state[f"{PREFIX}_open"] = None
 
 
-def _bars(scores: np.ndarray, higher_better: bool) -> np.ndarray:
-    """Each score's bar length in [0.05, 1]: the best result full, the worst shortest."""
-    best, worst = (scores.max(), scores.min()) if higher_better else (scores.min(),
-                                                                       scores.max())
-    return np.clip(0.05 + 0.95 * (scores - worst) / ((best - worst) or 1.0), 0, 1)
+def score_bars(scores: np.ndarray, higher_better: bool) -> np.ndarray:
+    """Each score's bar in [0, 1] measured from zero, so that bars compare as the numbers
+    do (0.981 and 0.973 are two nearly full bars): a similarity as its share of the largest
+    one, a distance as the nearest one's share of it (twice as far, half the bar)."""
+    s = np.asarray(scores, np.float64)
+    if not s.size:
+        return s
+    if higher_better:
+        return np.clip(s / (np.abs(s).max() or 1.0), 0.0, 1.0)
+    s = np.maximum(s, 0.0)
+    return np.where(s > 0, s.min() / np.where(s > 0, s, 1.0), 1.0)
+
+
+def class_mix(results: pd.DataFrame) -> list[tuple[str, int, str]]:
+    """The results' classes, most frequent first: (name, count, the class's colour) — a
+    class has its colour by its label, the same on every query."""
+    counts = results.groupby(["label", "class_name"]).size().sort_values(ascending=False,
+                                                                         kind="stable")
+    return [(name, int(n), palette.class_colour(int(label)))
+            for (label, name), n in counts.items()]
 
 
 def _results(reader: Reader, frow: FeaturesRow, results: pd.DataFrame, metric: Metric,
@@ -47,11 +63,11 @@ def _results(reader: Reader, frow: FeaturesRow, results: pd.DataFrame, metric: M
         st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
         return
     thumbs = reader.thumbnails(frow.dataset, results["idx"])
-    bars = _bars(results["score"].to_numpy(), metric.higher_is_more_similar)
+    bars = score_bars(results["score"].to_numpy(), metric.higher_is_more_similar)
     items = [{"idx": int(r.idx), "png": thumbs[int(r.idx)], "bar": bar,
               "caption": f"#{r.rank} · {r.class_name} · {r.id}", "score": f"{r.score:.4f}"}
              for r, bar in zip(results.itertuples(), bars)]
-    mix = list(results["class_name"].value_counts().items())
+    mix = class_mix(results)
     thumbnail_grid(items, mix, key=f"{PREFIX}_grid", query=query, on_click=_make_query)
     st.selectbox("Or pick a result to search for it", [None, *results["idx"].tolist()],
                  key=f"{PREFIX}_open", on_change=_picked_result,

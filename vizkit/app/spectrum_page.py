@@ -9,6 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import data
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import epochs_of, eval_features, eval_splits, run_names
@@ -65,8 +66,10 @@ def _extremes(reader: Reader, spec, frow) -> None:
                             "value": spec.scores[shown, j],
                             "class": [classes[v] for v in labels[shown]]})
               for j, name in ((0, "largest"), (d - 1, "smallest"))]
+    colours = palette.class_colours(classes)
     fig = px.strip(pd.concat(frames), x="class", y="value", color="class",
-                   facet_col="direction", height=360)
+                   facet_col="direction", height=360, color_discrete_map=colours,
+                   category_orders={"class": list(colours)})
     fig.update_yaxes(matches=None, showticklabels=True)
     fig.update_layout(showlegend=False, margin={"t": 40})
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
@@ -92,7 +95,8 @@ def _truncation(reader: Reader, names: list[str], run: str, split: str, epoch: i
                          "Recall@1": r})
     if not rows:
         return
-    fig = px.line(pd.DataFrame(rows), x="kept directions", y="Recall@1", color="run",
-                  markers=True, log_x=True, height=340)
+    runs = pd.DataFrame(rows)
+    fig = px.line(runs, x="kept directions", y="Recall@1", color="run", markers=True,
+                  log_x=True, height=340, color_discrete_map=palette.run_colours(runs["run"]))
     fig.update_xaxes(type="log", dtick=np.log10(2), tickformat="d")
     st.plotly_chart(fig, key="spec_truncation")

@@ -6,6 +6,7 @@ from __future__ import annotations
 import plotly.express as px
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import data
 from vizkit.read.runs import metric_history, run_table, sweep_curves
 
@@ -46,6 +47,7 @@ def render() -> None:
         shown = shown.assign(metric=shown["metric"].map(METRIC_TITLES))
         fig = px.line(shown, x="epoch", y="value", color="run", line_dash="split",
                       facet_col="metric", facet_col_wrap=2, markers=True, height=520,
+                      color_discrete_map=palette.run_colours(chosen),
                       category_orders={"metric": [METRIC_TITLES[m] for m in metrics]})
         fig.update_yaxes(matches=None, showticklabels=True)
         fig.update_xaxes(dtick=1)
@@ -57,12 +59,18 @@ def render() -> None:
                     "its learning rate, one line per loss")
         fig = px.line(curves, x="lr", y="test_recall_at_1", color="loss", markers=True,
                       log_x=True, height=320, hover_data={"run": True, "epoch": True},
+                      color_discrete_map=palette.run_colours(curves["loss"]),
                       labels={"lr": "learning rate", "test_recall_at_1": "test Recall@1"})
         st.plotly_chart(fig, key="train_sweep_chart")
     loss = history[history["metric"] == "loss"]
     if not loss.empty:
-        st.markdown("**Training loss** (mean over each epoch's batches; each loss has its "
-                    "own scale)")
-        fig = px.line(loss, x="epoch", y="value", color="run", markers=True, height=300)
+        st.markdown("**Training loss** (mean over each epoch's batches; one panel per run, "
+                    "each on its own scale: losses of different kinds do not compare)")
+        fig = px.line(loss, x="epoch", y="value", color="run", facet_col="run",
+                      facet_col_wrap=4, markers=True, height=300,
+                      color_discrete_map=palette.run_colours(chosen))
         fig.update_xaxes(dtick=1)
+        fig.update_yaxes(matches=None, showticklabels=True)
+        fig.update_layout(showlegend=False)
+        fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
         st.plotly_chart(fig, key="train_loss_chart")

@@ -9,6 +9,7 @@ import plotly.express as px
 import plotly.graph_objects as go
 import streamlit as st
 
+from vizkit import palette
 from vizkit.app import data
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import (
@@ -39,11 +40,11 @@ def _facets(fig: go.Figure, anchors: pd.DataFrame) -> go.Figure:
     """The diagonal (below it, the positive is closer) and the ideal point in every panel;
     axes fitted to the anchors of all epochs, the ideal point always in view."""
     fig.add_shape(type="line", x0=-1, y0=-1, x1=1.03, y1=1.03,
-                  line={"dash": "dot", "color": "grey"},
+                  line={"dash": "dot", "color": palette.GUIDE},
                   row="all", col="all")
     fig.add_scatter(x=[IDEAL[0]], y=[IDEAL[1]], mode="markers+text", text=["ideal"],
                     textposition="top left", marker={"symbol": "star", "size": 14,
-                                                     "color": "black"},
+                                                     "color": palette.IDEAL},
                     showlegend=False, hoverinfo="skip", row="all", col="all")
     lo_x = min(float(anchors["pos_sim"].min()), 0.9) - 0.05
     lo_y = min(float(anchors["neg_sim"].min()), 0.0) - 0.05
@@ -73,27 +74,26 @@ def render() -> None:
         if len(epochs) > 1 else epochs[0]
     every_epoch, images = _labelled(reader, every_epoch)
     anchors = every_epoch[every_epoch["epoch"].isin(epochs)]
+    colours = palette.class_colours(next(iter(images.values())).classes)
     _take_click()
     tab_epoch, tab_play, tab_ends = st.tabs([f"Epoch {epoch} — click an anchor to trace it",
                                              "▶ Play all epochs", "Start and end points"])
     with tab_epoch:
         traced = _traced(anchors, epoch)
-        _epoch_figure(anchors, epoch, runs, traced)
+        _epoch_figure(anchors, epoch, runs, traced, colours)
         if traced is not None:
             _anchor_images(reader, anchors, images, runs, epoch, traced)
     with tab_play:
         fig = px.scatter(anchors, x="pos_sim", y="neg_sim", color="label",
                          animation_frame="epoch", animation_group="idx", facet_col="split",
                          facet_row="run" if len(runs) > 1 else None, height=380 * len(runs),
-                         hover_data={"idx": True}, category_orders={"run": runs})
+                         hover_data={"idx": True}, color_discrete_map=colours,
+                         category_orders={"run": runs, "label": list(colours)})
         fig.update_traces(marker={"size": 5, "opacity": 0.7})
         st.plotly_chart(_facets(fig, anchors), key="trip_play")
     with tab_ends:
         _start_and_end_figure(start_and_ends(every_epoch, runs))
     _histograms(anchors, epoch, runs)
-
-
-END_COLOURS = ["#1f77b4", "#2ca02c", "#d62728"]  # start blue, first run green, second red
 
 
 def _start_and_end_figure(points: pd.DataFrame) -> None:
@@ -102,14 +102,14 @@ def _start_and_end_figure(points: pd.DataFrame) -> None:
         st.info("No stored anchors to compare.")
         return
     order = list(dict.fromkeys(points["point"]))
+    colours = {order[0]: palette.START, **palette.run_colours(order[1:])}
     fig = px.scatter(points, x="pos_sim", y="neg_sim", color="point", facet_col="split",
                      height=420, hover_data={"idx": True, "label": True},
-                     category_orders={"point": order},
-                     color_discrete_sequence=END_COLOURS)
+                     category_orders={"point": order}, color_discrete_map=colours)
     fig.update_traces(marker={"size": 5, "opacity": 0.6})
     st.plotly_chart(_facets(fig, points), key="trip_ends")
-    st.caption("Blue: the starting point (epoch 0, e.g. the pretrained model); green and "
-               "red: where each run ends. Closer to the ideal (1, 0) is better.")
+    st.caption("Dark grey: the starting point (epoch 0, e.g. the pretrained model); each "
+               "run's colour: where it ends. Closer to the ideal (1, 0) is better.")
 
 
 def _take_click() -> None:
@@ -139,12 +139,13 @@ def _traced(anchors: pd.DataFrame, epoch: int) -> tuple[str, int] | None:
     return split, int(idx)
 
 
-def _epoch_figure(anchors, epoch, runs, traced) -> None:
+def _epoch_figure(anchors, epoch, runs, traced, colours: dict[str, str]) -> None:
     now = anchors[anchors["epoch"] == epoch]
     fig = px.scatter(now, x="pos_sim", y="neg_sim", color="label", facet_col="split",
                      facet_row="run" if len(runs) > 1 else None, height=380 * len(runs),
                      custom_data=["run", "split", "idx"], hover_data={"idx": True},
-                     category_orders={"run": runs}, render_mode="webgl")
+                     category_orders={"run": runs, "label": list(colours)},
+                     color_discrete_map=colours, render_mode="webgl")
     fig.update_traces(marker={"size": 5, "opacity": 0.7})
     _facets(fig, anchors)
     if traced is not None:
@@ -155,7 +156,7 @@ def _epoch_figure(anchors, epoch, runs, traced) -> None:
             p = path[path["run"] == run].sort_values("epoch")
             fig.add_scatter(x=p["pos_sim"], y=p["neg_sim"], mode="lines+markers+text",
                             text=[f"e{e}" for e in p["epoch"]], textposition="top center",
-                            line={"color": "black", "width": 2}, marker={"size": 9},
+                            line={"color": palette.IDEAL, "width": 2}, marker={"size": 9},
                             name=f"anchor {idx}", showlegend=i == 0,
                             row=len(runs) - i if len(runs) > 1 else 1,
                             col=splits.index(split) + 1)
@@ -219,11 +220,13 @@ def _histograms(anchors, epoch, runs) -> None:
     st.subheader("Distance to the ideal point (1, 0)")
     now = anchors[anchors["epoch"] == epoch]
     fig = px.histogram(now, x="dist", color="run", facet_col="split", barmode="overlay",
-                       nbins=40, opacity=0.6, height=300, category_orders={"run": runs})
+                       nbins=40, opacity=0.6, height=300, category_orders={"run": runs},
+                       color_discrete_map=palette.run_colours(runs))
     fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     st.plotly_chart(fig, key="trip_hist")
     median = anchors.groupby(["run", "split", "epoch"], as_index=False)["dist"].median()
     fig = px.line(median, x="epoch", y="dist", color="run", line_dash="split", markers=True,
-                  height=280, labels={"dist": "median distance to (1, 0)"})
+                  height=280, labels={"dist": "median distance to (1, 0)"},
+                  color_discrete_map=palette.run_colours(runs))
     fig.update_xaxes(dtick=1)
     st.plotly_chart(fig, key="trip_median")

@@ -71,6 +71,33 @@ def flows(before: np.ndarray, after: np.ndarray) -> np.ndarray:
     return out
 
 
+def match_clusters(assignments: list[np.ndarray]) -> list[np.ndarray]:
+    """The same clusterings renumbered so that a cluster keeps its number from one to the
+    next: each clustering's clusters are matched one to one with the previous (renumbered)
+    one's by the most images in common (the Hungarian assignment on their overlap counts);
+    clusters left without a partner get the smallest numbers not taken. The first keeps its
+    numbers. Images and cluster memberships are unchanged, only the names."""
+    from scipy.optimize import linear_sum_assignment
+
+    out: list[np.ndarray] = []
+    for current in assignments:
+        current = np.asarray(current, np.int64)
+        if not out or not current.size:
+            out.append(current)
+            continue
+        overlap = flows(out[-1], current)  # [previous, current]
+        rows, cols = linear_sum_assignment(-overlap)
+        names = {int(c): int(r) for r, c in zip(rows, cols) if overlap[r, c] > 0}
+        free = (n for n in range(int(current.max()) + int(out[-1].max()) + 2)
+                if n not in set(names.values()))
+        for c in range(int(current.max()) + 1):
+            if c not in names:
+                names[c] = next(free)
+        lookup = np.array([names[c] for c in range(int(current.max()) + 1)], np.int64)
+        out.append(lookup[current])
+    return out
+
+
 def confusion(labels: np.ndarray, predictions: np.ndarray, n_classes: int) -> np.ndarray:
     """``[true, predicted]`` counts (pairs outside ``0..n_classes-1`` are left out)."""
     labels, predictions = np.asarray(labels), np.asarray(predictions)

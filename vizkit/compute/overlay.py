@@ -7,9 +7,11 @@ import io
 import numpy as np
 from PIL import Image
 
-BLUE = np.array([33, 102, 172], np.float32)
-RED = np.array([178, 24, 43], np.float32)
-HEAT = np.array([230, 85, 13], np.float32)
+from vizkit import palette
+
+BLUE = np.array(palette.rgb(palette.FOR), np.float32)
+RED = np.array(palette.rgb(palette.AGAINST), np.float32)
+HEAT = np.array(palette.rgb(palette.HEAT), np.float32)
 MAX_ALPHA = 0.85
 
 

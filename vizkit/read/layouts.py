@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vizkit.compute.clustering import nmi, purity
+from vizkit.compute.clustering import match_clusters, nmi, purity
 from vizkit.compute.projection import mean_displacement
 from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
@@ -85,6 +85,17 @@ def cluster_quality(reader: Reader, layout: LayoutRow) -> dict[str, float] | Non
         return {"clusters": int(df["cluster"].max()) + 1, "purity": purity(labels, assign),
                 "nmi": nmi(labels, assign)}
     return reader.memo("cluster quality", layout.result_key, make, keep=64)
+
+
+def matched_clusters(reader: Reader, by_epoch: dict[int, LayoutRow]) -> dict[int, np.ndarray]:
+    """Each checkpoint's k-means clusters (where stored), renumbered so that a cluster keeps
+    its number — and so its colour — from one checkpoint to the next."""
+    found = {}
+    for epoch in sorted(by_epoch):
+        cl = clusters_of(reader, by_epoch[epoch].features)
+        if cl is not None:
+            found[epoch] = cl["cluster"].to_numpy()
+    return dict(zip(found, match_clusters(list(found.values()))))
 
 
 # -- a run's layouts over its checkpoints ------------------------------------------------
