@@ -81,9 +81,10 @@ def colours_for(column: str, values: Iterable, classes: list[str]) -> dict[str, 
     ``predicted`` by class, ``cluster`` by cluster, ``correct`` and ``split`` by their own
     fixed colours; anything else by the cluster colours in sorted order."""
     shown = sorted({str(v) for v in values}, key=_natural)
-    if column in ("class", "predicted", "label"):
+    if column in ("class", "predicted", "label"):  # in the dataset's class order
         by_class = class_colours(classes)
-        return {v: by_class.get(v, UNLABELLED) for v in shown}
+        return {**{v: c for v, c in by_class.items() if v in shown},
+                **{v: UNLABELLED for v in shown if v not in by_class}}
     if column == "cluster":
         return {v: cluster_colour(int(v)) if v.lstrip("-").isdigit() else UNLABELLED
                 for v in shown}
@@ -94,6 +95,12 @@ def colours_for(column: str, values: Iterable, classes: list[str]) -> dict[str, 
 
 def _natural(text: str):
     return (0, int(text)) if text.lstrip("-").isdigit() else (1, text)
+
+
+def translucent(colour: str, alpha: float) -> str:
+    """``colour`` with opacity ``alpha``, as CSS and Plotly take it."""
+    r, g, b = rgb(colour)
+    return f"rgba({r}, {g}, {b}, {alpha:g})"
 
 
 def plotly_scale(stops: tuple[tuple[float, str], ...]) -> list[list]:

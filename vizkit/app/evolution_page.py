@@ -40,11 +40,11 @@ def render() -> None:
     images = reader.images(ref.dataset)
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
     draw = pick_drawing(st, "evo", {"animation": "animation"})
+    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch") \
+        if len(epochs) > 1 else epochs[0]
     if draw == "animation":
-        _animation(frames, epochs, images.table, images.class_names, images.classes)
-        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
+        _animation(frames, epochs, epoch, images.table, images.class_names, images.classes)
     else:
-        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch")
         _one_epoch(reader, by_epoch[epoch].features, frames[epoch], images, draw)
     clusters = matched_clusters(reader, by_epoch)
     c1, c2 = st.columns(2)
@@ -73,7 +73,7 @@ def _one_epoch(reader, frow, xy, images, draw: str) -> None:
                    key="evo_sel")
 
 
-def _animation(frames, epochs, table, class_names, classes: list[str]) -> None:
+def _animation(frames, epochs, epoch, table, class_names, classes: list[str]) -> None:
     colours = palette.class_colours(classes)
     n = len(table)
     shown = plots.sample(n, ANIMATED_POINTS)
@@ -90,9 +90,10 @@ def _animation(frames, epochs, table, class_names, classes: list[str]) -> None:
     fig.update_traces(marker={"size": 4, "opacity": 0.75})
     fig.update_layout(xaxis_visible=False, yaxis_visible=False,
                       margin={"l": 0, "r": 0, "t": 30, "b": 0})
-    if len(shown) < n:
-        st.caption(f"Animating a fixed sample of {len(shown):,} of {n:,} images; press ▶ "
-                   "or drag the figure's slider.")
+    plots.start_at_frame(fig, epochs.index(epoch))
+    st.caption(f"Epoch {epoch} (the slider above); ▶ plays every epoch"
+               + (f" — a fixed sample of {len(shown):,} of {n:,} images." if len(shown) < n
+                  else "."))
     st.plotly_chart(fig, key="evo_animation")
 
 

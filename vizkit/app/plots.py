@@ -31,7 +31,7 @@ def scatter(df: pd.DataFrame, color: str, colours: dict[str, str], height: int =
     as text -> colour, from :mod:`vizkit.palette`); ``idx`` travels as custom data so
     selections name images."""
     fig = px.scatter(df, x="x", y="y", color=df[color].astype(str),
-                     category_orders={"color": list(colours)},
+                     category_orders={color: list(colours)},
                      custom_data=["idx"], hover_data={"image_id": True, "x": False,
                                                       "y": False, "idx": False},
                      render_mode="webgl", height=height, color_discrete_map=colours,
@@ -105,6 +105,16 @@ def selected_idx(event, df: pd.DataFrame) -> list[int]:
     return [int(i) for i in df.loc[inside, "idx"]]
 
 
+def start_at_frame(fig: go.Figure, frame: int) -> go.Figure:
+    """An animated figure drawn at ``frame`` with its own slider removed: the page's one
+    epoch control decides what is shown; the figure keeps its play button."""
+    if fig.frames:
+        for trace, shown in zip(fig.data, fig.frames[frame].data):
+            trace.update(x=shown.x, y=shown.y)
+    fig.layout.sliders = []
+    return fig
+
+
 def confusion_heatmap(matrix: np.ndarray, classes: list[str]) -> go.Figure:
     """Counts ``[true, predicted]`` as a heatmap (diagonal included, log-ish colour)."""
     fig = go.Figure(go.Heatmap(z=np.log1p(matrix), x=classes, y=classes,
@@ -122,11 +132,14 @@ def cluster_flow(flow: np.ndarray, before: str, after: str) -> go.Figure:
     kb, ka = flow.shape
     src, dst = np.nonzero(flow)
     fig = go.Figure(go.Sankey(
-        node={"label": [f"{before} c{i}" for i in range(kb)] + [f"{after} c{j}"
-                                                                for j in range(ka)],
+        node={"label": [f"c{i} ({before})" for i in range(kb)] + [f"c{j} ({after})"
+                                                                  for j in range(ka)],
               "color": [palette.cluster_colour(i) for i in range(kb)] +
-                       [palette.cluster_colour(j) for j in range(ka)], "pad": 6},
+                       [palette.cluster_colour(j) for j in range(ka)], "pad": 8,
+              "thickness": 14, "line": {"width": 0}},
         link={"source": src.tolist(), "target": (kb + dst).tolist(),
-              "value": flow[src, dst].tolist()}))
-    fig.update_layout(height=460, margin={"l": 0, "r": 0, "t": 10, "b": 0})
+              "value": flow[src, dst].tolist(),
+              "color": [palette.translucent(palette.cluster_colour(i), 0.35) for i in src]},
+        textfont={"color": palette.INK, "size": 12}))
+    fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data
+from vizkit.app import data, plots
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import (
     IDEAL,
@@ -37,21 +37,30 @@ def _labelled(reader: Reader, anchors: pd.DataFrame) -> tuple[pd.DataFrame, dict
 
 
 def _facets(fig: go.Figure, anchors: pd.DataFrame) -> go.Figure:
-    """The diagonal (below it, the positive is closer) and the ideal point in every panel;
-    axes fitted to the anchors of all epochs, the ideal point always in view."""
+    """The diagonal (below it, the positive is closer) in every panel; axes fitted to the
+    anchors of all epochs (so the data fill the panel), the ideal point (1, 0) drawn where
+    it is in view and otherwise pointed at from the panel's lower edge; axis titles once,
+    on the outer panels."""
+    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
     fig.add_shape(type="line", x0=-1, y0=-1, x1=1.03, y1=1.03,
                   line={"dash": "dot", "color": palette.GUIDE},
                   row="all", col="all")
-    fig.add_scatter(x=[IDEAL[0]], y=[IDEAL[1]], mode="markers+text", text=["ideal"],
-                    textposition="top left", marker={"symbol": "star", "size": 14,
-                                                     "color": palette.IDEAL},
-                    showlegend=False, hoverinfo="skip", row="all", col="all")
     lo_x = min(float(anchors["pos_sim"].min()), 0.9) - 0.05
-    lo_y = min(float(anchors["neg_sim"].min()), 0.0) - 0.05
-    fig.update_xaxes(range=[lo_x, 1.03], title="closest positive similarity")
-    fig.update_yaxes(range=[lo_y, max(float(anchors["neg_sim"].max()), 0.1) + 0.05],
-                     title="closest negative similarity")
-    fig.for_each_annotation(lambda a: a.update(text=a.text.split("=")[-1]))
+    lo_y = float(anchors["neg_sim"].min()) - 0.05
+    hi_y = float(anchors["neg_sim"].max()) + 0.05
+    if lo_y <= IDEAL[1]:
+        fig.add_scatter(x=[IDEAL[0]], y=[IDEAL[1]], mode="markers", marker={
+            "symbol": "star", "size": 12, "color": palette.IDEAL}, name="ideal (1, 0)",
+            showlegend=False, hovertemplate="ideal (1, 0)<extra></extra>",
+            row="all", col="all")
+    else:
+        fig.add_annotation(x=1.0, y=lo_y, xref="x domain", yref="y", text="ideal (1, 0) ↓",
+                           showarrow=False, xanchor="right", yanchor="bottom",
+                           font={"size": 11, "color": palette.IDEAL})
+    fig.update_xaxes(range=[lo_x, 1.03], title_text="")
+    fig.update_yaxes(range=[lo_y, hi_y], title_text="")
+    fig.update_xaxes(title_text="closest positive similarity", row=1)
+    fig.update_yaxes(title_text="closest negative similarity", col=1)
     return fig
 
 
@@ -90,6 +99,8 @@ def render() -> None:
                          hover_data={"idx": True}, color_discrete_map=colours,
                          category_orders={"run": runs, "label": list(colours)})
         fig.update_traces(marker={"size": 5, "opacity": 0.7})
+        plots.start_at_frame(fig, epochs.index(epoch))
+        st.caption(f"Epoch {epoch} (the slider above); ▶ plays every epoch.")
         st.plotly_chart(_facets(fig, anchors), key="trip_play")
     with tab_ends:
         _start_and_end_figure(start_and_ends(every_epoch, runs))

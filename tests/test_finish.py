@@ -1,0 +1,79 @@
+"""Issue 22's defects, each a test that failed on the code before: one epoch control per
+page (the animations keep their play button, not a second slider that disagrees), the
+triplet scatter's axis titles once per axis and its data filling the panels, the cluster
+flow's labels readable."""
+from __future__ import annotations
+
+import json
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+
+def page(name: str) -> AppTest:
+    return AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({name!r})",
+                               default_timeout=120)
+
+
+@pytest.fixture
+def evolved(evolved_store, monkeypatch):
+    monkeypatch.setenv("VIZKIT_STORE", str(evolved_store))
+
+
+def values(v) -> list[float]:
+    """A figure's array as numbers: a JSON list, or Plotly's typed array (dtype, bdata)."""
+    import base64
+
+    import numpy as np
+
+    if isinstance(v, dict) and "bdata" in v:
+        return np.frombuffer(base64.b64decode(v["bdata"]), v["dtype"]).tolist()
+    return [x for x in (v or []) if isinstance(x, (int, float))]
+
+
+def figures(at: AppTest) -> list[dict]:
+    return [json.loads(chart.proto.spec) for chart in at.get("plotly_chart")]
+
+
+def test_the_evolution_page_has_one_epoch_control(evolved):
+    at = page("evolution").run()
+    assert not at.exception
+    assert [s.key for s in at.select_slider] == ["evo_epoch"]
+    animated = [f for f in figures(at) if f.get("frames")]
+    assert animated, "the animation is drawn"
+    assert all(not f["layout"].get("sliders") for f in animated)
+    at.select_slider(key="evo_epoch").set_value(1).run()
+    shown = next(f for f in figures(at) if f.get("frames"))
+    frame = next(fr for fr in shown["frames"] if str(fr["name"]) == "1")
+    assert shown["data"][0]["x"] == frame["data"][0]["x"]  # the figure shows that epoch
+
+
+def test_the_triplet_page_has_one_epoch_control_and_readable_axes(evolved):
+    at = page("triplets").run()
+    assert not at.exception
+    assert [s.key for s in at.select_slider] == ["trip_epoch"]
+    for fig in figures(at):
+        assert not fig["layout"].get("sliders")
+    scatter = figures(at)[0]
+    titles = [v.get("title", {}).get("text") for k, v in scatter["layout"].items()
+              if k.startswith("yaxis") and isinstance(v, dict)]
+    rows = sum(1 for k in scatter["layout"] if k.startswith("yaxis"))
+    shown = [t for t in titles if t]
+    assert rows > 1 and len(shown) < rows  # titles on the outer panels only
+    lo, hi = scatter["layout"]["yaxis"]["range"]
+    neg = [y for trace in scatter["data"] if trace.get("marker", {}).get("symbol") != "star"
+           for y in values(trace.get("y"))]
+    assert neg and hi - lo < 1.5 * (max(neg) - min(neg)) + 0.2  # the data fill the panel
+
+
+def test_the_cluster_flow_labels_say_cluster_and_epoch():
+    import numpy as np
+
+    from vizkit import palette
+    from vizkit.app.plots import cluster_flow
+
+    fig = cluster_flow(np.array([[5, 1], [0, 7]]), "e1", "e2")
+    sankey = fig.data[0]
+    assert list(sankey.node.label) == ["c0 (e1)", "c1 (e1)", "c0 (e2)", "c1 (e2)"]
+    assert sankey.textfont.color == palette.INK
+    assert list(sankey.link.color)[0] == palette.translucent(palette.cluster_colour(0), 0.35)
