@@ -313,6 +313,16 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     page.goto(app_url + "/confusion")
     _settle(page)
     expect(page.get_by_text("Accuracy")).to_be_visible(timeout=60_000)
+    # a click on a cell of the matrix opens that cell (it used to do nothing)
+    page.wait_for_selector(".st-key-conf_chart .scatterlayer .point", timeout=60_000)
+    found = page.evaluate("""() => {
+        const d = document.querySelector('.st-key-conf_chart .js-plotly-plot')._fullData[0];
+        const i = d.text.findIndex((t, j) => t !== '' && d.x[j] !== d.y[j]);
+        return [i, d.y[i], d.x[i]]; }""")
+    page.locator(".st-key-conf_chart .scatterlayer .point").nth(found[0]).click(force=True)
+    _settle(page)
+    expect(page.get_by_role("heading", name=f"{found[1]} predicted as {found[2]}")
+           ).to_be_visible(timeout=60_000)
     page.get_by_role("combobox", name="Cell (true → predicted); or click one in the "
                      "matrix").click()
     page.get_by_role("option").nth(1).click()

@@ -30,11 +30,13 @@ def _pick(reader: Reader) -> PredictionsRow:
     return [r for r in rows if r.label == model][-1]
 
 
-def _clicked_cell(event, classes: list[str]) -> tuple[int, int] | None:
+def _clicked_cell(event) -> tuple[int, int] | None:
+    """The (true, predicted) cell a click on the matrix selected (its point's customdata)."""
     points = getattr(getattr(event, "selection", None), "points", None) or []
     for p in points:
-        if p.get("x") in classes and p.get("y") in classes:
-            return classes.index(p["y"]), classes.index(p["x"])
+        cell = p.get("customdata")
+        if isinstance(cell, list) and len(cell) == 2:
+            return int(cell[0]), int(cell[1])
     return None
 
 
@@ -59,9 +61,9 @@ def render() -> None:
     if not cells:
         st.success("No misclassified images.")
         return
-    clicked = _clicked_cell(event, classes)
-    if clicked in cells:
-        st.session_state.conf_cell = clicked
+    clicked = _clicked_cell(event)
+    if clicked in cells and clicked != st.session_state.get("conf_clicked"):  # a new click
+        st.session_state.conf_clicked = st.session_state.conf_cell = clicked
     cell = st.selectbox("Cell (true → predicted); or click one in the matrix", cells,
                         key="conf_cell", format_func=lambda c: f"{classes[c[0]]} → "
                         f"{classes[c[1]]}: {matrix[c]:,} images")

@@ -115,15 +115,33 @@ def start_at_frame(fig: go.Figure, frame: int) -> go.Figure:
     return fig
 
 
-def confusion_heatmap(matrix: np.ndarray, classes: list[str]) -> go.Figure:
-    """Counts ``[true, predicted]`` as a heatmap (diagonal included, log-ish colour)."""
-    fig = go.Figure(go.Heatmap(z=np.log1p(matrix), x=classes, y=classes,
-                               text=matrix, texttemplate="%{text}",
-                               colorscale=palette.plotly_scale(palette.SEQUENTIAL),
-                               showscale=False,
-                               hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
-    fig.update_layout(xaxis_title="predicted", yaxis_title="true", height=520,
-                      yaxis_autorange="reversed", margin={"l": 0, "r": 0, "t": 10, "b": 0})
+def confusion_heatmap(matrix: np.ndarray, classes: list[str], height: int = 520
+                      ) -> go.Figure:
+    """Counts ``[true, predicted]`` as a heatmap of square markers (diagonal included,
+    log-ish colour, each count in black or white to read on its cell): markers, because a
+    click selects a scatter point (``customdata`` = [true, predicted]) and never a heatmap
+    cell."""
+    n = len(classes)
+    true, pred = np.divmod(np.arange(n * n), n)
+    counts = matrix[true, pred]
+    shade = np.log1p(counts) / (np.log1p(counts.max()) or 1.0)
+    side = max(4, int((height - 120) / max(n, 1) * 0.92))
+    fig = go.Figure(go.Scatter(
+        x=[classes[p] for p in pred], y=[classes[t] for t in true], mode="markers+text",
+        text=[f"{c:,}" if c else "" for c in counts],
+        customdata=[[int(t), int(p)] for t, p in zip(true, pred)],
+        selected={"marker": {"opacity": 1}}, unselected={"marker": {"opacity": 1}},
+        textfont={"color": [palette.text_colour(s) for s in shade],
+                  "size": 11 if n <= 20 else 8},
+        marker={"symbol": "square", "size": side, "color": shade, "cmin": 0, "cmax": 1,
+                "colorscale": palette.plotly_scale(palette.SEQUENTIAL), "line": {"width": 0}},
+        hovertemplate="true %{y}, predicted %{x}: %{text}<extra></extra>"))
+    fig.update_layout(xaxis_title="predicted", yaxis_title="true", height=height,
+                      xaxis={"type": "category", "categoryorder": "array",
+                             "categoryarray": classes, "showgrid": False},
+                      yaxis={"type": "category", "categoryorder": "array",
+                             "categoryarray": classes[::-1], "showgrid": False},
+                      margin={"l": 0, "r": 0, "t": 10, "b": 0}, dragmode=False)
     return fig
 
 
