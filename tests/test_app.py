@@ -85,9 +85,18 @@ def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):
     sums = [c.value for c in at.caption if "Σ map" in c.value]
     assert len(heads) == 20 and len(sums) == 20
     for head, note in zip(heads, sums):  # cosine: each map's sum is the score shown above
-        assert abs(float(head.split("· ")[1]) - float(note.split("Σ map ")[1].split()[0])) < 2e-4
+        assert head.split("· ")[1].startswith("cosine ")
+        shown = float(head.split("· ")[1].split()[-1])
+        assert abs(shown - float(note.split("Σ map = cosine ")[1].split()[0])) < 2e-4
+    legend = [c.value for c in at.caption if "each map sums to" in c.value]
+    assert legend and "the score above it" in legend[0]
     at.selectbox(key="simmap_metric").select("euclidean").run()
     assert not at.exception and any("No exact additive map" in i.value for i in at.info)
+    heads = [m.value for m in at.markdown if m.value.startswith("**#")]
+    assert heads and all("· euclidean " in h for h in heads)  # the distance, named
+    legend = [c.value for c in at.caption if "each map sums to" in c.value]
+    assert "the score above it" not in legend[0]  # a distance is not what the maps sum to
+    assert "The score above is the euclidean" in legend[0]
     at.selectbox(key="simmap_model").select_index(1).run()
     at.selectbox(key="simmap_layer").select("embedding").run()
     assert not at.exception and not at.error

@@ -77,3 +77,24 @@ def test_the_cluster_flow_labels_say_cluster_and_epoch():
     assert list(sankey.node.label) == ["c0 (e1)", "c1 (e1)", "c0 (e2)", "c1 (e2)"]
     assert sankey.textfont.color == palette.INK
     assert list(sankey.link.color)[0] == palette.translucent(palette.cluster_colour(0), 0.35)
+
+
+def test_a_render_before_its_first_step_says_it_is_starting():
+    from vizkit.app.explorer_page import render_progress_text
+
+    assert "0/0" not in render_progress_text(0, 0) and "Starting" in render_progress_text(0, 0)
+    assert render_progress_text(12, 256) == "Rendering… step 12 of 256"
+
+
+def test_a_pair_named_by_role_is_not_numbered(evolved):
+    """The triplet page's traced anchor shows its positive and negative as such, not as
+    "#positive"."""
+    at = page("triplets").run()
+    first = at.selectbox(key="trip_anchor").options[1]
+    at.selectbox(key="trip_anchor").set_value(first).run()
+    toggle = next(t for t in at.toggle if t.key.startswith("trip_maps_"))
+    toggle.set_value(True).run()
+    assert not at.exception
+    heads = [m.value for m in at.markdown if "positive" in m.value or "negative" in m.value]
+    assert any(h.startswith("**positive**") for h in heads), heads
+    assert not any("#positive" in h or "#negative" in h for h in heads)

@@ -50,7 +50,7 @@ def _panel(title, query, service, metric, shown_results, notes, is_relative):
     result_features, maps = service.maps(qf, shown_results["idx"], metric.name)
     draw_panel(qf.view, shown_results, [r.view for r in result_features], maps,
                map_metric(metric.name), columns=COLUMNS, notes=notes,
-               is_relative=is_relative)
+               is_relative=is_relative, ranked_by=metric.name)
 
 
 def render() -> None:

@@ -147,12 +147,20 @@ def _render_progress(reader: Reader, job: str) -> None:
     if status is None:
         return
     if status.state == "running":
-        st.progress(status.fraction, text=f"Rendering… {status.done}/{status.total} steps")
+        st.progress(status.fraction, text=render_progress_text(status.done, status.total))
     elif status.state == "failed":
         st.error(f"Rendering failed: {status.message}")
     elif st.session_state.get("exp_render_started") == job:
         del st.session_state["exp_render_started"]
         st.rerun()  # the whole page: the new image is in the store
+
+
+def render_progress_text(done: int, total: int) -> str:
+    """What a render in progress says: its steps once the job knows them, before that that
+    it is starting (never "0/0 steps")."""
+    if not total:
+        return "Starting the render (loading the model)…"
+    return f"Rendering… step {done:,} of {total:,}"
 
 
 def _model_options(model: LoadedModel) -> list[str]:

@@ -25,14 +25,22 @@ def relative(m: np.ndarray, score: float) -> np.ndarray:
     return m - score / m.size
 
 
-def draw_legend(vmax: float, metric: str, is_relative: bool = False) -> None:
-    """The colour scale and what it means."""
+def draw_legend(vmax: float, metric: str, is_relative: bool = False,
+                ranked_by: str | None = None) -> None:
+    """The colour scale and what it means (``ranked_by``: the metric of the scores above the
+    columns, when it is not the maps' own)."""
     c1, c2 = st.columns([1, 2])
     c1.image(legend(vmax), width="stretch")
     if is_relative:
         c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, its {metric} "
                    "contribution minus an even share of the score: blue regions carry more "
                    "of the similarity than their area, red ones less.")
+    elif ranked_by and ranked_by != metric:
+        c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
+                   f"{metric} similarity; each map sums to the pair's {metric} similarity "
+                   "(the sum under each column). The score above is the "
+                   f"{ranked_by} that ranks the results: a distance has no split over "
+                   "pixels. Blue regions add to the similarity, red ones take away.")
     else:
         c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
                    f"{metric} similarity; each map sums to the score above it. Blue regions "
@@ -41,11 +49,13 @@ def draw_legend(vmax: float, metric: str, is_relative: bool = False) -> None:
 
 def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list[np.ndarray],
                maps: list[PairMaps], metric: str, *, columns: int = 5,
-               notes: list[str] | None = None, is_relative: bool = False) -> None:
+               notes: list[str] | None = None, is_relative: bool = False,
+               ranked_by: str | None = None) -> None:
     """One row of columns per ``columns`` results: ``#rank · score``, the query's map
     over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank
     elsewhere). One colour scale for every map in the panel, so they compare.
-    ``is_relative`` draws each map minus an even share of its score."""
+    ``is_relative`` draws each map minus an even share of its score; ``ranked_by`` names the
+    metric of the scores above the columns when it is not the maps' own ``metric``."""
     if is_relative:
         maps = [PairMaps(relative(m.query, m.score), relative(m.result, m.score), m.score)
                 for m in maps]
@@ -59,14 +69,16 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
                 break
             row, view, pm = rows[i], result_views[i], maps[i]
             with col:
-                st.markdown(f"**#{row.rank}** · {row.score:.4f}")
+                rank = f"#{row.rank}" if isinstance(row.rank, (int, np.integer)) else \
+                    str(row.rank)
+                st.markdown(f"**{rank}** · {ranked_by or metric} {row.score:.4f}")
                 st.image(signed_overlay(query_view, pm.query, vmax), width="stretch",
                          output_format="PNG")
                 st.image(signed_overlay(view, pm.result, vmax), width="stretch",
                          output_format="PNG")
-                note = f"{row.class_name} · Σ map {pm.score:.4f}"
+                note = f"{row.class_name} · Σ map = {metric} {pm.score:.4f}"
                 st.caption(note + (f" · {notes[i]}" if notes else ""))
-    draw_legend(vmax, metric, is_relative)
+    draw_legend(vmax, metric, is_relative, ranked_by)
 
 
 def query_features(query: Query, service: MapService) -> SpatialFeatures:

@@ -31,7 +31,7 @@ def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow) -> None:
     views = {i: thumbnail_array(b) for i, b in thumbs.items()}
     st.image(thumbs[idx], width=112, caption="query " + images.caption(idx))
     draw_panel(views[idx], results, [views[int(i)] for i in nbr[:K]], maps[:K],
-               mrow.map_metric, is_relative=pick_relative(PREFIX))
+               mrow.map_metric, is_relative=pick_relative(PREFIX), ranked_by=mrow.metric)
 
 
 def render() -> None:
@@ -73,5 +73,6 @@ def render() -> None:
         st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
         return
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
+               ranked_by=metric.name,
                is_relative=is_relative)
     draw_why_by_channel(reader, frow, qf, results, result_features, shown, PREFIX)
