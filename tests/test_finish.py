@@ -98,3 +98,31 @@ def test_a_pair_named_by_role_is_not_numbered(evolved):
     heads = [m.value for m in at.markdown if "positive" in m.value or "negative" in m.value]
     assert any(h.startswith("**positive**") for h in heads), heads
     assert not any("#positive" in h or "#negative" in h for h in heads)
+
+
+def test_models_x_layers_opens_on_the_fullest_dataset_and_offers_the_best_first(
+        tmp_path, monkeypatch):
+    """A store whose first dataset has one cell (a checkpoint's one layer, as the demo's
+    runs) and whose second has two layers of two models: the page opens on the second, and
+    its "Open a configuration" box on the best cell, not the worst."""
+    from vizkit.jobs.precompute import precompute
+    from vizkit.read.models import load_model
+    from vizkit.registry import get_registry
+    from vizkit.store import Store
+
+    store = Store(tmp_path / "vizkit.duckdb")
+    small = load_model("vizkit_small_cnn", "random")
+    precompute(store, get_registry().open_dataset("digits[:60]"), small, ["embedding"], [],
+               progress=False)
+    grid = get_registry().open_dataset("digits[:300]")
+    precompute(store, grid, small, ["stages.1", "stages.2"], [], progress=False)
+    precompute(store, grid, load_model("resnet18", "random", input_size=32),
+               ["layer2", "layer3"], [], progress=False)
+    monkeypatch.setenv("VIZKIT_STORE", str(store.path))
+    at = page("grid").run()
+    assert not at.exception
+    assert at.selectbox(key="grid_dataset").value == "digits[:300]"
+    box = at.selectbox(key="grid_pick")
+    scores = [float(label.rsplit("· ", 1)[1]) for label in box.options]  # shown labels
+    assert len(scores) == 4 and scores == sorted(scores, reverse=True)
+    assert box.index == 0

@@ -10,7 +10,13 @@ import streamlit as st
 from vizkit import palette
 from vizkit.app import data
 from vizkit.app.grid import open_in_search
-from vizkit.read.grid import MAX_QUERIES, configurations, labelled_datasets, quality_table
+from vizkit.read.grid import (
+    MAX_QUERIES,
+    configurations,
+    labelled_datasets,
+    quality_table,
+    richest_first,
+)
 from vizkit.registry import get_registry
 
 SCORES = {"ndcg_at_50": "mean nDCG@50", "recall_at_1": "Recall@1"}
@@ -26,7 +32,7 @@ def _open(reader, dataset: str, result_key: str, metric: str) -> None:
 def render() -> None:
     st.title("Models × layers")
     reader = data.reader()
-    datasets = labelled_datasets(reader)
+    datasets = richest_first(reader, labelled_datasets(reader))
     if not datasets:
         st.info("No labelled dataset has features yet. Run `vizkit precompute --dataset "
                 "fashion-mnist --models vizkit_small_cnn,resnet18 --layers auto`.")
@@ -80,8 +86,9 @@ def render() -> None:
     best = table.loc[table[score].idxmax()]
     st.success(f"Best: {best['model']} at {best['layer']} ({SCORES[score]} "
                f"{best[score]:.3f}).")
+    ranked = table.sort_values(score, ascending=False, kind="stable")  # the best first
     labels = {r.result_key: f"{r.model} · {r.layer} · {getattr(r, score):.3f}"
-              for r in table.itertuples()}
+              for r in ranked.itertuples()}
     c1, c2 = st.columns([3, 1])
     pick = c1.selectbox("Open a configuration in semantic search", list(labels),
                         format_func=labels.get, key="grid_pick")

@@ -35,6 +35,14 @@ def labelled_datasets(reader: Reader) -> list[str]:
     return names
 
 
+def richest_first(reader: Reader, names: list[str]) -> list[str]:
+    """``names`` (datasets) ordered by how many (model, layer) cells each fills, most first
+    (ties keep their order): the grid opens on the fullest one."""
+    cells = {name: len({(r.label, r.layer) for r in reader.features_rows()
+                        if r.dataset.name == name}) for name in names}
+    return sorted(names, key=lambda n: -cells[n])
+
+
 def configurations(reader: Reader, dataset: str) -> list[FeaturesRow]:
     """The newest features of each (model, layer) of ``dataset``, in the order stored."""
     rows: dict[tuple[str, str], FeaturesRow] = {}
