@@ -89,3 +89,6 @@ def test_its_command_and_its_page(tmp_path, capsys, digits_store, monkeypatch):
     assert not at.exception and not at.error, (at.exception, at.error)
     table = at.dataframe[0].value
     assert len(table) == 5 and np.all(np.diff(table["probability"].to_numpy()) <= 0)
+    # the model is the plugin's: the page offers a dataset, no model/layer/metric that
+    # would change nothing
+    assert [s.key for s in at.selectbox] == ["imagenet_dataset"]

@@ -73,6 +73,19 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     return [r for r in rows if r.layer == layer][-1]
 
 
+def pick_dataset(reader: Reader, prefix: str) -> FeaturesRow:
+    """A dataset picker alone, for a page that needs a dataset's images but none of its
+    stored models, layers or metrics (pickers that change nothing are not shown); returns
+    the newest features of that dataset (its thumbnails and image table come with them)."""
+    rows = reader.features_rows()
+    if not rows:
+        raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
+                                 "`vizkit precompute --dataset D --model M --layers L`.")
+    names = sorted({r.dataset.name for r in rows})
+    dataset = st.selectbox("Dataset", names, key=f"{prefix}_dataset")
+    return [r for r in rows if r.dataset.name == dataset][-1]
+
+
 def pick_source(prefix: str) -> str:
     """The query source radio: from the dataset or an upload."""
     return st.radio("Query", [FROM_DATASET, UPLOAD], horizontal=True, key=f"{prefix}_source")

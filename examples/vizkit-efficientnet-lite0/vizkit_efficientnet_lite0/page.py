@@ -24,7 +24,7 @@ def render() -> None:
     st.caption("EfficientNet-Lite0 with ImageNet weights (the vizkit-efficientnet-lite0 "
                "example plugin): what an ImageNet CNN sees in an image.")
     reader = data.reader()
-    frow = pickers.pick_features(reader, "imagenet")
+    frow = pickers.pick_dataset(reader, "imagenet")  # the model is fixed: no other picker
     query = pickers.pick_query(reader, frow, "imagenet", width=160,
                                what="see its ImageNet classes")
     image = query.image if query.image is not None else \
