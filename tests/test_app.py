@@ -349,10 +349,11 @@ def test_compare_page_opens_a_query_where_a_and_b_disagree(with_store):
     at = page("compare").run()
     assert not at.exception and not at.error, (at.exception, at.error)
     at.toggle(key="cmp_disagree").set_value(True).run()
-    opens = [b for b in at.button if b.key and b.key.startswith("cmp_disagree_")]
-    assert len(opens) == 10
-    target = int(opens[3].key.rsplit("_", 1)[1])
-    opens[3].click().run()
+    box = at.selectbox(key="cmp_disagree_open")  # one readable list, not ten cut-off buttons
+    assert len(box.options) == 21 and not [b for b in at.button if b.key and
+                                           b.key.startswith("cmp_disagree_")]
+    target = int(box.options[4].split(" · ")[0].rsplit("/", 1)[-1])  # "digit/0123 · ..."
+    box.select_index(4).run()
     assert not at.exception and at.session_state.cmp_query_idx == target
     assert any("Mean overlap@10" in c.value for c in at.caption)
 

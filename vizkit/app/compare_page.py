@@ -12,6 +12,7 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
+from vizkit.app.plots import data_uri
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
 from vizkit.compute.mapservice import map_metric
 from vizkit.read.disagreement import MAX_QUERIES, disagreement_table
@@ -21,6 +22,7 @@ from vizkit.registry import get_registry
 
 K = 20
 COLUMNS = 10
+DISAGREEING = 20  # rows of the disagreement table
 
 
 def _side(reader, prefix: str, dataset: str | None = None, avoid=None):
@@ -115,10 +117,28 @@ def _disagreements(reader, a, b, k: int = 10) -> None:
         mean = float(table["overlap"].mean())
         st.caption(f"Mean overlap@{k}: {mean:.0%}. The queries whose top {k} under A and "
                    "under B share the least; open one to see why in the four panels.")
-        shown = table.head(COLUMNS)
-        st.dataframe(shown.assign(overlap=shown["overlap"].map("{:.0%}".format)),
-                     hide_index=True, key="cmp_disagree_table")
-        cols = st.columns(len(shown))
-        for col, row in zip(cols, shown.itertuples()):
-            col.button(f"Open {row.idx}", key=f"cmp_disagree_{row.idx}", on_click=_open,
-                       args=(int(row.idx),))
+        shown = table.head(DISAGREEING).reset_index(drop=True)
+        thumbs = reader.thumbnails(a[0].dataset, shown["idx"].tolist())
+        view = shown.assign(image=[data_uri(thumbs[int(i)]) if int(i) in thumbs else None
+                                   for i in shown["idx"]],
+                            overlap=shown["overlap"].map("{:.0%}".format))
+        names = {int(r.idx): f"{r.id} · {r.class_name} · overlap {r.overlap:.0%}"
+                 for r in shown.itertuples()}
+        st.selectbox("Open one in the four panels", [None, *names], key="cmp_disagree_open",
+                     format_func=lambda i: "—" if i is None else names[i],
+                     on_change=_open_picked)
+        st.dataframe(view[["image", "id", "class_name", "overlap"]], hide_index=True,
+                     key="cmp_disagree_table", row_height=48,
+                     column_config={"image": st.column_config.ImageColumn("image"),
+                                    "class_name": "class",
+                                    "overlap": st.column_config.TextColumn(
+                                        f"overlap@{k}", help="Share of the top "
+                                        f"{k} under A also in the top {k} under B")})
+
+
+def _open_picked() -> None:
+    """A query picked among those where A and B disagree: it becomes the query."""
+    idx = st.session_state.get("cmp_disagree_open")
+    if idx is not None:
+        _open(int(idx))
+        st.session_state["cmp_disagree_open"] = None
