@@ -12,8 +12,8 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, pickers
-from vizkit.app.plots import data_uri
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
+from vizkit.app.plots import data_uri
 from vizkit.compute.mapservice import map_metric
 from vizkit.read.disagreement import MAX_QUERIES, disagreement_table
 from vizkit.read.maps import map_service
