@@ -126,3 +126,17 @@ def test_models_x_layers_opens_on_the_fullest_dataset_and_offers_the_best_first(
     scores = [float(label.rsplit("· ", 1)[1]) for label in box.options]  # shown labels
     assert len(scores) == 4 and scores == sorted(scores, reverse=True)
     assert box.index == 0
+
+
+def test_opening_a_channel_from_the_rendered_grid_shows_its_tab(evolved):
+    at = page("explorer").run()
+    assert not at.exception
+    assert [t.label for t in at.tabs][:3] == ["Channel", "Feature maps of an image",
+                                              "All rendered channels"]
+    at.session_state["exp_tab"] = "All rendered channels"  # the user is on that tab
+    at.run()
+    button = [b for b in at.button if b.key and b.key.startswith("exp_grid_")][-1]
+    button.click().run()
+    assert not at.exception
+    assert at.session_state["exp_channel"] == int(button.key.rsplit("_", 1)[1])
+    assert at.session_state["exp_tab"] == "Channel"  # and sees it, not another tab

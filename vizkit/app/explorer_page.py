@@ -40,6 +40,9 @@ def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | N
                                                       index=names.index(default), key=key)])
 
 
+TABS = ("Channel", "Feature maps of an image", "All rendered channels", "Compare two models")
+
+
 def _spatial_layers(model: LoadedModel) -> list[str]:
     return [i.name for i in model.layers() if i.spatial]
 
@@ -68,8 +71,7 @@ def render() -> None:
     st.session_state["exp_channel"] = min(int(st.session_state["exp_channel"]), n_channels - 1)
     channel = st.number_input(f"Channel (0-{n_channels - 1})", 0, n_channels - 1,
                               key="exp_channel")
-    tabs = st.tabs(["Channel", "Feature maps of an image", "All rendered channels",
-                    "Compare two models"])
+    tabs = st.tabs(list(TABS), key="exp_tab")
     with tabs[0]:
         _channel(reader, model, layer, int(channel), stored)
     with tabs[1]:
@@ -255,8 +257,9 @@ def _open_picked() -> None:
 
 
 def _open_channel(channel: int) -> None:
-    """Widget callback: make ``channel`` the open one."""
+    """Widget callback: make ``channel`` the open one, and show it (its tab)."""
     st.session_state["exp_channel"] = int(channel)
+    st.session_state["exp_tab"] = TABS[0]
 
 
 def _rendered_grid(model: LoadedModel, layer: str, stored: pd.DataFrame, key: str,
