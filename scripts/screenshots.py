@@ -20,6 +20,13 @@ CHROMIUM = "/usr/bin/chromium"
 ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
         "--disable-background-networking", "--disable-component-update", "--disable-sync",
         "--disable-dev-shm-usage"]
+# each page's main interaction, drawn as a screen of its own: (shot, page, widget key, text)
+INTERACTIONS = [
+    ("projection-images", "projection", "proj_draw", "images"),
+    ("evolution-images", "evolution", "evo_draw", "images"),
+    ("compare-disagree", "compare", "cmp_disagree", "Where A and B disagree"),
+    ("similarity-channels", "similarity", "simmap_maps_from", "any image"),
+]
 IDLE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
         '[data-test-script-state="notRunning"]')
 
@@ -89,6 +96,14 @@ def main() -> None:
                 settle(page)
                 height = shoot(page, out / f"{name}.png")
                 print(f"{name}: {time.perf_counter() - t:.1f} s, {height} px")
+                for shot, where, key, text in INTERACTIONS:
+                    if where != name:
+                        continue
+                    t = time.perf_counter()
+                    page.locator(f".st-key-{key}").get_by_text(text, exact=False).first.click()
+                    settle(page)
+                    height = shoot(page, out / f"{shot}.png")
+                    print(f"{shot}: {time.perf_counter() - t:.1f} s, {height} px")
             browser.close()
     finally:
         proc.terminate()

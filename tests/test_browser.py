@@ -299,9 +299,12 @@ def test_projection_evolution_and_confusion_pages_in_a_real_browser(app_url, bro
     page.mouse.click(x, y)  # the point under the pointer becomes the selection
     expect(page.get_by_role("heading", name="1 selected")).to_be_visible(timeout=60_000)
     page.locator(".st-key-proj_draw").get_by_text("images", exact=True).click()
-    _settle(page)  # every test image of digits drawn as itself at its place
+    _settle(page)  # every test image of digits drawn at its place, composed into one image
     expect(page.locator(".st-key-proj_chart .layer-above image")).to_have_count(
-        len(range(4, 1797, 5)), timeout=60_000)
+        1, timeout=60_000)
+    placed = page.evaluate("""() => document.querySelector(
+        '.st-key-proj_chart .js-plotly-plot')._fullLayout.meta.thumbnails""")
+    assert placed == len(range(4, 1797, 5))
     page.goto(app_url + "/evolution")
     _settle(page)
     expect(page.get_by_text("Mean displacement of a point")).to_be_visible(timeout=60_000)

@@ -74,7 +74,9 @@ def draw_scatter(reader: Reader, frow: FeaturesRow, df: pd.DataFrame, color: str
         return plots.selected_idx(event, df)
     fig = plots.scatter(df, color, colours)
     if draw == "images":
-        plots.add_thumbnails(fig, df, thumbnails_within(reader, frow, df["idx"].tolist()))
+        with st.spinner(f"Composing {len(df):,} thumbnails…"):
+            plots.add_thumbnails(fig, df, thumbnails_within(reader, frow, df["idx"].tolist()),
+                                 [colours.get(str(v), palette.UNLABELLED) for v in df[color]])
     event = st.plotly_chart(fig, key=key, on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
     return _plotly_selection(event)

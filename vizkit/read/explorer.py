@@ -3,13 +3,11 @@ model with stored features), their rendered channel images and the dataset image
 excite each channel most, and a dataset image at full size when it can be opened."""
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from PIL import Image
 
 from vizkit.errors import VizkitError
 from vizkit.read.catalog import Reader
@@ -97,10 +95,12 @@ def dataset_image(reader: Reader, dataset: DatasetRef, idx: int) -> np.ndarray:
     try:
         return dataset_of(reader, dataset).image_array(idx)
     except VizkitError:
-        png = reader.thumbnails(dataset, [idx])[idx]
-        return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+        return thumbnail_array(reader.thumbnails(dataset, [idx])[idx])
 
 
 def thumbnail_array(png: bytes) -> np.ndarray:
-    """A stored thumbnail as an RGB uint8 array."""
-    return np.asarray(Image.open(io.BytesIO(png)).convert("RGB"))
+    """A stored thumbnail as an RGB uint8 array, decoded within the bounds every image
+    gets (a store from elsewhere may hold anything where a thumbnail should be)."""
+    from vizkit.compute.images import decode_image
+
+    return np.asarray(decode_image(png).convert("RGB"))
