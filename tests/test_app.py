@@ -107,7 +107,8 @@ def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):
 def test_similarity_page_splits_a_pair_over_channels(with_store):
     at = page("similarity").run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    heads = [float(m.value.split("· ")[1]) for m in at.markdown if m.value.startswith("**#")]
+    heads = [float(m.value.split("· ")[1].split()[-1]) for m in at.markdown
+             if m.value.startswith("**#")]  # "**#3** · cosine 0.9812"
 
     def split_score() -> float:
         note = next(c.value for c in at.caption if "channel contributions" in c.value)
@@ -280,13 +281,13 @@ def test_triplet_page_two_runs_trace_an_anchor_and_move_the_epoch(with_evolution
     toggle = next(t for t in at.toggle if t.key.startswith("trip_maps_t_"))
     toggle.set_value(True).run()
     assert not at.exception and not at.error, (at.exception, at.error)
-    heads = [m.value for m in at.markdown if m.value.startswith("**#positive")
-             or m.value.startswith("**#negative")]
-    sums = [float(c.value.split("Σ map ")[1].split()[0]) for c in at.caption
+    heads = [m.value for m in at.markdown if m.value.startswith("**positive")
+             or m.value.startswith("**negative")]  # named by role, not "#positive"
+    sums = [float(c.value.split("Σ map = cosine ")[1].split()[0]) for c in at.caption
             if "Σ map" in c.value]
     assert len(heads) == 2 and len(sums) == 2
     for head, total in zip(heads, sums):  # each map sums to the stored cosine
-        assert float(head.split("· ")[1]) == pytest.approx(total, abs=2e-3)
+        assert float(head.split("· ")[1].split()[-1]) == pytest.approx(total, abs=2e-3)
     at.select_slider(key="trip_epoch").set_value(0).run()
     assert not at.exception and at.session_state["trip_anchor"] == traced
     at.selectbox(key="trip_run_b").select("(none)").run()

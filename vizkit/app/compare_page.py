@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vizkit.app import data, pickers
+from vizkit.app import data, links, pickers
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
 from vizkit.app.plots import data_uri
 from vizkit.compute.mapservice import map_metric
@@ -25,8 +25,9 @@ COLUMNS = 10
 DISAGREEING = 20  # rows of the disagreement table
 
 
-def _side(reader, prefix: str, dataset: str | None = None, avoid=None):
-    frow = pickers.pick_features(reader, prefix, dataset=dataset, avoid=avoid)
+def _side(reader, prefix: str, url, link: str, dataset: str | None = None, avoid=None):
+    frow = pickers.pick_features(reader, prefix, dataset=dataset, avoid=avoid, url=url,
+                                 link=link)
     metric = get_registry().metric(st.session_state[f"{prefix}_metric"])
     return frow, metric
 
@@ -59,12 +60,23 @@ def render() -> None:
     st.title("Compare embeddings")
     st.caption("Two configurations A and B over the same images: what each ranks nearest to "
                "a query, and what each attends to — on its own ranking and on the other's.")
+    url = links.incoming()
     pickers.apply_pending("cmp")
     reader = data.reader()
     st.markdown("**A**")
-    frow_a, metric_a = _side(reader, "cmp_a")
+    frow_a, metric_a = _side(reader, "cmp_a", url, "")
     st.markdown("**B**")
-    frow_b, metric_b = _side(reader, "cmp_b", dataset=frow_a.dataset.name, avoid=frow_a)
+    frow_b, metric_b = _side(reader, "cmp_b", url, "b_", dataset=frow_a.dataset.name,
+                             avoid=frow_a)
+    view = {**pickers.features_link(frow_a, metric_a.name),
+            **pickers.features_link(frow_b, metric_b.name, "b_", dataset=False)}
+    try:
+        _compare(reader, frow_a, metric_a, frow_b, metric_b, url, view)
+    finally:  # whatever the page drew (or stopped at), the URL says it
+        links.publish(view)
+
+
+def _compare(reader, frow_a, metric_a, frow_b, metric_b, url, view: dict) -> None:
     if frow_b.dataset.key != frow_a.dataset.key:
         st.error("A and B were computed on different versions of the dataset; pick features "
                  "of the same images.")
@@ -76,8 +88,10 @@ def render() -> None:
     _disagreements(reader, (frow_a, metric_a), (frow_b, metric_b))
     service_a = map_service(reader, frow_a)
     service_b = map_service(reader, frow_b)
+    pickers.apply_query_link(reader, frow_a, "cmp", url)
     query = pickers.pick_query(reader, frow_a, "cmp", width=112, whole=True,
                                what="see where it looks like the dataset's images")
+    view.update(pickers.query_link(reader, frow_a, query))
     with st.spinner("Ranking and computing maps…"):
         ranked_a = search(reader, frow_a, metric_a, query, K,
                           vector=query_vector(query, service_a))

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from vizkit.app import data, plots
+from vizkit.app import data, links, plots
 from vizkit.app.grid import image_grid
 from vizkit.compute.clustering import confusion
 from vizkit.read.catalog import Reader
@@ -18,13 +18,17 @@ from vizkit.registry import get_registry
 SHOWN = 8
 
 
-def _pick(reader: Reader) -> PredictionsRow:
+def _pick(reader: Reader, url: dict[str, str]) -> PredictionsRow:
     rows = prediction_rows(reader)
     c1, c2 = st.columns(2)
-    dataset = c1.selectbox("Dataset", sorted({r.dataset.name for r in rows}),
-                           key="conf_dataset")
+    names = sorted({r.dataset.name for r in rows})
+    links.choose(url, "dataset", "conf_dataset", names)
+    dataset = c1.selectbox("Dataset", names, key="conf_dataset")
     rows = [r for r in rows if r.dataset.name == dataset]
     labels = list(dict.fromkeys(r.label for r in rows))
+    wanted = [r.label for r in rows if r.checkpoint and r.checkpoint == url.get("checkpoint")]
+    if wanted:
+        st.session_state["conf_model"] = wanted[-1]
     model = c2.select_slider("Checkpoint", labels, value=labels[-1], key="conf_model") \
         if len(labels) > 1 else labels[0]
     return [r for r in rows if r.label == model][-1]
@@ -42,8 +46,9 @@ def _clicked_cell(event) -> tuple[int, int] | None:
 
 def render() -> None:
     st.title("Misclassifications")
+    url = links.incoming()
     reader = data.reader()
-    prow = _pick(reader)
+    prow = _pick(reader, url)
     images = reader.images(prow.dataset)
     classes = images.classes
     labels = images.labels
@@ -64,9 +69,15 @@ def render() -> None:
     clicked = _clicked_cell(event)
     if clicked in cells and clicked != st.session_state.get("conf_clicked"):  # a new click
         st.session_state.conf_clicked = st.session_state.conf_cell = clicked
+    cell_names = {c: f"{classes[c[0]]}>{classes[c[1]]}" for c in cells}
+    wanted = [c for c, name in cell_names.items() if name == url.get("cell")]
+    if wanted:
+        st.session_state.conf_cell = wanted[0]
     cell = st.selectbox("Cell (true → predicted); or click one in the matrix", cells,
                         key="conf_cell", format_func=lambda c: f"{classes[c[0]]} → "
                         f"{classes[c[1]]}: {matrix[c]:,} images")
+    links.publish({"dataset": prow.dataset.name, "checkpoint": prow.checkpoint,
+                   "cell": cell_names[cell]})
     _cell(reader, prow, images, pred, cell)
 
 

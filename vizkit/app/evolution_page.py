@@ -10,9 +10,9 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data, plots
+from vizkit.app import data, links, plots
 from vizkit.app.grid import image_grid
-from vizkit.app.scatter_view import draw_scatter, drawn_sample, pick_drawing
+from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
 from vizkit.compute.clustering import flows
 from vizkit.read.layouts import (
     coords,
@@ -29,19 +29,29 @@ ANIMATED_POINTS = 6_000
 
 def render() -> None:
     st.title("Training evolution")
+    url = links.incoming()
     reader = data.reader()
-    found = series(reader)
+    found = sorted(series(reader), key=lambda r: r.label)
     c1, c2 = st.columns([3, 1])
-    ref = c1.selectbox("Run / layer / dataset", sorted(found, key=lambda r: r.label),
-                       format_func=lambda r: r.label, key="evo_series")
+    wanted = [r for r in found if (r.run, r.layer, r.dataset.name) ==
+              (url.get("run"), url.get("layer"), url.get("dataset"))]
+    if wanted:
+        st.session_state["evo_series"] = wanted[0]
+    ref = c1.selectbox("Run / layer / dataset", found, format_func=lambda r: r.label,
+                       key="evo_series")
+    links.choose(url, "method", "evo_method", methods(reader, ref))
     method = c2.selectbox("Method", methods(reader, ref), key="evo_method")
     by_epoch = series_layouts(reader, ref, method)
     epochs = sorted(by_epoch)
     images = reader.images(ref.dataset)
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
+    links.choose(url, "draw", "evo_draw", ["animation", *DRAW])
     draw = pick_drawing(st, "evo", {"animation": "animation"})
+    links.choose(url, "epoch", "evo_epoch", epochs)
     epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch") \
         if len(epochs) > 1 else epochs[0]
+    links.publish({"run": ref.run, "layer": ref.layer, "dataset": ref.dataset.name,
+                   "method": method, "draw": draw, "epoch": epoch})
     if draw == "animation":
         _animation(frames, epochs, epoch, images.table, images.class_names, images.classes)
     else:

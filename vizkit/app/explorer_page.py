@@ -11,7 +11,7 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit import background, palette
-from vizkit.app import data, pickers
+from vizkit.app import data, links, pickers
 from vizkit.compute.channels import POOLINGS, feature_maps
 from vizkit.compute.overlay import heat_overlay
 from vizkit.errors import ResultMissingError, VizkitError
@@ -27,14 +27,21 @@ COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --
            "--layers stages.0,stages.1,stages.2")
 
 
-def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | None = None
-                ) -> LoadedModel:
-    """A model picker; by default the first model whose channels were rendered."""
+def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | None = None,
+                url: dict[str, str] | None = None) -> LoadedModel:
+    """A model picker; by default the first model whose channels were rendered (a link's
+    ``model`` with its ``checkpoint`` or ``weights`` first)."""
     options, rendered = explorer.models(reader)
     if not options:
         raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
                                  f"`{COMMAND}`.")
     names = list(options)
+    url = url or {}
+    wanted = [n for n, ref in options.items() if ref.model == url.get("model")
+              and ref.checkpoint == url.get("checkpoint")
+              and (ref.checkpoint or ref.weights == url.get("weights", ref.weights))]
+    if wanted:
+        st.session_state[key] = wanted[0]
     default = default if default in names else (rendered[0] if rendered else names[0])
     return explorer.load(reader, options[st.selectbox(label, names,
                                                       index=names.index(default), key=key)])
@@ -49,16 +56,18 @@ def _spatial_layers(model: LoadedModel) -> list[str]:
 
 def render() -> None:
     st.title("Model explorer")
+    url = links.incoming()
     reader = data.reader()
     pickers.apply_pending("exp")
     c1, c2 = st.columns([3, 2])
     with c1:
-        model = _pick_model(reader, "exp_model")
+        model = _pick_model(reader, "exp_model", url=url)
     layers = _spatial_layers(model)
     if not layers:
         raise VizkitError(f"{model.label} has no layers with spatial output to explore.")
     stored = explorer.channel_images(reader, model.weights_fingerprint)
     default = stored["layer"].iloc[-1] if not stored.empty else layers[-1]
+    links.choose(url, "layer", "exp_layer", layers)
     layer = c2.selectbox("Layer", layers, index=layers.index(default) if default in layers
                          else len(layers) - 1, key="exp_layer")
     with st.expander("Layer catalogue", expanded=False):
@@ -69,9 +78,14 @@ def render() -> None:
         st.session_state["exp_channel_layer"] = layer
         st.session_state["exp_channel"] = rendered[0] if rendered else 0
     st.session_state["exp_channel"] = min(int(st.session_state["exp_channel"]), n_channels - 1)
+    links.whole_number(url, "channel", "exp_channel", 0, n_channels - 1)
     channel = st.number_input(f"Channel (0-{n_channels - 1})", 0, n_channels - 1,
                               key="exp_channel")
+    links.choose(url, "tab", "exp_tab", TABS)
     tabs = st.tabs(list(TABS), key="exp_tab")
+    links.publish({"model": model.name, "checkpoint": model.checkpoint,
+                   "weights": None if model.checkpoint else model.weights, "layer": layer,
+                   "channel": int(channel), "tab": st.session_state.get("exp_tab")})
     with tabs[0]:
         _channel(reader, model, layer, int(channel), stored)
     with tabs[1]:

@@ -8,7 +8,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data
+from vizkit.app import data, links
 from vizkit.app.grid import open_in_search
 from vizkit.read.grid import (
     MAX_QUERIES,
@@ -37,12 +37,17 @@ def render() -> None:
         st.info("No labelled dataset has features yet. Run `vizkit precompute --dataset "
                 "fashion-mnist --models vizkit_small_cnn,resnet18 --layers auto`.")
         return
+    url = links.incoming()
     c1, c2, c3 = st.columns(3)
+    links.choose(url, "dataset", "grid_dataset", datasets)
     dataset = c1.selectbox("Dataset", datasets, key="grid_dataset")
-    metric = c2.selectbox("Metric", [m.name for m in get_registry().metrics()],
-                          key="grid_metric")
+    metrics = [m.name for m in get_registry().metrics()]
+    links.choose(url, "metric", "grid_metric", metrics)
+    metric = c2.selectbox("Metric", metrics, key="grid_metric")
+    links.choose(url, "score", "grid_score", SCORES)
     score = c3.radio("Score", list(SCORES), format_func=SCORES.get, horizontal=True,
                      key="grid_score")
+    links.publish({"dataset": dataset, "metric": metric, "score": score})
     bar = st.empty()
 
     def scoring(done: int, total: int) -> None:

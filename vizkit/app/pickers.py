@@ -4,9 +4,12 @@ sight in a paged gallery filtered by class and split -- or an upload). Widget ke
 a page prefix so that two pickers live on one page (the compare page's A and B)."""
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 import streamlit as st
 
+from vizkit.app import links
 from vizkit.compute.images import decode_image, to_array
 from vizkit.errors import ImageDecodeError, ResultMissingError
 from vizkit.read.catalog import ImageTable, Reader
@@ -35,13 +38,17 @@ def _default(options: list[str], prefer: str | None = None, avoid: str | None = 
 
 def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
                   avoid: FeaturesRow | None = None,
-                  prefer: set[str] | None = None) -> FeaturesRow:
+                  prefer: set[str] | None = None, url: Mapping[str, str] | None = None,
+                  link: str = "") -> FeaturesRow:
     """Dataset / model / layer / metric pickers; return the chosen features (the metric
     name is in ``st.session_state[prefix + '_metric']``). ``dataset`` fixes the dataset
     (the compare page's B must search the same images as A); ``avoid`` (A's features) makes
     the first choice differ from it: another model at the same layer if there is one, else
     another layer. ``prefer`` (result keys, e.g. those with precomputed maps) makes the
-    newest of those features the first choice."""
+    newest of those features the first choice. ``url`` (:func:`links.incoming`) sets them
+    from a link's ``dataset``, ``model``/``weights``/``checkpoint``, ``layer`` and
+    ``metric`` (each name prefixed by ``link``, e.g. ``b_`` for the compare page's B)."""
+    url = {k.removeprefix(link): v for k, v in (url or {}).items() if k.startswith(link)}
     rows = reader.features_rows()
     preferred = [r for r in rows if r.result_key in (prefer or ())]
     first = preferred[-1] if preferred and avoid is None else None
@@ -51,6 +58,7 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     c1, c2, c3, c4 = st.columns(4)
     if dataset is None:
         names = sorted({r.dataset.name for r in rows})
+        links.choose(url, "dataset", f"{prefix}_dataset", names)
         dataset = c1.selectbox("Dataset", names, key=f"{prefix}_dataset", index=_default(
             names, prefer=first.dataset.name if first else None))
     else:
@@ -59,6 +67,7 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     if not rows:
         raise ResultMissingError(f"No features of {dataset} in the store.")
     models = list(dict.fromkeys(r.label for r in reversed(rows)))
+    choose_model(url, f"{prefix}_model", rows)
     avoid_label = avoid.label if avoid else None
     model = c2.selectbox("Model", models, index=_default(
         models, prefer=first.label if first else None, avoid=avoid_label),
@@ -68,9 +77,50 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     layer_index = _default(layers, prefer=first.layer if first else None) if not avoid \
         else _default(layers, prefer=avoid.layer) if model != avoid_label \
         else _default(layers, avoid=avoid.layer)
+    links.choose(url, "layer", f"{prefix}_layer", layers)
     layer = c3.selectbox("Layer", layers, index=layer_index, key=f"{prefix}_layer")
-    c4.selectbox("Metric", [m.name for m in get_registry().metrics()], key=f"{prefix}_metric")
+    metrics = [m.name for m in get_registry().metrics()]
+    links.choose(url, "metric", f"{prefix}_metric", metrics)
+    c4.selectbox("Metric", metrics, key=f"{prefix}_metric")
     return [r for r in rows if r.layer == layer][-1]
+
+
+def choose_model(url: Mapping[str, str], key: str, rows: list[FeaturesRow]) -> None:
+    """Set the model picker ``key`` (whose options are ``rows``' labels) from a link's
+    ``model`` with its ``checkpoint`` or ``weights``."""
+    wanted = [r.label for r in rows if r.model == url.get("model")
+              and (r.checkpoint or None) == url.get("checkpoint")
+              and (r.checkpoint or r.weights == url.get("weights", r.weights))]
+    if wanted:
+        st.session_state[key] = wanted[-1]
+
+
+def features_link(frow: FeaturesRow, metric: str | None, link: str = "",
+                  dataset: bool = True) -> dict[str, object]:
+    """The URL parameters of a (features, metric) choice, named like the CLI's options."""
+    out = {f"{link}model": frow.model, f"{link}checkpoint": frow.checkpoint,
+           f"{link}weights": None if frow.checkpoint else frow.weights,
+           f"{link}layer": frow.layer, f"{link}metric": metric}
+    return {"dataset": frow.dataset.name, **out} if dataset else out
+
+
+def apply_query_link(reader: Reader, frow: FeaturesRow, prefix: str,
+                     url: Mapping[str, str]) -> None:
+    """A link's ``query`` (an image id such as ``test/00042``) as the page's query image."""
+    if "query" not in url:
+        return
+    ids = reader.images(frow.dataset).table["image_id"]
+    found = ids.index[ids == url["query"]]
+    if len(found):
+        st.session_state[f"{prefix}_query_idx"] = int(found[0])
+        st.session_state[f"{prefix}_source"] = FROM_DATASET
+
+
+def query_link(reader: Reader, frow: FeaturesRow, query: Query) -> dict[str, object]:
+    """The URL parameter of the query: its image id (an upload has none)."""
+    if query.idx is None:
+        return {"query": None}
+    return {"query": str(reader.images(frow.dataset).table["image_id"].iloc[query.idx])}
 
 
 def pick_dataset(reader: Reader, prefix: str) -> FeaturesRow:
@@ -82,7 +132,9 @@ def pick_dataset(reader: Reader, prefix: str) -> FeaturesRow:
         raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
                                  "`vizkit precompute --dataset D --model M --layers L`.")
     names = sorted({r.dataset.name for r in rows})
+    links.choose(links.incoming(), "dataset", f"{prefix}_dataset", names)
     dataset = st.selectbox("Dataset", names, key=f"{prefix}_dataset")
+    links.publish({"dataset": dataset})
     return [r for r in rows if r.dataset.name == dataset][-1]
 
 

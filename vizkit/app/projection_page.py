@@ -7,43 +7,53 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from vizkit.app import data
+from vizkit.app import data, links, pickers
 from vizkit.app.grid import image_grid
-from vizkit.app.scatter_view import draw_scatter, drawn_sample, pick_drawing
+from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
 from vizkit.compute.clustering import nearest_to_centre
 from vizkit.read.catalog import Reader
 from vizkit.read.layouts import cluster_quality, layouts, point_table
 from vizkit.read.rows import LayoutRow
 
 
-def pick_layout(reader: Reader, prefix: str) -> LayoutRow:
-    """Dataset / model / layer / method pickers over the stored layouts."""
+def pick_layout(reader: Reader, prefix: str, url: dict[str, str]) -> LayoutRow:
+    """Dataset / model / layer / method pickers over the stored layouts (set from a link's
+    ``dataset``, ``model``/``checkpoint``/``weights``, ``layer`` and ``method``)."""
     rows = layouts(reader)
     c1, c2, c3, c4 = st.columns(4)
-    dataset = c1.selectbox("Dataset", sorted({r.features.dataset.name for r in rows}),
-                           key=f"{prefix}_dataset")
+    names = sorted({r.features.dataset.name for r in rows})
+    links.choose(url, "dataset", f"{prefix}_dataset", names)
+    dataset = c1.selectbox("Dataset", names, key=f"{prefix}_dataset")
     rows = [r for r in rows if r.features.dataset.name == dataset]
+    pickers.choose_model(url, f"{prefix}_model", [r.features for r in rows])
     model = c2.selectbox("Model", list(dict.fromkeys(r.features.label for r in rows[::-1])),
                          key=f"{prefix}_model")
     rows = [r for r in rows if r.features.label == model]
-    layer = c3.selectbox("Layer", list(dict.fromkeys(r.features.layer for r in rows)),
-                         key=f"{prefix}_layer")
+    layers = list(dict.fromkeys(r.features.layer for r in rows))
+    links.choose(url, "layer", f"{prefix}_layer", layers)
+    layer = c3.selectbox("Layer", layers, key=f"{prefix}_layer")
     rows = [r for r in rows if r.features.layer == layer]
-    method = c4.selectbox("Method", list(dict.fromkeys(r.method for r in rows)),
-                          key=f"{prefix}_method")
+    methods = list(dict.fromkeys(r.method for r in rows))
+    links.choose(url, "method", f"{prefix}_method", methods)
+    method = c4.selectbox("Method", methods, key=f"{prefix}_method")
     return [r for r in rows if r.method == method][-1]
 
 
 def render() -> None:
     st.title("Projections")
+    url = links.incoming()
     reader = data.reader()
-    layout = pick_layout(reader, "proj")
+    layout = pick_layout(reader, "proj", url)
     df = point_table(reader, layout)
     frow = layout.features
     options = [c for c in ("class", "cluster", "predicted", "correct", "split") if c in df]
     c1, c2 = st.columns(2)
+    links.choose(url, "color", "proj_color", options)
     color = c1.radio("Colour by", options, horizontal=True, key="proj_color")
+    links.choose(url, "draw", "proj_draw", DRAW)
     draw = pick_drawing(c2, "proj")
+    links.publish({**pickers.features_link(frow, None), "method": layout.method,
+                   "color": color, "draw": draw})
     drawn = df.iloc[drawn_sample(len(df), draw, "clusters use all of them")]
     selected = draw_scatter(reader, frow, drawn, color, draw, key="proj_chart")
     if selected:

@@ -10,7 +10,7 @@ import streamlit as st
 
 from vizkit import palette
 from vizkit.api.metrics import Metric
-from vizkit.app import data, pickers
+from vizkit.app import data, links, pickers
 from vizkit.app.thumbgrid import thumbnail_grid
 from vizkit.compute.nearest import retrieval_score
 from vizkit.read.catalog import Reader
@@ -96,12 +96,16 @@ def query_and_results(reader: Reader, frow: FeaturesRow, metric: Metric) -> None
         c3.metric("Same class in top 50",
                   f"{int((results['label'] == query_label).sum())} / {len(results)}")
     _results(reader, frow, results, metric, query.idx if query.idx is not None else "upload")
+    links.publish({**pickers.features_link(frow, metric.name),
+                   **pickers.query_link(reader, frow, query)})
 
 
 def render() -> None:
     st.title("Semantic search")
+    url = links.incoming()
     pickers.apply_pending(PREFIX)
     reader = data.reader()
-    frow = pickers.pick_features(reader, PREFIX)
+    frow = pickers.pick_features(reader, PREFIX, url=url)
+    pickers.apply_query_link(reader, frow, PREFIX, url)
     metric = get_registry().metric(st.session_state[f"{PREFIX}_metric"])
     query_and_results(reader, frow, metric)

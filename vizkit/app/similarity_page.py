@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import streamlit as st
 
-from vizkit.app import data, pickers
+from vizkit.app import data, links, pickers
 from vizkit.app.channels_view import draw_why_by_channel
 from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
 from vizkit.compute.mapservice import map_metric
@@ -19,12 +19,18 @@ K = 20
 PREFIX = "simmap"
 
 
-def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow) -> None:
+def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow, url, view: dict) -> None:
     """The maps `vizkit maps` stored, drawn over the store's thumbnails."""
     images = reader.images(frow.dataset)
-    idx = st.selectbox("Query image (those with precomputed maps)", map_queries(reader, mrow),
+    queries = map_queries(reader, mrow)
+    ids = images.table["image_id"]
+    match = [i for i in queries if str(ids.iloc[i]) == url.get("query")]
+    if match:  # a link's query, when it is one with stored maps
+        st.session_state[f"{PREFIX}_stored_query"] = match[0]
+    idx = st.selectbox("Query image (those with precomputed maps)", queries,
                        format_func=lambda i: f"{i} · {images.table['image_id'].iloc[i]}",
                        key=f"{PREFIX}_stored_query")
+    view["query"] = str(ids.iloc[idx])
     nbr, score, maps = stored_maps(reader, mrow, idx)
     results = describe(reader, frow, nbr[:K], score[:K])
     thumbs = reader.thumbnails(frow.dataset, [idx, *nbr[:K]])
@@ -39,11 +45,20 @@ def render() -> None:
     st.caption("For each of the query's 20 nearest images: the query's map for that result "
                "(top) and the result's own map (bottom). The maps split the similarity "
                "score exactly over the pixels of both images.")
+    url = links.incoming()
     pickers.apply_pending(PREFIX)
     reader = data.reader()
-    frow = pickers.pick_features(reader, PREFIX,
+    frow = pickers.pick_features(reader, PREFIX, url=url,
                                  prefer={m.source_key for m in reader.catalog().maps})
     metric = get_registry().metric(st.session_state[f"{PREFIX}_metric"])
+    view = pickers.features_link(frow, metric.name)
+    try:
+        _maps(reader, frow, metric, url, view)
+    finally:  # whatever the page drew (or stopped at), the URL says it
+        links.publish(view)
+
+
+def _maps(reader: Reader, frow: FeaturesRow, metric, url, view: dict) -> None:
     shown = map_metric(metric.name)
     if shown != metric.name:
         st.info(f"No exact additive map exists for {metric.name}: a distance is not a sum "
@@ -54,16 +69,18 @@ def render() -> None:
             "Queries", ["precomputed", "any image"], horizontal=True, key=f"{PREFIX}_maps_from",
             help="Precomputed: the queries `vizkit maps` stored, drawn at once. Any image: a "
                  "dataset image or an upload, computed with the model.") == "precomputed":
-        return _render_stored(reader, frow, mrow)
+        return _render_stored(reader, frow, mrow, url, view)
     try:
         service = map_service(reader, frow)
     except DatasetMissingError as e:
         if mrow is None:
             raise
         st.info(f"{e} Showing the maps precomputed by `vizkit maps` instead.")
-        return _render_stored(reader, frow, mrow)
+        return _render_stored(reader, frow, mrow, url, view)
+    pickers.apply_query_link(reader, frow, PREFIX, url)
     query = pickers.pick_query(reader, frow, PREFIX, width=112, whole=True,
                                what="see where it looks like the dataset's images")
+    view.update(pickers.query_link(reader, frow, query))
     is_relative = pick_relative(PREFIX)
     with st.spinner("Computing the maps…"):
         results = search(reader, frow, metric, query, K, vector=query_vector(query, service))

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data
+from vizkit.app import data, links
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import epochs_of, eval_features, eval_splits, run_names
 from vizkit.read.spectra import spectrum_of, truncated_recall
@@ -20,14 +20,19 @@ POINTS_PER_CLASS = 300
 
 def render() -> None:
     st.title("Embedding spectrum")
+    url = links.incoming()
     reader = data.reader()
     names = run_names(reader)
     c1, c2, c3 = st.columns([2, 2, 1])
+    links.choose(url, "run", "spec_run", names)
     run = c1.selectbox("Run", names, key="spec_run")
     epochs = epochs_of(reader, run)
+    links.choose(url, "epoch", "spec_epoch", epochs)
     epoch = c2.select_slider("Epoch", epochs, value=epochs[-1], key="spec_epoch") \
         if len(epochs) > 1 else epochs[0]
+    links.choose(url, "split", "spec_split", eval_splits(reader, run))
     split = c3.selectbox("Images", eval_splits(reader, run), key="spec_split")
+    links.publish({"run": run, "epoch": epoch, "split": split})
     frow = eval_features(reader, run, epoch, split)
     spec = spectrum_of(reader, frow)
     d = len(spec.explained)

@@ -7,7 +7,7 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data
+from vizkit.app import data, links
 from vizkit.read.runs import metric_history, run_table, sweep_curves
 
 METRIC_TITLES = {"recall_at_1": "Recall@1", "recall_at_2": "Recall@2",
@@ -24,7 +24,11 @@ def render() -> None:
     st.markdown("**Runs** (configuration and last test metrics)")
     st.dataframe(table, hide_index=True, key="train_runs_table")
     names = table["run"].tolist()
+    url = links.incoming()
+    if "runs" in url and set(url["runs"].split(",")) <= set(names):
+        st.session_state["train_runs"] = url["runs"].split(",")
     chosen = st.multiselect("Runs on the charts", names, default=names[:4], key="train_runs")
+    links.publish({"runs": ",".join(chosen)})
     if not chosen:
         st.info("Pick one or more runs.")
         return
