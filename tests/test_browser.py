@@ -436,3 +436,27 @@ def test_search_clicks_on_the_70k_store(app_url, browser_page):
     _grid_loaded(page, 50)
     expect(page.get_by_label("Image number")).to_have_value(
         page.locator(".vk-root").get_attribute("data-query"))
+
+
+def test_a_link_opens_its_view_and_back_returns_to_it(app_url, browser_page):
+    """A colleague's link lands on that view; changing a picker rewrites the address bar;
+    the back button returns to the view before the change."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/search?dataset=digits&model=vizkit_small_cnn&weights=random"
+              "&layer=stages.2&metric=euclidean&query=digit%2F0042")
+    _settle(page)
+    expect(page.locator(".st-key-search_layer")).to_match_aria_snapshot(
+        '- combobox "Layer": stages.2', timeout=60_000)
+    expect(page.get_by_label("Image number")).to_have_value("42")
+    page.get_by_role("combobox", name="Layer").click()
+    page.get_by_role("option", name="embedding").click()
+    _settle(page)
+    page.wait_for_url("**layer=embedding**", timeout=60_000)
+    assert "metric=euclidean" in page.url and "query=digit%2F0042" in page.url
+    page.go_back()
+    _settle(page)
+    expect(page.locator(".st-key-search_layer")).to_match_aria_snapshot(
+        '- combobox "Layer": stages.2', timeout=60_000)
+    expect(page.locator('[data-testid="stException"]')).to_have_count(0)
