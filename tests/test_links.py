@@ -107,3 +107,50 @@ def test_every_page_opens_on_its_link(with_store, name, link, expected):
                          ids=[p[0] for p in EVOLVED_PAGES])
 def test_every_training_page_opens_on_its_link(with_evolved, name, link, expected):
     _check(name, link, expected)
+
+
+@pytest.mark.parametrize("store", ["digits_store", "evolved_store"])
+def test_every_home_card_opens_its_page_on_that_view(request, monkeypatch, store):
+    from vizkit.read.catalog import Reader
+    from vizkit.read.showcase import cards
+
+    path = request.getfixturevalue(store)
+    monkeypatch.setenv("VIZKIT_STORE", str(path))
+    shown = cards(Reader(path))
+    expected = {"digits_store": {"search"},
+                "evolved_store": {"explorer", "evolution"}}[store]
+    assert expected <= {c.page for c in shown}
+    home = page("home").run()
+    assert not home.exception and not home.error
+    assert all(c.pictures or c.points for c in shown)
+    for card in shown:  # the link a card carries lands on that view
+        at = page(card.page, **card.link).run()
+        assert not at.exception and not at.error, (card.page, at.exception, at.error)
+        shown_url = url(at)
+        assert all(shown_url.get(k) == v for k, v in card.link.items()), (card.page,
+                                                                          card.link,
+                                                                          shown_url)
+
+
+def test_the_maps_card_draws_a_stored_pair_and_opens_on_it(digits_store, tmp_path,
+                                                          monkeypatch):
+    import shutil
+
+    from vizkit.jobs.maps import precompute_maps
+    from vizkit.read.catalog import Reader
+    from vizkit.read.models import load_model
+    from vizkit.read.showcase import maps_card
+    from vizkit.registry import get_registry
+    from vizkit.store import Store
+
+    shutil.copytree(digits_store.parent, tmp_path / "s")
+    store = Store(tmp_path / "s" / digits_store.name)
+    precompute_maps(store, get_registry().open_dataset("digits"),
+                    load_model("vizkit_small_cnn", "random"), "stages.2", "cosine", 4,
+                    "first:2", progress=False)
+    card = maps_card(Reader(store))
+    assert card is not None and len(card.pictures) == 5 and card.link["query"] == "digit/0000"
+    monkeypatch.setenv("VIZKIT_STORE", str(store.path))
+    at = page("similarity", **card.link).run()
+    assert not at.exception and not at.error
+    assert at.session_state["simmap_stored_query"] == 0 and url(at)["query"] == "digit/0000"

@@ -26,6 +26,16 @@ def switch_to(name: str) -> None:
     st.rerun()
 
 
+def page_link(name: str, label: str, params: dict[str, str]) -> None:
+    """A link to visualizer ``name``'s page opening on ``params`` (its URL's parameters);
+    under ``run_page``, where there is no navigation, the link's text alone."""
+    if name in _pages:
+        st.page_link(_pages[name], label=label, icon=":material/arrow_forward:",
+                     query_params=params)
+    else:
+        st.caption(f"{label} → {name}?" + "&".join(f"{k}={v}" for k, v in params.items()))
+
+
 def run_page(name: str) -> None:
     """Run one visualizer's page by name, guarded as in the app (AppTest scripts use it)."""
     for v in get_registry().visualizers():
