@@ -138,9 +138,17 @@ def test_compare_page_four_panels_and_overlap(with_store):
     at = page("compare").run()
     assert not at.exception and not at.error, (at.exception, at.error)
     assert at.selectbox(key="cmp_a_model").value != at.selectbox(key="cmp_b_model").value
-    assert [s.value[:1] for s in at.subheader] == ["1", "2", "3", "4"]
-    overlap = {m.label: m.value for m in at.metric}
+    heads = [s.value for s in at.subheader]
+    assert heads[0] == "One result at a time"  # the focus first, the panels as overview
+    assert [h[:1] for h in heads[1:]] == ["1", "2", "3", "4"]
+    overlap = {m.label: m.value for m in at.metric if m.label.startswith("Overlap")}
     assert set(overlap) == {"Overlap@1", "Overlap@5", "Overlap@10", "Overlap@20"}
+    focus = {m.label: m.value for m in at.metric}
+    assert focus["rank under A"] == "#1" and focus["A score"] and focus["B score"]
+    first = focus["A score"]
+    at.button(key="cmp_focus_next").click().run()  # the next result, large
+    focus = {m.label: m.value for m in at.metric}
+    assert focus["rank under A"] == "#2" and focus["A score"] <= first
     notes = [c.value for c in at.caption if "Σ map" in c.value]
     assert len(notes) == 80 and sum("B rank" in n for n in notes) == 40
     at.selectbox(key="cmp_b_model").select(at.selectbox(key="cmp_a_model").value).run()
@@ -244,8 +252,16 @@ def test_confusion_page_opens_a_cell_with_neighbours_of_the_predicted_class(with
     true, predicted = at.session_state["conf_cell"]
     heading = [s.value for s in at.subheader][-1]
     assert f"{true} predicted as {predicted}" in heading
-    rows = [b for b in at.button if b.key.startswith("conf_")]
-    assert rows and len(rows) % 8 == 0  # each mistake with its 7 nearest of that class
+    # one mistake at a time, beside its 7 nearest of the predicted class; the others as an
+    # overview of thumbnails, not a wall of "Search" buttons
+    assert not [b for b in at.button if b.label == "Search"]
+    assert at.button(key="conf_search").label == "Search with this image"
+    nearest = [c.value for c in at.caption if c.value.startswith(f"{predicted} · ")]
+    assert len(nearest) == 7
+    focus = at.selectbox(key=f"conf_focus_{true}_{predicted}_at")
+    if len(focus.options) > 1:
+        at.button(key=f"conf_focus_{true}_{predicted}_next").click().run()
+        assert at.session_state[f"conf_focus_{true}_{predicted}_at"] == 1
     at.select_slider(key="conf_model").set_value(at.select_slider(key="conf_model").options[0]
                                                  ).run()
     assert not at.exception and not at.error

@@ -12,7 +12,13 @@ from __future__ import annotations
 import streamlit as st
 
 from vizkit.app import data, links, pickers
-from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
+from vizkit.app.maps_view import (
+    draw_focus,
+    draw_panel,
+    pick_relative,
+    query_features,
+    query_vector,
+)
 from vizkit.app.plots import data_uri
 from vizkit.compute.mapservice import map_metric
 from vizkit.read.disagreement import MAX_QUERIES, disagreement_table
@@ -103,17 +109,49 @@ def _compare(reader, frow_a, metric_a, frow_b, metric_b, url, view: dict) -> Non
     for col, k in zip(cols, (1, 5, 10, 20)):
         col.metric(f"Overlap@{k}", f"{overlap_at(ranked_a['idx'], ranked_b['idx'], k):.0%}",
                    help=f"Share of A's top {k} that is also in B's top {k}.")
-    is_relative = pick_relative("cmp")
+    _focus(query, (service_a, metric_a, ranked_a, a_by_b), (service_b, metric_b, ranked_b,
+                                                            b_by_a))
     in_b = [f"B rank {r}" for r in b_by_a["rank"]]
     in_a = [f"A rank {r}" for r in a_by_b["rank"]]
-    _panel("1 · Ranked by A, with A's maps and scores", query, service_a, metric_a,
-           ranked_a, in_b, is_relative)
-    _panel("2 · Ranked by A, with B's maps and B's scores", query, service_b, metric_b,
-           b_by_a.assign(rank=ranked_a["rank"]), in_b, is_relative)
-    _panel("3 · Ranked by B, with B's maps and scores", query, service_b, metric_b,
-           ranked_b, in_a, is_relative)
-    _panel("4 · Ranked by B, with A's maps and A's scores", query, service_a, metric_a,
-           a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative)
+    with st.expander(f"All {K} results in the four panels: each ranking with each "
+                     "embedding's maps"):
+        is_relative = pick_relative("cmp")
+        _panel("1 · Ranked by A, with A's maps and scores", query, service_a, metric_a,
+               ranked_a, in_b, is_relative)
+        _panel("2 · Ranked by A, with B's maps and B's scores", query, service_b, metric_b,
+               b_by_a.assign(rank=ranked_a["rank"]), in_b, is_relative)
+        _panel("3 · Ranked by B, with B's maps and scores", query, service_b, metric_b,
+               ranked_b, in_a, is_relative)
+        _panel("4 · Ranked by B, with A's maps and A's scores", query, service_a, metric_a,
+               a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative)
+
+
+def _focus(query, a, b) -> None:
+    """One result at a time, large: under A and under B, the pair's maps and its scores and
+    ranks in both embeddings; previous / next through either ranking."""
+    (service_a, metric_a, ranked_a, a_of_b), (service_b, metric_b, ranked_b, b_of_a) = a, b
+    st.subheader("One result at a time")
+    side = st.radio("Results ranked by", ["A", "B"], horizontal=True, key="cmp_focus_side")
+    ranked = ranked_a if side == "A" else ranked_b
+    if ranked.empty:
+        return
+    labels = [f"#{r.rank} · {r.class_name} · {r.id}" for r in ranked.itertuples()]
+    i = pickers.step("cmp_focus", labels, f"Result, ranked by {side}")
+    idx = int(ranked["idx"].iloc[i])
+    if side == "A":
+        rank_a, score_a = ranked_a["rank"].iloc[i], ranked_a["score"].iloc[i]
+        rank_b, score_b = b_of_a["rank"].iloc[i], b_of_a["score"].iloc[i]
+    else:
+        rank_b, score_b = ranked_b["rank"].iloc[i], ranked_b["score"].iloc[i]
+        rank_a, score_a = a_of_b["rank"].iloc[i], a_of_b["score"].iloc[i]
+    sides = []
+    for name, service, metric, rank, score in (("A", service_a, metric_a, rank_a, score_a),
+                                               ("B", service_b, metric_b, rank_b, score_b)):
+        qf = query_features(query, service)
+        (result,), (pm,) = service.maps(qf, [idx], metric.name)
+        sides.append((f"{name}: {metric.name}", qf.view, result.view, pm,
+                      {f"{name} score": f"{score:.4f}", f"rank under {name}": f"#{rank}"}))
+    draw_focus(sides, map_metric(metric_a.name), ranked_by=metric_a.name)
 
 
 def _open(idx: int) -> None:

@@ -6,8 +6,8 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from vizkit.app import data, links, plots
-from vizkit.app.grid import image_grid
+from vizkit.app import data, links, pickers, plots
+from vizkit.app.grid import image_grid, open_in_search
 from vizkit.compute.clustering import confusion
 from vizkit.read.catalog import Reader
 from vizkit.read.layouts import features_for_predictions, prediction_rows
@@ -15,7 +15,7 @@ from vizkit.read.query import nearest_among
 from vizkit.read.rows import PredictionsRow
 from vizkit.registry import get_registry
 
-SHOWN = 8
+OVERVIEW = 40  # mistakes of a cell shown as thumbnails; one at a time in focus
 
 
 def _pick(reader: Reader, url: dict[str, str]) -> PredictionsRow:
@@ -95,12 +95,27 @@ def _cell(reader, prow, images, pred, cell) -> None:
     matrix = reader.matrix(frow.result_key)
     metric = get_registry().metric("cosine")
     of_class = np.flatnonzero(labels == predicted)
-    st.caption(f"Each row: a misclassified image (confidence), then its nearest "
-               f"{classes[predicted]} images under {frow.layer} (cosine).")
     ids = images.table["image_id"]
-    for i in wrong[:SHOWN]:
-        near, score = nearest_among(metric, matrix, int(i), of_class, 7)
-        image_grid(frow, [i, *near], [f"{ids.iloc[i]} · {conf[i]:.0%}"] +
-                   [f"{classes[predicted]} · {s:.3f}" for s in score], key=f"conf_{i}")
-    if len(wrong) > SHOWN:
-        st.caption(f"… and {len(wrong) - SHOWN:,} more.")
+    shown = wrong[:OVERVIEW]
+    i = int(shown[pickers.step(f"conf_focus_{true}_{predicted}",
+                               [f"{ids.iloc[w]} · {conf[w]:.0%} sure it is a "
+                                f"{classes[predicted]}" for w in shown],
+                               "Misclassified image (most confident first)")])
+    near, score = nearest_among(metric, matrix, i, of_class, 7)
+    left, right = st.columns([1, 3])
+    with left:
+        st.image(reader.thumbnails(frow.dataset, [i])[i], width=180, output_format="PNG")
+        st.metric(f"predicted {classes[predicted]}", f"{conf[i]:.0%}",
+                  help="The classifier's confidence in its wrong answer.")
+        if st.button("Search with this image", key="conf_search"):
+            open_in_search(frow, i)
+    with right:
+        st.caption(f"Its nearest {classes[predicted]} images under {frow.layer} (cosine): "
+                   f"is it atypical of {classes[true]}, or close to these?")
+        image_grid(frow, list(near), [f"{classes[predicted]} · {s:.3f}" for s in score],
+                   key="conf_near", columns=7, buttons=False)
+    st.caption(f"All {len(shown):,} of these mistakes" + (f" (of {len(wrong):,})" if
+                                                         len(wrong) > len(shown) else "")
+               + ", most confident first:")
+    image_grid(frow, list(shown), [f"{ids.iloc[w]} · {conf[w]:.0%}" for w in shown],
+               key="conf_all", columns=10, width=64, buttons=False)

@@ -21,8 +21,9 @@ def open_in_search(frow: FeaturesRow, idx: int) -> None:
 
 
 def image_grid(frow: FeaturesRow, idxs, captions: list[str], key: str, columns: int = 8,
-               width: int = 84) -> None:
-    """Thumbnails of ``idxs`` with ``captions``; "Search" opens one in semantic search."""
+               width: int = 84, buttons: bool = True) -> None:
+    """Thumbnails of ``idxs`` with ``captions``; with ``buttons``, "Search" under each opens
+    it in semantic search (an overview beside a focus view goes without)."""
     idxs = [int(i) for i in idxs]
     thumbs = data.reader().thumbnails(frow.dataset, idxs)
     for lo in range(0, len(idxs), columns):
@@ -31,5 +32,6 @@ def image_grid(frow: FeaturesRow, idxs, captions: list[str], key: str, columns: 
             with col:
                 st.image(thumbs[i], width=width, output_format="PNG")
                 st.caption(caption)
-                if st.button("Search", key=f"{key}_{i}", help="Open in semantic search"):
+                if buttons and st.button("Search", key=f"{key}_{i}",
+                                         help="Open in semantic search"):
                     open_in_search(frow, i)

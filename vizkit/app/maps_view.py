@@ -26,7 +26,7 @@ def relative(m: np.ndarray, score: float) -> np.ndarray:
 
 
 def draw_legend(vmax: float, metric: str, is_relative: bool = False,
-                ranked_by: str | None = None) -> None:
+                ranked_by: str | None = None, where: str = "above it") -> None:
     """The colour scale and what it means (``ranked_by``: the metric of the scores above the
     columns, when it is not the maps' own)."""
     c1, c2 = st.columns([1, 2])
@@ -43,7 +43,7 @@ def draw_legend(vmax: float, metric: str, is_relative: bool = False,
                    "pixels. Blue regions add to the similarity, red ones take away.")
     else:
         c2.caption(f"red −{vmax:.3g} · 0 · +{vmax:.3g} blue — per map cell, in units of "
-                   f"{metric} similarity; each map sums to the score above it. Blue regions "
+                   f"{metric} similarity; each map sums to the score {where}. Blue regions "
                    "add to the similarity, red ones take away.")
 
 
@@ -79,6 +79,25 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
                 note = f"{row.class_name} · Σ map = {metric} {pm.score:.4f}"
                 st.caption(note + (f" · {notes[i]}" if notes else ""))
     draw_legend(vmax, metric, is_relative, ranked_by)
+
+
+def draw_focus(sides: list[tuple[str, np.ndarray, np.ndarray, PairMaps, dict]],
+               metric: str, width: int = 240, ranked_by: str | None = None) -> None:
+    """One result large: per side (a title, the query's and the result's images, their
+    maps, the numbers as ``{label: value}``), the query's map and the result's map side by
+    side on one colour scale, the numbers in readable type."""
+    vmax = shared_scale([m for *_, pm, _ in sides for m in (pm.query, pm.result)])
+    for col, (title, query_view, view, pm, numbers) in zip(st.columns(len(sides)), sides):
+        with col:
+            st.markdown(f"**{title}**")
+            c1, c2 = st.columns(2)
+            c1.image(signed_overlay(query_view, pm.query, vmax, width=width), width="stretch",
+                     caption="the query, where it looks like the result", output_format="PNG")
+            c2.image(signed_overlay(view, pm.result, vmax, width=width), width="stretch",
+                     caption="the result, where it looks like the query", output_format="PNG")
+            for c, (name, value) in zip(st.columns(len(numbers)), numbers.items()):
+                c.metric(name, value)
+    draw_legend(vmax, metric, ranked_by=ranked_by, where="beside it")
 
 
 def query_features(query: Query, service: MapService) -> SpatialFeatures:

@@ -95,6 +95,24 @@ def choose_model(url: Mapping[str, str], key: str, rows: list[FeaturesRow]) -> N
         st.session_state[key] = wanted[-1]
 
 
+def _move(key: str, by: int, n: int) -> None:
+    st.session_state[key] = min(max(0, int(st.session_state.get(key, 0)) + by), n - 1)
+
+
+def step(prefix: str, labels: list[str], label: str) -> int:
+    """One item of ``labels`` at a time: previous / next buttons around a picker (for focus
+    views, where one result is shown large); returns the chosen position."""
+    key = f"{prefix}_at"
+    n = len(labels)
+    st.session_state[key] = min(max(0, int(st.session_state.get(key, 0))), n - 1)
+    c1, c2, c3 = st.columns([1, 6, 1], vertical_alignment="bottom")
+    c1.button("← previous", key=f"{prefix}_prev", on_click=_move, args=(key, -1, n),
+              disabled=st.session_state[key] <= 0, width="stretch")
+    c3.button("next →", key=f"{prefix}_next", on_click=_move, args=(key, 1, n),
+              disabled=st.session_state[key] >= n - 1, width="stretch")
+    return c2.selectbox(label, range(n), key=key, format_func=lambda i: labels[i])
+
+
 def features_link(frow: FeaturesRow, metric: str | None, link: str = "",
                   dataset: bool = True) -> dict[str, object]:
     """The URL parameters of a (features, metric) choice, named like the CLI's options."""

@@ -5,7 +5,13 @@ import streamlit as st
 
 from vizkit.app import data, links, pickers
 from vizkit.app.channels_view import draw_why_by_channel
-from vizkit.app.maps_view import draw_panel, pick_relative, query_features, query_vector
+from vizkit.app.maps_view import (
+    draw_focus,
+    draw_panel,
+    pick_relative,
+    query_features,
+    query_vector,
+)
 from vizkit.compute.mapservice import map_metric
 from vizkit.errors import DatasetMissingError
 from vizkit.read.catalog import Reader
@@ -36,8 +42,25 @@ def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow, url, view: 
     thumbs = reader.thumbnails(frow.dataset, [idx, *nbr[:K]])
     views = {i: thumbnail_array(b) for i, b in thumbs.items()}
     st.image(thumbs[idx], width=112, caption="query " + images.caption(idx))
-    draw_panel(views[idx], results, [views[int(i)] for i in nbr[:K]], maps[:K],
+    result_views = [views[int(i)] for i in nbr[:K]]
+    _focus(views[idx], results, result_views, maps[:K], mrow.map_metric, mrow.metric)
+    draw_panel(views[idx], results, result_views, maps[:K],
                mrow.map_metric, is_relative=pick_relative(PREFIX), ranked_by=mrow.metric)
+
+
+def _focus(query_view, results, result_views, maps, shown: str, ranked_by: str) -> None:
+    """One result at a time, large, with its numbers; the panel below is the overview."""
+    if results.empty:
+        return
+    st.subheader("One result at a time")
+    labels = [f"#{r.rank} · {r.class_name} · {r.id}" for r in results.itertuples()]
+    i = pickers.step(f"{PREFIX}_focus", labels, "Result")
+    numbers = {f"{ranked_by}": f"{results['score'].iloc[i]:.4f}", "rank": f"#{i + 1}"}
+    if shown != ranked_by:
+        numbers[f"Σ map ({shown})"] = f"{maps[i].score:.4f}"
+    draw_focus([("", query_view, result_views[i], maps[i], numbers)], shown,
+               ranked_by=ranked_by)
+    st.subheader(f"All {len(results)} results")
 
 
 def render() -> None:
@@ -89,7 +112,7 @@ def _maps(reader: Reader, frow: FeaturesRow, metric, url, view: dict) -> None:
     if results.empty:
         st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
         return
+    _focus(qf.view, results, [r.view for r in result_features], maps, shown, metric.name)
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
-               ranked_by=metric.name,
-               is_relative=is_relative)
+               ranked_by=metric.name, is_relative=is_relative)
     draw_why_by_channel(reader, frow, qf, results, result_features, shown, PREFIX)
