@@ -1,18 +1,15 @@
 """Issue 22's defects, each a test that failed on the code before: one epoch control per
 page (the animations keep their play button, not a second slider that disagrees), the
 triplet scatter's axis titles once per axis and its data filling the panels, the cluster
-flow's labels readable."""
+flow's labels readable, a render that says it is starting, pairs named by role, the grid's
+defaults, the explorer's channel buttons opening their tab."""
 from __future__ import annotations
 
 import json
 
 import pytest
 from streamlit.testing.v1 import AppTest
-
-
-def page(name: str) -> AppTest:
-    return AppTest.from_string(f"from vizkit.app.router import run_page\nrun_page({name!r})",
-                               default_timeout=120)
+from test_links import page
 
 
 @pytest.fixture

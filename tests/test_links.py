@@ -82,6 +82,8 @@ EVOLVED_PAGES = [
     ("triplets", {"run": "t-epshn", "b_run": "(none)", "epoch": "1"},
      {"trip_run_a": "t-epshn", "trip_run_b": "(none)", "trip_epoch": 1}),
     ("confusion", {"dataset": "digits[test]", "checkpoint": "t:1"}, {"conf_model": "t:1"}),
+    ("explorer", {"checkpoint": "t:2", "layer": "stages.2"},  # a checkpoint names its model
+     {"exp_layer": "stages.2"}),
     ("training", {"runs": "t-epshn"}, {"train_runs": ["t-epshn"]}),
     ("spectrum", {"run": "t", "epoch": "1"}, {"spec_run": "t", "spec_epoch": 1}),
 ]

@@ -37,7 +37,8 @@ def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | N
                                  f"`{COMMAND}`.")
     names = list(options)
     url = url or {}
-    wanted = [n for n, ref in options.items() if ref.model == url.get("model")
+    wanted = [n for n, ref in options.items() if ("model" in url or "checkpoint" in url)
+              and ref.model == url.get("model", ref.model)
               and ref.checkpoint == url.get("checkpoint")
               and (ref.checkpoint or ref.weights == url.get("weights", ref.weights))]
     if wanted:

@@ -87,8 +87,10 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
 
 def choose_model(url: Mapping[str, str], key: str, rows: list[FeaturesRow]) -> None:
     """Set the model picker ``key`` (whose options are ``rows``' labels) from a link's
-    ``model`` with its ``checkpoint`` or ``weights``."""
-    wanted = [r.label for r in rows if r.model == url.get("model")
+    ``model`` with its ``checkpoint`` or ``weights`` (a checkpoint alone names its model)."""
+    if "model" not in url and "checkpoint" not in url:
+        return
+    wanted = [r.label for r in rows if r.model == url.get("model", r.model)
               and (r.checkpoint or None) == url.get("checkpoint")
               and (r.checkpoint or r.weights == url.get("weights", r.weights))]
     if wanted:
