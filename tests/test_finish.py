@@ -137,3 +137,9 @@ def test_opening_a_channel_from_the_rendered_grid_shows_its_tab(evolved):
     assert not at.exception
     assert at.session_state["exp_channel"] == int(button.key.rsplit("_", 1)[1])
     assert at.session_state["exp_tab"] == "Channel"  # and sees it, not another tab
+
+
+def test_the_spectrum_never_says_one_directions(evolved):
+    at = page("spectrum").run()
+    assert not at.exception
+    assert not [c.value for c in at.caption if " 1 directions" in c.value]

@@ -36,10 +36,11 @@ def render() -> None:
     frow = eval_features(reader, run, epoch, split)
     spec = spectrum_of(reader, frow)
     d = len(spec.explained)
+    ninety = int(np.searchsorted(np.cumsum(spec.explained), 0.9) + 1)
     st.caption(f"{frow.n:,} {split} images × {d} dimensions ({frow.layer} of "
                f"{run}:{epoch}). The top direction explains {spec.explained[0]:.1%}; "
-               f"{int(np.searchsorted(np.cumsum(spec.explained), 0.9) + 1)} directions "
-               "explain 90%.")
+               + ("it alone explains" if ninety == 1 else f"{ninety} directions explain")
+               + " 90%.")
     _variance(spec.explained)
     _extremes(reader, spec, frow)
     _truncation(reader, names, run, split, epoch)
