@@ -89,7 +89,8 @@ def draw_focus(sides: list[tuple[str, np.ndarray, np.ndarray, PairMaps, dict]],
     vmax = shared_scale([m for *_, pm, _ in sides for m in (pm.query, pm.result)])
     for col, (title, query_view, view, pm, numbers) in zip(st.columns(len(sides)), sides):
         with col:
-            st.markdown(f"**{title}**")
+            if title:
+                st.markdown(f"**{title}**")
             c1, c2 = st.columns(2)
             c1.image(signed_overlay(query_view, pm.query, vmax, width=width), width="stretch",
                      caption="the query, where it looks like the result", output_format="PNG")
