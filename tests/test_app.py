@@ -90,7 +90,8 @@ def test_similarity_maps_page_sums_match_scores_and_metric_note(with_store):
         shown = float(head.split("· ")[1].split()[-1])
         assert abs(shown - float(note.split("Σ map = cosine ")[1].split()[0])) < 2e-4
     legend = [c.value for c in at.caption if "each map sums to" in c.value]
-    assert legend and "the score above it" in legend[0]
+    assert "the score beside it" in legend[0]  # the focus view's, its numbers beside it
+    assert "the score above it" in legend[-1]  # the panel's, the scores above the columns
     at.selectbox(key="simmap_metric").select("euclidean").run()
     assert not at.exception and any("No exact additive map" in i.value for i in at.info)
     heads = [m.value for m in at.markdown if m.value.startswith("**#")]

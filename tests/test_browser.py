@@ -211,6 +211,15 @@ def test_similarity_maps_and_compare_pages_in_a_real_browser(app_url, browser_pa
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
     page.goto(app_url + "/compare")
     _settle(page)
+    # one result at a time first, large, with its scores under A and B
+    expect(page.get_by_role("heading", name="One result at a time")).to_be_visible()
+    expect(page.get_by_text("rank under B")).to_be_visible()
+    page.get_by_role("button", name="next →").click()
+    _settle(page)
+    expect(page.locator(".st-key-cmp_focus_at").get_by_role("combobox")).to_have_value(
+        re.compile(r"^#2 · "), timeout=60_000)
+    page.get_by_text("All 20 results in the four panels").click()  # the overview
+    _settle(page)
     for n in "1234":
         expect(page.get_by_role("heading", name=f"{n} · Ranked by")).to_be_visible()
     expect(page.get_by_text("Overlap@20")).to_be_visible()
