@@ -159,6 +159,9 @@ def evolution_card(reader: Reader) -> Card | None:
 
 
 def cards(reader: Reader) -> list[Card]:
-    """Every example the store can show, in the order the home page draws them."""
-    return [c for c in (search_card(reader), maps_card(reader), channel_card(reader),
-                        evolution_card(reader)) if c is not None]
+    """Every example the store can show, in the order the home page draws them; made once
+    per version of the store (a revisit reads nothing again)."""
+    def make() -> list[Card]:
+        return [c for c in (search_card(reader), maps_card(reader), channel_card(reader),
+                            evolution_card(reader)) if c is not None]
+    return reader.memo("home cards", reader.version(), make, keep=2)
