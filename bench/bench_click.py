@@ -14,20 +14,18 @@ Usage: python bench/bench_click.py [--store FILE] [--clicks 20]
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import statistics
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 
 from timing import scratch, store_in
 
 ROOT = Path(__file__).resolve().parents[1]
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-        "--disable-background-networking", "--disable-component-update", "--no-first-run"]
+sys.path.insert(0, str(ROOT / "scripts"))
+
+from screenshots import ARGS, serve  # noqa: E402  (one way to serve the app for a browser)
 
 
 def build_store(folder: Path) -> Path:
@@ -37,25 +35,6 @@ def build_store(folder: Path) -> Path:
                     "random", "--layers", "embedding", "--metrics", "cosine", "--k", "50",
                     "--quiet"], check=True)
     return store
-
-
-def serve(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "streamlit_app.py", "--server.headless",
-         "true", "--server.address", "127.0.0.1", "--server.port", str(port)],
-        cwd=ROOT, env=dict(os.environ, VIZKIT_STORE=str(store)), stdin=subprocess.DEVNULL,
-        stdout=open(log, "w"), stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            if urllib.request.urlopen(url + "/_stcore/health", timeout=1).read() == b"ok":
-                return proc, url
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError("streamlit did not start: " + log.read_text())
 
 
 def grid_shows(page, query: str | None = None, timeout: float = 60_000) -> None:

@@ -39,7 +39,7 @@ def main() -> None:
     from vizkit.registry import get_registry
 
     names = args.pages or [v.name for v in get_registry().visualizers()]
-    proc, url = screenshots._serve(Path(args.store), Path("/tmp/bench-pages.log"))
+    proc, url = screenshots.serve(Path(args.store), Path("/tmp/bench-pages.log"))
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -31,7 +31,7 @@ IDLE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
         '[data-test-script-state="notRunning"]')
 
 
-def _serve(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
+def serve(store: Path, log: Path) -> tuple[subprocess.Popen, str]:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -88,7 +88,7 @@ def main() -> None:
     names = args.pages or [v.name for v in get_registry().visualizers()]
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    proc, url = _serve(Path(args.store), out / "streamlit.log")
+    proc, url = serve(Path(args.store), out / "streamlit.log")
     try:
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, args=ARGS)

@@ -36,13 +36,7 @@ def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | N
         raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
                                  f"`{COMMAND}`.")
     names = list(options)
-    url = url or {}
-    wanted = [n for n, ref in options.items() if ("model" in url or "checkpoint" in url)
-              and ref.model == url.get("model", ref.model)
-              and ref.checkpoint == url.get("checkpoint")
-              and (ref.checkpoint or ref.weights == url.get("weights", ref.weights))]
-    if wanted:
-        st.session_state[key] = wanted[0]
+    pickers.choose_model(url or {}, key, list(options.values()))
     default = default if default in names else (rendered[0] if rendered else names[0])
     return explorer.load(reader, options[st.selectbox(label, names,
                                                       index=names.index(default), key=key)])

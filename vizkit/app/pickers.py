@@ -85,9 +85,10 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     return [r for r in rows if r.layer == layer][-1]
 
 
-def choose_model(url: Mapping[str, str], key: str, rows: list[FeaturesRow]) -> None:
-    """Set the model picker ``key`` (whose options are ``rows``' labels) from a link's
-    ``model`` with its ``checkpoint`` or ``weights`` (a checkpoint alone names its model)."""
+def choose_model(url: Mapping[str, str], key: str, rows) -> None:
+    """Set the model picker ``key`` (whose options are ``rows``' labels: features rows or
+    the explorer's model references) from a link's ``model`` with its ``checkpoint`` or
+    ``weights`` (a checkpoint alone names its model)."""
     if "model" not in url and "checkpoint" not in url:
         return
     wanted = [r.label for r in rows if r.model == url.get("model", r.model)

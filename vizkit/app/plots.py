@@ -48,14 +48,13 @@ def data_uri(png: bytes) -> str:
     return "data:image/png;base64," + base64.b64encode(png).decode()
 
 
-def add_thumbnails(fig: go.Figure, df: pd.DataFrame, thumbs: dict[int, bytes],
-                   frames: list[str], share: float = 0.035, canvas: int = 1600) -> go.Figure:
+def compose_thumbnails(df: pd.DataFrame, thumbs: dict[int, bytes], frames: list[str],
+                       share: float = 0.035, canvas: int = 1600) -> dict:
     """Every point's thumbnail (PNG bytes by ``idx``) at its 2-D position, ``share`` of the
     layout across, matted on white and framed in ``frames[i]`` (row ``i``'s colour: its
-    class, its cluster): composed once into one transparent picture laid over the plot —
-    one image for the browser to draw instead of one per point (1,500 took minutes). The
-    axes keep one data unit square so the tiles stay square; ``layout.meta.thumbnails``
-    says how many were placed."""
+    class, its cluster), composed into one transparent PNG — one image for the browser to
+    draw instead of one per point (1,500 took minutes). Returns the picture with the data
+    extent it covers and how many thumbnails it holds, for :func:`add_thumbnails`."""
     from PIL import Image
 
     from vizkit.read.explorer import thumbnail_array
@@ -85,12 +84,20 @@ def add_thumbnails(fig: go.Figure, df: pd.DataFrame, thumbs: dict[int, bytes],
         placed += 1
     buf = io.BytesIO()
     picture.save(buf, format="PNG", compress_level=1)
-    fig.add_layout_image(source=data_uri(buf.getvalue()), x=x0, y=y1, xref="x", yref="y",
+    return {"png": buf.getvalue(), "extent": (x0, x1, y0, y1), "placed": placed}
+
+
+def add_thumbnails(fig: go.Figure, composed: dict) -> go.Figure:
+    """Lay :func:`compose_thumbnails`' picture over ``fig`` at its data extent, the axes
+    keeping one data unit square so the tiles stay square; ``layout.meta.thumbnails`` says
+    how many it holds."""
+    x0, x1, y0, y1 = composed["extent"]
+    fig.add_layout_image(source=data_uri(composed["png"]), x=x0, y=y1, xref="x", yref="y",
                          sizex=x1 - x0, sizey=y1 - y0, xanchor="left", yanchor="top",
                          sizing="stretch", layer="above")
     fig.update_xaxes(range=[x0, x1], constrain="domain")
     fig.update_yaxes(range=[y0, y1], scaleanchor="x", constrain="domain")
-    fig.update_layout(meta={"thumbnails": placed})
+    fig.update_layout(meta={"thumbnails": composed["placed"]})
     return fig
 
 

@@ -3,6 +3,8 @@
 themselves at their places; each returns the image indices selected."""
 from __future__ import annotations
 
+import hashlib
+
 import numpy as np
 import pandas as pd
 import streamlit as st
@@ -73,10 +75,16 @@ def draw_scatter(reader: Reader, frow: FeaturesRow, df: pd.DataFrame, color: str
                                 on_select="rerun", width="stretch")
         return plots.selected_idx(event, df)
     fig = plots.scatter(df, color, colours)
-    if draw == "images":
-        with st.spinner(f"Composing {len(df):,} thumbnails…"):
-            plots.add_thumbnails(fig, df, thumbnails_within(reader, frow, df["idx"].tolist()),
-                                 [colours.get(str(v), palette.UNLABELLED) for v in df[color]])
+    if draw == "images":  # composed once per view; a rerun (a selection) reuses it
+        key_of = (frow.result_key, color, hashlib.sha1(np.ascontiguousarray(
+            df[["idx", "x", "y"]].to_numpy(np.float64)).tobytes()).hexdigest())
+
+        def compose() -> dict:
+            with st.spinner(f"Composing {len(df):,} thumbnails…"):
+                return plots.compose_thumbnails(
+                    df, thumbnails_within(reader, frow, df["idx"].tolist()),
+                    [colours.get(str(v), palette.UNLABELLED) for v in df[color]])
+        plots.add_thumbnails(fig, reader.memo("composed thumbnails", key_of, compose, keep=4))
     event = st.plotly_chart(fig, key=key, on_select="rerun",
                             selection_mode=("points", "box", "lasso"))
     return _plotly_selection(event)
