@@ -25,7 +25,7 @@ INTERACTIONS = [
     ("projection-images", "projection", "proj_draw", "images"),
     ("evolution-images", "evolution", "evo_draw", "images"),
     ("compare-disagree", "compare", "cmp_disagree", "Where A and B disagree"),
-    ("similarity-channels", "similarity", "simmap_maps_from", "any image"),
+    ("similarity-channels", "similarity", "simmap_stored_channels", "Why similar, by channel"),
 ]
 IDLE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
         '[data-test-script-state="notRunning"]')

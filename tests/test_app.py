@@ -116,8 +116,11 @@ def test_similarity_page_splits_a_pair_over_channels(with_store):
         return float(note.split("score ")[1].split(" is")[0])
     assert split_score() == pytest.approx(heads[0], abs=2e-4)  # the first result's score
     assert any(m.value.startswith("**channel ") for m in at.markdown)
-    at.selectbox(key="simmap_channel_result").select_index(5).run()
+    at.button(key="simmap_focus_next").click().run()  # the split follows the focused result
+    assert not at.exception and split_score() == pytest.approx(heads[1], abs=2e-4)
+    at.selectbox(key="simmap_focus_at").select_index(5).run()
     assert not at.exception and split_score() == pytest.approx(heads[5], abs=2e-4)
+    assert any(m.value == "**Why similar, by channel** · result #6" for m in at.markdown)
 
 
 def test_similarity_maps_page_with_an_uploaded_wide_image(with_store):
@@ -152,6 +155,14 @@ def test_compare_page_four_panels_and_overlap(with_store):
     assert focus["rank under A"] == "#2" and focus["A score"] <= first
     notes = [c.value for c in at.caption if "Σ map" in c.value]
     assert len(notes) == 80 and sum("B rank" in n for n in notes) == 40
+    # the result in focus is framed in every panel that holds it: #2 in both A rankings,
+    # its B rank in both B rankings when B ranks it in the top 20
+    framed = [c.value for c in at.caption if c.value.startswith("The result in focus")]
+    b_rank = int(focus["rank under B"].lstrip("#"))
+    in_b = f"framed: #{b_rank} here." if b_rank <= 20 else "not among these 20."
+    assert [f.split("focus is ")[1] for f in framed] == ["framed: #2 here."] * 2 + [in_b] * 2
+    heads = [m.value for m in at.markdown if m.value.endswith("· **in focus**")]
+    assert len(heads) == (4 if b_rank <= 20 else 2) and heads[0].startswith("**#2**")
     at.selectbox(key="cmp_b_model").select(at.selectbox(key="cmp_a_model").value).run()
     at.selectbox(key="cmp_b_layer").select(at.selectbox(key="cmp_a_layer").value).run()
     assert {m.label: m.value for m in at.metric}["Overlap@20"] == "100%"

@@ -11,6 +11,7 @@ from vizkit.compute.channels import (
     channel_activation,
     feature_maps,
     render_channel,
+    render_channels,
     sample_channels,
     top_activations,
 )
@@ -74,6 +75,23 @@ def test_optimised_image_excites_its_channel_far_more_than_noise_or_an_average_i
     assert min(ratios) > 1.0 and np.median(ratios) > 1.5, ratios
     again = render_channel(model, "stages.2", channel, steps=256, seed=1)
     assert np.array_equal(item.image, again.image)  # reproducible with the seed
+
+
+def test_a_batched_render_gives_each_channel_its_own_image(fashion_model):
+    model, _ = fashion_model
+    channels = sample_channels(64, 6, seed=0)
+    items = render_channels(model, "stages.2", channels, steps=256, seed=1)
+    assert [item.channel for item in items] == channels
+    # row: a channel; column: an image of the batch
+    excites = np.array([[channel_activation(model, "stages.2", c, [item.image[:, :, 0]])[0]
+                         for item in items] for c in channels])
+    own = np.diag(excites)
+    others = (excites.sum(axis=1) - own) / (len(channels) - 1)
+    # each image is its own channel's: it fires that channel more than the others' images
+    assert (own > others).all() and np.median(own / others) > 1.5, excites.round(2)
+    alone = np.array([channel_activation(model, "stages.2", c, [render_channel(
+        model, "stages.2", c, steps=256, seed=1).image[:, :, 0]])[0] for c in channels])
+    assert np.median(own / alone) > 0.85, (own, alone)  # as good as rendering it alone
 
 
 def test_rgb_224_model_renders_and_objectives(trained):

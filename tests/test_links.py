@@ -119,12 +119,12 @@ def test_every_home_card_opens_its_page_on_that_view(request, monkeypatch, store
     path = request.getfixturevalue(store)
     monkeypatch.setenv("VIZKIT_STORE", str(path))
     shown = cards(Reader(path))
-    expected = {"digits_store": {"search"},
+    expected = {"digits_store": {"search", "grid"},
                 "evolved_store": {"explorer", "evolution"}}[store]
     assert expected <= {c.page for c in shown}
     home = page("home").run()
     assert not home.exception and not home.error
-    assert all(c.pictures or c.points for c in shown)
+    assert all(c.pictures or c.points or c.grid is not None for c in shown)
     for card in shown:  # the link a card carries lands on that view
         at = page(card.page, **card.link).run()
         assert not at.exception and not at.error, (card.page, at.exception, at.error)

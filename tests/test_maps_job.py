@@ -71,6 +71,26 @@ def test_cli_maps_and_bad_input(tmp_path):
     assert split.returncode == 2 and "no images in split 'validation'" in split.stderr
 
 
+def test_stored_maps_split_the_focused_pair_over_channels_on_request(tmp_path, monkeypatch):
+    path = tmp_path / "s.duckdb"
+    precompute_maps(Store(path), get_registry().open_dataset("digits[:300]"),
+                    get_registry().load_model("vizkit_small_cnn", "random"), "stages.2",
+                    "cosine", k=5, queries="first:3", progress=False)
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(path))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('similarity')",
+                             default_timeout=120).run()
+    assert at.radio(key="simmap_maps_from").value == "precomputed"
+    assert not [c for c in at.caption if "channel contributions" in c.value]  # not unasked
+    at.toggle(key="simmap_stored_channels").set_value(True).run()
+    at.button(key="simmap_focus_next").click().run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    focus = float(next(m.value for m in at.markdown if m.value.startswith("**#2**"))
+                  .split("cosine ")[1].split()[0])  # the second result's, above its column
+    note = next(c.value for c in at.caption if "channel contributions" in c.value)
+    assert float(note.split("score ")[1].split(" is")[0]) == pytest.approx(focus, abs=2e-4)
+
+
 def test_page_serves_stored_maps_when_the_images_are_gone(tmp_path, monkeypatch):
     folder = tmp_path / "photos"
     name = _image_folder(folder)
@@ -92,6 +112,8 @@ def test_page_serves_stored_maps_when_the_images_are_gone(tmp_path, monkeypatch)
     assert any("not available here" in i.value and "precomputed" in i.value for i in at.info)
     assert len([c for c in at.caption if "Σ map" in c.value]) == 5
     at.radio(key="simmap_maps_from").set_value("precomputed").run()
+    at.toggle(key="simmap_stored_channels").set_value(True).run()  # needs the images too
+    assert not at.exception and any("by channel needs the model" in i.value for i in at.info)
     at.selectbox(key="simmap_stored_query").select(4).run()
     assert not at.exception and len([c for c in at.caption if "Σ map" in c.value]) == 5
     at.selectbox(key="simmap_metric").select("dot").run()  # no maps stored for dot

@@ -20,15 +20,11 @@ CHART_FOR, CHART_AGAINST = 12, 6
 
 
 def draw_why_by_channel(reader: Reader, frow: FeaturesRow, query: SpatialFeatures,
-                        results: pd.DataFrame, result_features: list[SpatialFeatures],
-                        metric: str, prefix: str) -> None:
-    """The section under the maps: pick a result, see its score split over channels."""
-    st.subheader("Why similar, by channel")
-    ranks = list(range(len(result_features)))
-    pick = st.selectbox("Result", ranks, key=f"{prefix}_channel_result",
-                        format_func=lambda r: f"#{r + 1} · image {int(results['idx'].iloc[r])}"
-                        f" · {metric} {float(results['score'].iloc[r]):.3f}")
-    result = result_features[pick]
+                        result: SpatialFeatures, rank: int, metric: str, prefix: str) -> None:
+    """The focused (query, result #``rank``) pair's score split over channels: the
+    contributions as bars, then the channels adding and taking the most, each with where it
+    acts on both images and (when stored) its optimised image and top images."""
+    st.markdown(f"**Why similar, by channel** · result #{rank}")
     split = channel_split(query, result, metric)
     top, against = split.most_for(CHART_FOR), split.most_against(CHART_AGAINST)
     st.caption(f"The {metric} score {split.score:.4f} is the sum of {len(split.contributions)} "

@@ -53,13 +53,13 @@ def _rescore(reader, query, frow, metric, service, results):
     return results.assign(rank=ranks, score=scores)
 
 
-def _panel(title, query, service, metric, shown_results, notes, is_relative):
+def _panel(title, query, service, metric, shown_results, notes, is_relative, focused):
     st.subheader(title)
     qf = query_features(query, service)
     result_features, maps = service.maps(qf, shown_results["idx"], metric.name)
     draw_panel(qf.view, shown_results, [r.view for r in result_features], maps,
                map_metric(metric.name), columns=COLUMNS, notes=notes,
-               is_relative=is_relative, ranked_by=metric.name)
+               is_relative=is_relative, ranked_by=metric.name, highlight=focused)
 
 
 def render() -> None:
@@ -109,32 +109,33 @@ def _compare(reader, frow_a, metric_a, frow_b, metric_b, url, view: dict) -> Non
     for col, k in zip(cols, (1, 5, 10, 20)):
         col.metric(f"Overlap@{k}", f"{overlap_at(ranked_a['idx'], ranked_b['idx'], k):.0%}",
                    help=f"Share of A's top {k} that is also in B's top {k}.")
-    _focus(query, (service_a, metric_a, ranked_a, a_by_b), (service_b, metric_b, ranked_b,
-                                                            b_by_a))
+    focused = _focus(query, (service_a, metric_a, ranked_a, a_by_b),
+                     (service_b, metric_b, ranked_b, b_by_a))
     in_b = [f"B rank {r}" for r in b_by_a["rank"]]
     in_a = [f"A rank {r}" for r in a_by_b["rank"]]
     with st.expander(f"All {K} results in the four panels: each ranking with each "
                      "embedding's maps"):
         is_relative = pick_relative("cmp")
         _panel("1 · Ranked by A, with A's maps and scores", query, service_a, metric_a,
-               ranked_a, in_b, is_relative)
+               ranked_a, in_b, is_relative, focused)
         _panel("2 · Ranked by A, with B's maps and B's scores", query, service_b, metric_b,
-               b_by_a.assign(rank=ranked_a["rank"]), in_b, is_relative)
+               b_by_a.assign(rank=ranked_a["rank"]), in_b, is_relative, focused)
         _panel("3 · Ranked by B, with B's maps and scores", query, service_b, metric_b,
-               ranked_b, in_a, is_relative)
+               ranked_b, in_a, is_relative, focused)
         _panel("4 · Ranked by B, with A's maps and A's scores", query, service_a, metric_a,
-               a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative)
+               a_by_b.assign(rank=ranked_b["rank"]), in_a, is_relative, focused)
 
 
-def _focus(query, a, b) -> None:
+def _focus(query, a, b) -> int | None:
     """One result at a time, large: under A and under B, the pair's maps and its scores and
-    ranks in both embeddings; previous / next through either ranking."""
+    ranks in both embeddings; previous / next through either ranking. Returns the focused
+    image's dataset index, which the four panels frame wherever it appears."""
     (service_a, metric_a, ranked_a, a_of_b), (service_b, metric_b, ranked_b, b_of_a) = a, b
     st.subheader("One result at a time")
     side = st.radio("Results ranked by", ["A", "B"], horizontal=True, key="cmp_focus_side")
     ranked = ranked_a if side == "A" else ranked_b
     if ranked.empty:
-        return
+        return None
     labels = [f"#{r.rank} · {r.class_name} · {r.id}" for r in ranked.itertuples()]
     i = pickers.step("cmp_focus", labels, f"Result, ranked by {side}")
     idx = int(ranked["idx"].iloc[i])
@@ -152,6 +153,7 @@ def _focus(query, a, b) -> None:
         sides.append((f"{name}: {metric.name}", qf.view, result.view, pm,
                       {f"{name} score": f"{score:.4f}", f"rank under {name}": f"#{rank}"}))
     draw_focus(sides, map_metric(metric_a.name), ranked_by=metric_a.name)
+    return idx
 
 
 def _open(idx: int) -> None:

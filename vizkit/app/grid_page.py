@@ -3,15 +3,13 @@ or mean nDCG@50 per model (rows) and layer (columns, in depth order) under a cho
 click a cell (or pick it below) to open semantic search in that configuration."""
 from __future__ import annotations
 
-import numpy as np
-import plotly.graph_objects as go
 import streamlit as st
 
-from vizkit import palette
-from vizkit.app import data, links
+from vizkit.app import data, links, plots
 from vizkit.app.grid import open_in_search
 from vizkit.read.grid import (
     MAX_QUERIES,
+    SCORES,
     configurations,
     labelled_datasets,
     quality_table,
@@ -19,7 +17,6 @@ from vizkit.read.grid import (
 )
 from vizkit.registry import get_registry
 
-SCORES = {"ndcg_at_50": "mean nDCG@50", "recall_at_1": "Recall@1"}
 CHART = "grid_heatmap"
 
 
@@ -60,27 +57,7 @@ def render() -> None:
                f"from stored top-50 lists where `vizkit precompute --models ... --metrics "
                f"{metric}` made them); {SCORES[score]} of their top 50 against their class. "
                "Columns are each model's stored layers from shallow to deep.")
-    models = list(dict.fromkeys(table["model"]))
-    # a heatmap of square markers: clicking one is a point selection (Plotly selects
-    # points of scatter traces, not heatmap cells)
-    values = table[score].to_numpy(float)
-    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
-    fraction = (values - lo) / ((hi - lo) or 1.0)
-    fig = go.Figure(go.Scatter(
-        x=[f"layer {d}" for d in table["depth"]], y=table["model"], mode="markers+text",
-        text=[f"{r.layer}<br>{getattr(r, score):.3f}" for r in table.itertuples()],
-        textfont={"color": [palette.text_colour(f) for f in fraction], "size": 11},
-        customdata=table["result_key"],
-        marker={"symbol": "square", "size": 64, "color": values, "cmin": lo, "cmax": hi,
-                "colorscale": palette.plotly_scale(palette.SEQUENTIAL), "showscale": True,
-                "line": {"color": palette.GUIDE, "width": 1},
-                "colorbar": {"title": SCORES[score]}},
-        hovertemplate="%{y}<br>%{text}<extra></extra>"))
-    fig.update_layout(height=140 + 80 * len(models), margin={"t": 10},
-                      xaxis={"categoryorder": "array", "categoryarray":
-                             [f"layer {d}" for d in range(1, int(table["depth"].max()) + 1)]},
-                      yaxis={"categoryorder": "array", "categoryarray": models[::-1]},
-                      dragmode=False)
+    fig = plots.quality_heatmap(table, score, SCORES[score])
     st.plotly_chart(fig, key=CHART, on_select="rerun", selection_mode=("points",))
     points = (st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])
     clicked = points[0].get("customdata") if points else None

@@ -1,6 +1,7 @@
 """Home: what vizkit is, shown with the store's own results — a search, a pair's similarity
-maps, a channel and the images that excite it, a run's map — each card opening its page on
-that very view; the store's tables, the pages' commands and the plugins behind expanders."""
+maps, a channel and the images that excite it, a run's map, the Models x layers heatmap —
+each card opening its page on that very view; the store's tables, the pages' commands and
+the plugins behind expanders."""
 from __future__ import annotations
 
 import pandas as pd
@@ -10,6 +11,7 @@ from vizkit import palette
 from vizkit.app import data, plots
 from vizkit.app.router import page_link
 from vizkit.plugins import failures, get_plugins
+from vizkit.read.grid import SCORES
 from vizkit.read.showcase import Card, cards
 from vizkit.registry import get_registry
 
@@ -50,6 +52,10 @@ def _card(card: Card) -> None:
         fig = plots.scatter(df.iloc[plots.sample(len(df), 4000)], "class", colours,
                             height=260)
         fig.update_layout(showlegend=False, dragmode=False, margin={"t": 0, "b": 0})
+        st.plotly_chart(fig, key=f"home_{card.page}", config={"displayModeBar": False})
+    elif card.grid is not None:
+        fig = plots.quality_overview(card.grid, card.link["score"], SCORES[card.link["score"]])
+        fig.update_layout(margin={"t": 0, "b": 0, "l": 0, "r": 0})
         st.plotly_chart(fig, key=f"home_{card.page}", config={"displayModeBar": False})
     else:
         cols = st.columns(min(len(card.pictures), 5))

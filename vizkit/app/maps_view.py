@@ -50,17 +50,23 @@ def draw_legend(vmax: float, metric: str, is_relative: bool = False,
 def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list[np.ndarray],
                maps: list[PairMaps], metric: str, *, columns: int = 5,
                notes: list[str] | None = None, is_relative: bool = False,
-               ranked_by: str | None = None) -> None:
+               ranked_by: str | None = None, highlight: int | None = None) -> None:
     """One row of columns per ``columns`` results: ``#rank · score``, the query's map
     over ``query_view`` (top), the result's map (bottom) and ``notes`` (e.g. its rank
     elsewhere). One colour scale for every map in the panel, so they compare.
     ``is_relative`` draws each map minus an even share of its score; ``ranked_by`` names the
-    metric of the scores above the columns when it is not the maps' own ``metric``."""
+    metric of the scores above the columns when it is not the maps' own ``metric``;
+    ``highlight`` is the dataset index of the result in focus, framed wherever it appears
+    (a caption says so when this ranking does not hold it)."""
     if is_relative:
         maps = [PairMaps(relative(m.query, m.score), relative(m.result, m.score), m.score)
                 for m in maps]
     vmax = shared_scale([m.query for m in maps] + [m.result for m in maps])
     rows = list(results.itertuples())
+    if highlight is not None:
+        where = [i for i, r in enumerate(rows) if int(r.idx) == highlight]
+        st.caption(f"The result in focus is framed: #{rows[where[0]].rank} here." if where
+                   else f"The result in focus is not among these {len(rows)}.")
     for lo in range(0, len(rows), columns):
         cols = st.columns(columns)
         for j, col in enumerate(cols):
@@ -68,10 +74,12 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
             if i >= len(rows):
                 break
             row, view, pm = rows[i], result_views[i], maps[i]
-            with col:
+            focused = highlight is not None and int(row.idx) == highlight
+            with col.container(border=focused):
                 rank = f"#{row.rank}" if isinstance(row.rank, (int, np.integer)) else \
                     str(row.rank)
-                st.markdown(f"**{rank}** · {ranked_by or metric} {row.score:.4f}")
+                st.markdown(f"**{rank}** · {ranked_by or metric} {row.score:.4f}"
+                            + (" · **in focus**" if focused else ""))
                 st.image(signed_overlay(query_view, pm.query, vmax), width="stretch",
                          output_format="PNG")
                 st.image(signed_overlay(view, pm.result, vmax), width="stretch",

@@ -200,3 +200,54 @@ def cluster_flow(flow: np.ndarray, before: str, after: str) -> go.Figure:
         textfont={"color": palette.INK, "size": 12}))
     fig.update_layout(height=460, margin={"l": 10, "r": 10, "t": 10, "b": 10})
     return fig
+
+
+def quality_heatmap(table: pd.DataFrame, score: str, title: str) -> go.Figure:
+    """The Models x layers heatmap of ``table`` (read.grid.quality_table): a square marker
+    per (model, layer) with the layer's name and ``score`` in readable type, models as rows,
+    each model's layers from shallow to deep as columns. Markers, not a heatmap trace:
+    clicking one is a point selection (Plotly selects points, not heatmap cells)."""
+    models = list(dict.fromkeys(table["model"]))
+    values = table[score].to_numpy(float)
+    lo, hi = float(np.nanmin(values)), float(np.nanmax(values))
+    fraction = (values - lo) / ((hi - lo) or 1.0)
+    fig = go.Figure(go.Scatter(
+        x=[f"layer {d}" for d in table["depth"]], y=table["model"], mode="markers+text",
+        text=[f"{r.layer}<br>{getattr(r, score):.3f}" for r in table.itertuples()],
+        textfont={"color": [palette.text_colour(f) for f in fraction], "size": 11},
+        customdata=table["result_key"],
+        marker={"symbol": "square", "size": 64, "color": values, "cmin": lo, "cmax": hi,
+                "colorscale": palette.plotly_scale(palette.SEQUENTIAL), "showscale": True,
+                "line": {"color": palette.GUIDE, "width": 1},
+                "colorbar": {"title": title}},
+        hovertemplate="%{y}<br>%{text}<extra></extra>"))
+    fig.update_layout(height=140 + 80 * len(models), margin={"t": 10},
+                      xaxis={"categoryorder": "array", "categoryarray":
+                             [f"layer {d}" for d in range(1, int(table["depth"].max()) + 1)]},
+                      yaxis={"categoryorder": "array", "categoryarray": models[::-1]},
+                      dragmode=False)
+    return fig
+
+
+def quality_overview(table: pd.DataFrame, score: str, title: str) -> go.Figure:
+    """The Models x layers table as a compact heatmap for a card: models as rows (their
+    short names), depth as columns, each cell's ``score`` written in it and its layer's
+    name on hover."""
+    models = list(dict.fromkeys(table["model"]))
+    depth = int(table["depth"].max())
+    z = np.full((len(models), depth), np.nan)
+    names = np.full((len(models), depth), "", dtype=object)
+    for r in table.itertuples():
+        z[models.index(r.model), r.depth - 1] = getattr(r, score)
+        names[models.index(r.model), r.depth - 1] = r.layer
+    lo, hi = float(np.nanmin(z)), float(np.nanmax(z))
+    fig = go.Figure(go.Heatmap(
+        z=z, x=[f"layer {d}" for d in range(1, depth + 1)],
+        y=[m.split(" (")[0] for m in models], customdata=names, zmin=lo, zmax=hi,
+        colorscale=palette.plotly_scale(palette.SEQUENTIAL), xgap=2, ygap=2,
+        text=[[f"{v:.2f}" if v == v else "" for v in row] for row in z],
+        texttemplate="%{text}", colorbar={"title": title, "thickness": 10},
+        hovertemplate="%{y} · %{customdata}<br>%{z:.3f}<extra></extra>"))
+    fig.update_traces(textfont={"size": 11})
+    fig.update_layout(height=80 + 44 * len(models), yaxis={"autorange": "reversed"})
+    return fig

@@ -43,15 +43,36 @@ def _render_stored(reader: Reader, frow: FeaturesRow, mrow: MapsRow, url, view: 
     views = {i: thumbnail_array(b) for i, b in thumbs.items()}
     st.image(thumbs[idx], width=112, caption="query " + images.caption(idx))
     result_views = [views[int(i)] for i in nbr[:K]]
-    _focus(views[idx], results, result_views, maps[:K], mrow.map_metric, mrow.metric)
-    draw_panel(views[idx], results, result_views, maps[:K],
-               mrow.map_metric, is_relative=pick_relative(PREFIX), ranked_by=mrow.metric)
+    at = _focus(views[idx], results, result_views, maps[:K], mrow.map_metric, mrow.metric)
+    if at is not None:
+        _stored_by_channel(reader, frow, idx, int(nbr[at]), at, mrow.map_metric)
+    _overview(results)
+    draw_panel(views[idx], results, result_views, maps[:K], mrow.map_metric,
+               is_relative=pick_relative(PREFIX), ranked_by=mrow.metric,
+               highlight=None if at is None else int(nbr[at]))
 
 
-def _focus(query_view, results, result_views, maps, shown: str, ranked_by: str) -> None:
-    """One result at a time, large, with its numbers; the panel below is the overview."""
-    if results.empty:
+def _stored_by_channel(reader: Reader, frow: FeaturesRow, query: int, result: int, at: int,
+                       shown: str) -> None:
+    """The by-channel split of the focused pair, on request: it needs the model (stored
+    maps do not keep channels), which a page of stored maps otherwise never loads."""
+    if not st.toggle("Why similar, by channel (computes this pair's features with the "
+                     "model)", key=f"{PREFIX}_stored_channels"):
         return
+    try:
+        with st.spinner("Loading the model and computing this pair's features…"):
+            features = map_service(reader, frow).dataset_features([query, result])
+    except (DatasetMissingError, ImportError) as e:
+        st.info(f"The split by channel needs the model and the images: {e}")
+        return
+    draw_why_by_channel(reader, frow, features[0], features[1], at + 1, shown, PREFIX)
+
+
+def _focus(query_view, results, result_views, maps, shown: str, ranked_by: str) -> int | None:
+    """One result at a time, large, with its numbers; the panel below is the overview.
+    Returns the focused result's position (None when there is none)."""
+    if results.empty:
+        return None
     st.subheader("One result at a time")
     labels = [f"#{r.rank} · {r.class_name} · {r.id}" for r in results.itertuples()]
     i = pickers.step(f"{PREFIX}_focus", labels, "Result")
@@ -60,6 +81,10 @@ def _focus(query_view, results, result_views, maps, shown: str, ranked_by: str) 
         numbers[f"Σ map ({shown})"] = f"{maps[i].score:.4f}"
     draw_focus([("", query_view, result_views[i], maps[i], numbers)], shown,
                ranked_by=ranked_by)
+    return i
+
+
+def _overview(results) -> None:
     st.subheader(f"All {len(results)} results")
 
 
@@ -112,7 +137,9 @@ def _maps(reader: Reader, frow: FeaturesRow, metric, url, view: dict) -> None:
     if results.empty:
         st.info(f"{frow.dataset.name} holds no other image to compare this query with.")
         return
-    _focus(qf.view, results, [r.view for r in result_features], maps, shown, metric.name)
+    at = _focus(qf.view, results, [r.view for r in result_features], maps, shown, metric.name)
+    draw_why_by_channel(reader, frow, qf, result_features[at], at + 1, shown, PREFIX)
+    _overview(results)
     draw_panel(qf.view, results, [r.view for r in result_features], maps, shown,
-               ranked_by=metric.name, is_relative=is_relative)
-    draw_why_by_channel(reader, frow, qf, results, result_features, shown, PREFIX)
+               ranked_by=metric.name, is_relative=is_relative,
+               highlight=int(results["idx"].iloc[at]))

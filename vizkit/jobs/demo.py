@@ -10,10 +10,10 @@ precomputes features of ``demo``'s final checkpoint for two layers over all 70,0
 (and reports their Recall@1 on the whole test split) and the similarity maps of 40 test
 queries (so the similarity page needs no model to show them), lays out every checkpoint's
 embedding of 1,000 test images on one aligned UMAP with k-means clusters and the
-classifier's predictions, and, for the model explorer, optimised images of 4 channels per
-stage of both runs and the test images that excite every channel most. A second run finds
-everything in the store and takes seconds. ``--quick`` (:data:`QUICK`) is the reduced
-version a hosted app builds on its first start.
+classifier's predictions, and, for the model explorer, optimised images of 16 channels per
+stage of both runs (one batched optimisation per stage) and the test images that excite
+every channel most. A second run finds everything in the store and takes seconds.
+``--quick`` (:data:`QUICK`) is the reduced version a hosted app builds on its first start.
 """
 from __future__ import annotations
 
@@ -65,7 +65,7 @@ class DemoPlan:
 
 
 FULL = DemoPlan(epochs=3, batches_per_epoch=360, metric_epochs=2, metric_batches=50,
-                eval_images=1500, layout_images=1000, channels=4, map_queries=40,
+                eval_images=1500, layout_images=1000, channels=16, map_queries=40,
                 steps=48, grid_images=600)
 PRETRAINED = "efficientnet_lite0.imagenet"  # the example plugin's model, when installed
 PRETRAINED_SIZE = 64  # px: Fashion-MNIST's 28 px upsampled, a fraction of 224's cost
@@ -109,8 +109,8 @@ def models_by_layers(store: Store, dataset: str, plan: DemoPlan, demo_model: Loa
     model = load_model(PRETRAINED, "pretrained", input_size=PRETRAINED_SIZE).to(device, amp)
     rows += precompute(store, images, model, model.curated_layers(), ["cosine"], k=20,
                        progress=progress)
-    explore(store, images, model, model.curated_layers()[-2:-1], plan.channels // 2,
-            plan.steps, progress=progress)
+    explore(store, images, model, model.curated_layers()[-2:-1], plan.channels, plan.steps,
+            progress=progress)
     return rows
 
 

@@ -10,6 +10,7 @@ from vizkit.compute.channels import (
     check_channel,
     default_size,
     render_channel,
+    render_channels,
     sample_channels,
     top_activations,
 )
@@ -19,6 +20,10 @@ from vizkit.jobs.ingest import ensure_dataset
 from vizkit.progress import bar as tqdm
 from vizkit.store import Store
 from vizkit.store import explorer as explorer_store
+
+# channels optimised together (one batched optimisation, see render_channels): 16 keeps a
+# 128-px batch of a large model within a few hundred MB
+RENDER_BATCH = 16
 
 
 def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str],
@@ -44,11 +49,13 @@ def explore(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str
                     & (done["size"] == size)]
         sample = sample_channels(model.layer(layer).channels, channels, seed)
         todo = [c for c in sample if c not in set(done["channel"])]
-        bar = tqdm(todo, desc=f"channel images {model.name} {layer}", unit="channel",
-                   disable=not progress)
-        for channel in bar:
-            item = render_channel(model, layer, channel, size, steps, seed, objective)
-            _store_channel_image(store, model, item)
+        with tqdm(total=len(todo), desc=f"channel images {model.name} {layer}",
+                  unit="channel", disable=not progress) as bar:
+            for start in range(0, len(todo), RENDER_BATCH):  # stored per batch: resumable
+                chunk = todo[start: start + RENDER_BATCH]
+                for item in render_channels(model, layer, chunk, size, steps, seed, objective):
+                    _store_channel_image(store, model, item)
+                bar.update(len(chunk))
         counts[layer] = len(sample)
     return counts
 

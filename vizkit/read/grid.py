@@ -14,6 +14,7 @@ from vizkit.read.rows import FeaturesRow
 
 MAX_QUERIES = 2000  # bounded whatever the dataset (a visitor's click)
 K = 50
+SCORES = {"ndcg_at_50": "mean nDCG@50", "recall_at_1": "Recall@1"}  # column: its name
 
 
 def ndcg_at_k(query_labels: np.ndarray, result_labels: np.ndarray) -> np.ndarray:

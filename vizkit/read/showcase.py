@@ -1,6 +1,7 @@
 """What the home page shows: one real example of each kind of result the store holds — a
 search and its nearest images, a pair's similarity maps, a channel's optimised image with
-the images that excite it most, a run's map of its last checkpoint — each with the link
+the images that excite it most, a run's map of its last checkpoint, the Models x layers
+heatmap — each with the link
 parameters that open its page on exactly that view. Only stored results are read (no
 model, no search beyond a stored list), so the home page draws in well under a second;
 a kind the store does not hold is simply absent."""
@@ -9,10 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import numpy as np
+import pandas as pd
 
 from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
 from vizkit.read.explorer import channel_images, models, top_images
+from vizkit.read.grid import SCORES, labelled_datasets, quality_table, richest_first
 from vizkit.read.layouts import coords, series, series_layouts
 from vizkit.read.maps import map_queries, stored_maps
 from vizkit.read.rows import FeaturesRow
@@ -23,7 +26,8 @@ SHOWN = 8  # results or images per card
 @dataclass(frozen=True)
 class Card:
     """One example: its page, a title and sentence, thumbnails (PNG bytes) with captions,
-    and the link parameters that open the page on it (``points`` for a map card)."""
+    and the link parameters that open the page on it (``points`` for a map card, ``grid``
+    for the Models x layers card: read.grid.quality_table's rows)."""
 
     page: str
     title: str
@@ -32,6 +36,7 @@ class Card:
     captions: list[str] = field(default_factory=list)
     link: dict[str, str] = field(default_factory=dict)
     points: dict | None = None
+    grid: pd.DataFrame | None = None
 
 
 def _features_link(frow: FeaturesRow) -> dict[str, str]:
@@ -158,10 +163,31 @@ def evolution_card(reader: Reader) -> Card | None:
                         "classes": images.classes})
 
 
+def grid_card(reader: Reader, score: str = "ndcg_at_50") -> Card | None:
+    """The Models x layers heatmap of the dataset with the most (model, layer) cells, under
+    cosine, when it has at least two cells to compare (a memoised look-up the grid page
+    then reuses)."""
+    from vizkit.registry import get_registry
+
+    datasets = richest_first(reader, labelled_datasets(reader))
+    if not datasets:
+        return None
+    table = quality_table(reader, datasets[0], get_registry().metric("cosine"))
+    if len(table) < 2:
+        return None
+    best = table.loc[table[score].idxmax()]
+    return Card("grid", "Models × layers",
+                f"Which model and layer retrieve best on {datasets[0]}: {SCORES[score]} of "
+                f"{int(table['queries'].max()):,} queries per cell (cosine). Best: "
+                f"{best['model']} at {best['layer']} ({best[score]:.3f}).",
+                link={"dataset": datasets[0], "metric": "cosine", "score": score},
+                grid=table)
+
+
 def cards(reader: Reader) -> list[Card]:
     """Every example the store can show, in the order the home page draws them; made once
     per version of the store (a revisit reads nothing again)."""
     def make() -> list[Card]:
         return [c for c in (search_card(reader), maps_card(reader), channel_card(reader),
-                            evolution_card(reader)) if c is not None]
+                            evolution_card(reader), grid_card(reader)) if c is not None]
     return reader.memo("home cards", reader.version(), make, keep=2)
