@@ -92,8 +92,9 @@ def _compare(reader, frow_a, metric_a, frow_b, metric_b, url, view: dict) -> Non
         st.info(f"No exact additive map exists for {m}; its maps show the cosine similarity "
                 "of the same features.")
     _disagreements(reader, (frow_a, metric_a), (frow_b, metric_b))
-    service_a = map_service(reader, frow_a)
-    service_b = map_service(reader, frow_b)
+    with st.spinner("Loading A's and B's models…"):  # once per reader, then kept
+        service_a = map_service(reader, frow_a)
+        service_b = map_service(reader, frow_b)
     pickers.apply_query_link(reader, frow_a, "cmp", url)
     query = pickers.pick_query(reader, frow_a, "cmp", width=112, whole=True,
                                what="see where it looks like the dataset's images")

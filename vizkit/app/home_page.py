@@ -31,7 +31,8 @@ def render() -> None:
         st.info(f"There is no store at `{reader.path}` yet. Run `vizkit demo` (no network "
                 "needed) to train the demo model on Fashion-MNIST and precompute its results.")
     else:
-        shown = cards(reader)
+        with st.spinner("Gathering one example of each result from the store…"):
+            shown = cards(reader)  # once per version of the store
         if not shown:
             st.info("The store holds no results to show yet: run `vizkit precompute ...` "
                     "(see the pages' commands below).")
