@@ -26,7 +26,8 @@ RULES: list[tuple[str, tuple[str, ...], str]] = [
     ("vizkit/plugins.py", ("vizkit.registry",), "the plugin manager does not know the "
      "registry built from it (no import cycle)"),
 ]
-STORE_MAY_IMPORT = ("vizkit.store", "vizkit.errors", "vizkit.paths")
+STORE_MAY_IMPORT = ("vizkit.store", "vizkit.errors", "vizkit.paths", "vizkit.files")
+MAX_LINES = 400  # a module longer than this does more than one job: split it
 STREAMLIT_ONLY_IN = ("vizkit/app/", "streamlit_app.py")
 READ_ONLY_PARTS = ("vizkit/read/", "vizkit/app/")
 WRITE_CALLS = ("write", "drop_tables")  # and every put_*
@@ -63,7 +64,11 @@ def violations(root: Path) -> list[str]:
                    + [root / "streamlit_app.py"])
     for path in files:
         rel = path.relative_to(root).as_posix()
-        tree = ast.parse(path.read_text(), filename=rel)
+        source = path.read_text()
+        tree = ast.parse(source, filename=rel)
+        if rel.startswith("vizkit/") and len(source.splitlines()) > MAX_LINES:
+            out.append(f"{rel}: {len(source.splitlines())} lines — a module over {MAX_LINES} "
+                       "lines does more than one job; split it by responsibility")
         statements = imports_of(tree)
 
         def offending(allowed) -> list[str]:
@@ -113,10 +118,11 @@ def test_the_check_catches_a_deliberate_violation(tmp_path):
         "def render(reader):\n    reader.store.put_features({}, None)\n")
     (tmp_path / "vizkit" / "read" / "bad_read.py").write_text("import streamlit as st\n")
     (tmp_path / "vizkit" / "jobs" / "bad_jobs.py").write_text("from vizkit import app\n")
+    (tmp_path / "vizkit" / "jobs" / "long_job.py").write_text("x = 1\n" * 401)
     found = "\n".join(violations(tmp_path))
     for name in ("bad_compute.py: imports vizkit.store", "bad_store.py: imports vizkit.compute",
                  "bad_plugin.py: imports vizkit.app.search_page", "bad_page.py:2: calls "
                  ".put_features()", "bad_read.py: imports streamlit", "bad_jobs.py: imports "
-                 "vizkit.app"):
+                 "vizkit.app", "long_job.py: 401 lines"):
         assert name in found, (name, found)
-    assert len(found.splitlines()) == 6, found
+    assert len(found.splitlines()) == 7, found

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from vizkit.errors import VizkitError
+from vizkit.files import process_alive
 from vizkit.paths import read_only
 from vizkit.progress import PROGRESS_ENV
 
@@ -133,12 +134,4 @@ def _last_line(log: Path) -> str:
 
 
 def _alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True
+    return pid > 0 and process_alive(pid)

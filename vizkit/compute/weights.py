@@ -6,7 +6,6 @@ message when a file asks for more — vizkit never falls back to unpickling arbi
 """
 from __future__ import annotations
 
-import hashlib
 import pickle
 from pathlib import Path
 
@@ -18,15 +17,6 @@ NOT_PLAIN = ("{path} is not a plain weights file: it asks to build Python object
              "than tensors, numbers and containers. vizkit does not execute code from "
              "checkpoints or weights files; save the model's state_dict with torch.save "
              "(or as .safetensors) and use that file.")
-
-
-def sha256_file(path: str | Path, chunk: int = 1 << 20) -> str:
-    """The SHA-256 of a file's bytes, read in chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_weights(path: str | Path) -> dict:

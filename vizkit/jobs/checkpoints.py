@@ -8,7 +8,7 @@ from pathlib import Path
 
 import torch
 
-from vizkit.compute.weights import sha256_file
+from vizkit.files import sha256_file
 
 
 def save_checkpoint(folder: Path, run: str, epoch: int, module: torch.nn.Module,

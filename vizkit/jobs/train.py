@@ -29,7 +29,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from vizkit.api.datasets import Dataset, SplitDataset, SubsetDataset
+from vizkit.api.datasets import Dataset
 from vizkit.api.loaded import LoadedModel, weights_fingerprint
 from vizkit.api.losses import Loss
 from vizkit.api.models import PRE_LOGITS
@@ -43,8 +43,10 @@ from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key, features_meta
 from vizkit.jobs.loading import default_workers, prepared_batches
 from vizkit.jobs.train_checks import checked_config
+from vizkit.jobs.train_eval import embed, evaluation_sets, split_indices
+from vizkit.jobs.train_init import head_name, in_module, initialise
 from vizkit.progress import bar as tqdm
-from vizkit.read.models import read_verified, resolve_checkpoint
+from vizkit.read.models import read_verified
 from vizkit.registry import get_registry
 from vizkit.store import Store
 
@@ -99,47 +101,6 @@ class TrainConfig:
     momentum: float = 0.9
 
 
-def _split_indices(dataset: Dataset, split: str) -> np.ndarray:
-    idx = np.flatnonzero(dataset.splits == split)
-    return idx if len(idx) else np.arange(len(dataset))
-
-
-def evaluation_sets(dataset: Dataset, eval_images: int) -> dict[str, Dataset]:
-    """``{"test": ..., "train": ...}``: the test split and the train split, each cut to its
-    first ``eval_images`` images (0 = all); ``{"all": dataset}`` when there are no splits."""
-    splits = set(map(str, dataset.splits))
-    if not {"train", "test"} <= splits:
-        sets = {"all": dataset}
-    else:
-        sets = {s: SplitDataset(dataset, s) for s in ("test", "train")}
-    return {s: SubsetDataset(d, eval_images) if 0 < eval_images < len(d) else d
-            for s, d in sets.items()}
-
-
-class _EvalBatch:
-    """Batch ``i`` of an evaluation pass, preprocessed (in a worker process, when there are
-    workers)."""
-
-    def __init__(self, dataset: Dataset, idx: np.ndarray, model: LoadedModel, batch_size: int):
-        self.dataset, self.idx, self.batch_size = dataset, idx, batch_size
-        self.preprocess = model.preprocess
-
-    def __call__(self, i: int) -> torch.Tensor:
-        lo = i * self.batch_size
-        return self.preprocess(self.dataset.batch_images(self.idx[lo: lo + self.batch_size]))
-
-
-def embed(model: LoadedModel, dataset: Dataset, idx: np.ndarray, layer: str,
-          batch_size: int = 512, workers: int = 0) -> np.ndarray:
-    """Pooled features of ``layer`` for the images at ``idx`` (model in eval mode)."""
-    model.module.eval()
-    prepare = _EvalBatch(dataset, idx, model, batch_size)
-    n = math.ceil(len(idx) / batch_size)
-    with torch.inference_mode():
-        return np.concatenate([model.pooled_features(x, [layer])[layer].numpy()
-                               for x in prepared_batches(prepare, n, workers, model.device)])
-
-
 class _TrainBatch:
     """Batch ``step`` of an epoch: uint8 images decoded, augmented with a generator seeded by
     (seed, epoch, step) alone, and labels -- the same in any worker process."""
@@ -182,7 +143,7 @@ class _Trainer:
         self.model = registry.load_model(config.model, "random", input_size=config.input_size,
                                          model_kwargs=self.model_kwargs)
         self.head = head_name(self.model)
-        self.started_from = self._initialise()
+        self.started_from = initialise(self.model, self.head, config, store)
         self.layer = config.eval_layer or (PRE_LOGITS if self.loss_plugin.classifier
                                            else self.model.embedding_layer())
         self.loss_fn = self.loss_plugin.build(n_classes, config.embedding_dim).to(self.device)
@@ -192,7 +153,7 @@ class _Trainer:
         self.normalize = (self.loss_plugin.normalize if config.normalize is None
                           else config.normalize) and not self.loss_plugin.classifier
         self.optimizer = self._optimizer()
-        self.train_idx = _split_indices(dataset, "train")
+        self.train_idx = split_indices(dataset, "train")
         self.balanced = config.classes_per_batch is not None or self.loss_plugin.balanced
         per_batch = (self._classes_per_batch() * config.images_per_class if self.balanced
                      else config.batch_size)
@@ -201,46 +162,11 @@ class _Trainer:
         self.eval_sets = evaluation_sets(dataset, config.eval_images)
         self.batch_limit: int | None = None  # set after running out of memory
 
-    def _initial_state(self) -> tuple[dict | None, str]:
-        """The state dict the run starts from (None: random) and how to name it."""
-        c = self.config
-        if c.init:
-            row = resolve_checkpoint(self.store, c.init)
-            return read_verified(row["file"], row["sha256"], row["label"])["state_dict"], \
-                f"checkpoint {row['label']}"
-        if c.weights == "random":
-            return None, f"random weights (seed {c.seed})"
-        if c.weights == "pretrained":
-            return get_registry().load_model(c.model, "pretrained").module.state_dict(), \
-                f"the pretrained weights of {c.model}"
-        from vizkit.compute.weights import load_weights, state_dict_of
-
-        return state_dict_of(load_weights(c.weights)), f"the weights in {c.weights}"
-
-    def _initialise(self) -> str:
-        """Load the starting weights into the model: every tensor of the same name and
-        shape; only the head may be left as made (a head of another size). Returns what the
-        run started from."""
-        state, label = self._initial_state()
-        if state is None:
-            return label
-        own = self.model.module.state_dict()
-        fits = {k: v for k, v in state.items() if k in own and tuple(v.shape) ==
-                tuple(own[k].shape)}
-        missing = [k for k in own if k not in fits]
-        not_head = [k for k in missing if not _in_module(k, self.head)]
-        if not fits or not_head:
-            raise VizkitError(f"{label} does not fit {self.config.model}: "
-                              f"{len(not_head) or len(own)} of its tensors are missing or of "
-                              f"another shape (first: {(not_head or list(own))[0]}).")
-        self.model.module.load_state_dict(fits, strict=False)
-        return label + (f"; its head ({self.head}) made anew" if missing else "")
-
     def _optimizer(self) -> torch.optim.Optimizer:
         """The optimiser, the new head (and the loss's own parameters) in a group of their
         own when ``head_lr`` differs from ``lr``."""
         c = self.config
-        head = [p for n, p in self.model.module.named_parameters() if _in_module(n, self.head)]
+        head = [p for n, p in self.model.module.named_parameters() if in_module(n, self.head)]
         ids = {id(p) for p in head}
         body = [p for p in self.model.module.parameters() if id(p) not in ids]
         head += list(self.loss_fn.parameters())
@@ -448,14 +374,3 @@ def train(store: Store, dataset: Dataset, config: TrainConfig, run: str,
                        f"{metrics[f'{first}_recall_at_1']:.4f}, MAP@R "
                        f"{metrics[f'{first}_map_at_r']:.4f}")
     return history
-
-
-def head_name(model: LoadedModel) -> str:
-    """The module a run makes anew for its outputs (timm's ``classifier``: ``fc``,
-    ``head.fc``, ...)."""
-    name = (getattr(model.module, "pretrained_cfg", None) or {}).get("classifier") or ""
-    return name[0] if isinstance(name, (list, tuple)) else name
-
-
-def _in_module(param: str, module: str) -> bool:
-    return bool(module) and (param == module or param.startswith(module + "."))

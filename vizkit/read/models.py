@@ -25,7 +25,8 @@ if TYPE_CHECKING:
 
 def read_verified(path: Path, sha256: str | None, label: str) -> dict:
     """The saved dict of a checkpoint file after checking it still has the recorded digest."""
-    from vizkit.compute.weights import load_weights, sha256_file
+    from vizkit.compute.weights import load_weights
+    from vizkit.files import sha256_file
 
     if not path.is_file():
         raise VizkitError(f"The file of checkpoint {label} ({path}) is gone. Re-run the "

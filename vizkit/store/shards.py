@@ -17,7 +17,6 @@ checked again before it is served.
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import stat
@@ -28,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from vizkit.errors import StoreError
+from vizkit.files import sha256_file
 
 FOLDER = "shards"
 
@@ -37,14 +37,6 @@ def folder(store_path: Path, result_key: str) -> Path:
     if not result_key or "/" in result_key or "\\" in result_key or result_key.startswith("."):
         raise StoreError(f"{result_key!r} is not a valid result key for a file name.")
     return store_path.parent / FOLDER / result_key
-
-
-def sha256_of(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def save_array(target: Path, array: np.ndarray) -> None:
@@ -130,7 +122,7 @@ def verify(shard: Shard) -> None:
     if st.st_size != shard.bytes:
         raise _damaged(shard, f"is {st.st_size:,} bytes where the store recorded "
                               f"{shard.bytes:,}")
-    if sha256_of(shard.path) != shard.sha256:
+    if sha256_file(shard.path) != shard.sha256:
         raise _damaged(shard, "does not match the SHA-256 the store recorded for it")
     if shard.dtype != "file":
         _check_array(shard, _load(shard.path))
