@@ -14,8 +14,8 @@ import torch
 from timing import compare, scratch
 
 from vizkit.jobs.extract import extract_features
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 
 
 def main():

@@ -30,8 +30,8 @@ import torch
 from timing import compare, scratch, store_in
 
 from vizkit.jobs.precompute import precompute
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 MODELS = ["resnet18", "mobilenetv3_small_100", "efficientnet_b0"]

@@ -16,8 +16,8 @@ from timing import compare
 from vizkit.compute.mapservice import MapService
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import VizkitError
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 
 
 def main():

@@ -164,7 +164,7 @@ def ray_vs_local(images: int) -> None:
 
     from vizkit.jobs.distributed import extract_with_ray, model_spec
     from vizkit.jobs.extract import extract_features
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
 
     os.environ["VIZKIT_EXTRACT_CHUNK"] = "2048"
     import vizkit.jobs.extract as extract_module

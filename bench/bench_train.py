@@ -21,14 +21,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from vizkit.api.loaded import LoadedModel
-from vizkit.compute import devices
 from vizkit.compute.evaluation import retrieval_metrics
 from vizkit.jobs.extract import extract_features
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.loading import default_workers
 from vizkit.jobs.train import TrainConfig, _Trainer, embed
 from vizkit.registry import get_registry
+from vizkit.runtime import devices
+from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
 

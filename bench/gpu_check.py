@@ -36,15 +36,15 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_train import bare_extraction, bare_training, job_training, sync  # noqa: E402
 
-from vizkit.compute import devices  # noqa: E402
 from vizkit.compute.channels import render_channel  # noqa: E402
 from vizkit.jobs.distributed import extract_with_ray, model_spec  # noqa: E402
 from vizkit.jobs.extract import extract_features  # noqa: E402
 from vizkit.jobs.loading import default_workers  # noqa: E402
 from vizkit.jobs.precompute import precompute  # noqa: E402
 from vizkit.jobs.train import TrainConfig, _Trainer  # noqa: E402
-from vizkit.read.models import load_model  # noqa: E402
 from vizkit.registry import get_registry  # noqa: E402
+from vizkit.runtime import devices  # noqa: E402
+from vizkit.runtime.models import load_model  # noqa: E402
 from vizkit.store import Store  # noqa: E402
 
 

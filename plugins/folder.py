@@ -16,8 +16,8 @@ import numpy as np
 
 from vizkit import hookimpl
 from vizkit.api.datasets import DatasetEntry, FileListDataset
-from vizkit.compute.images import SUPPORTED_EXTENSIONS, decode_image, supported_types
 from vizkit.errors import DatasetMissingError, ImageDecodeError
+from vizkit.images import SUPPORTED_EXTENSIONS, decode_image, supported_types
 
 SPLIT_NAMES = {"train": "train", "test": "test", "val": "val", "valid": "val"}
 SCAN_SHORT_SIDE = 64  # enough to know a file decodes; JPEGs are read at 1/8 scale

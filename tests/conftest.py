@@ -27,8 +27,8 @@ def digits_store(tmp_path_factory) -> Path:
     maps) and of a random-weight resnet18 at 32 px (newest, so the pickers' default), made
     once per session by the real precompute job."""
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     path = tmp_path_factory.mktemp("digits") / "vizkit.duckdb"
@@ -68,7 +68,7 @@ def evolved_store(tmp_path_factory) -> Path:
     for method in ("pca", "umap"):
         evolve_run(store, test_split, "t", "embedding", method, clusters=10, progress=False)
     from vizkit.jobs.explore import explore
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
 
     explore(store, test_split, load_model(None, checkpoint="t:2", store=store),
             ["stages.1", "stages.2"], channels=3, steps=64, top_k=8, progress=False)

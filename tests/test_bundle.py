@@ -57,7 +57,7 @@ def test_a_bundle_opens_from_another_folder_and_serves_the_pages(bundles, tmp_pa
     monkeypatch.setenv("VIZKIT_STORE", str(bundles / "full.vizkit"))
     _pages_draw()
     # a checkpoint in the bundle loads (verified against its recorded SHA-256)
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     model = load_model(None, checkpoint="t:2", store=Store(bundles / "full.vizkit"))
     assert model.checkpoint == "t:2"
     status = _vizkit("--store", str(bundles / "full.vizkit"), "status", cwd=tmp_path,

@@ -10,8 +10,8 @@ from conftest import require_fashion_mnist
 from PIL import Image
 from vizkit_plugins import fashion_mnist
 
-from vizkit.compute.images import decode_image
 from vizkit.errors import DatasetMissingError, ImageDecodeError, UnknownNameError
+from vizkit.images import decode_image
 from vizkit.registry import get_registry
 
 SYSTEM = fashion_mnist.SYSTEM_DIR
@@ -139,7 +139,7 @@ def test_bad_uploads_get_a_clear_error(payload):
 
 
 def test_decompression_bomb_is_refused(monkeypatch):
-    from vizkit.compute import images
+    from vizkit import images
 
     monkeypatch.setattr(images, "MAX_PIXELS", 100)
     with pytest.raises(ImageDecodeError, match="megapixels|bomb"):

@@ -17,8 +17,8 @@ from vizkit.compute.channels import (
 )
 from vizkit.compute.lucent_compat import _translate, lucent
 from vizkit.errors import VizkitError
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 from vizkit.store import explorer as explorer_store
 

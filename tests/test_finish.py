@@ -103,8 +103,8 @@ def test_models_x_layers_opens_on_the_fullest_dataset_and_offers_the_best_first(
     runs) and whose second has two layers of two models: the page opens on the second, and
     its "Open a configuration" box on the best cell, not the worst."""
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     store = Store(tmp_path / "vizkit.duckdb")

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 from vizkit.compute.disagreement import most_disagreeing, overlap_per_query
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 
@@ -28,8 +28,8 @@ def test_auto_layers_are_each_stage_and_the_pooled_features(name, expected):
 
 
 def test_the_grid_extracts_each_model_once_for_all_its_layers(tmp_path, monkeypatch):
-    from vizkit.api.loaded import LoadedModel
     from vizkit.cli import main
+    from vizkit.runtime.loaded import LoadedModel
 
     passes: dict[str, int] = {}
     real = LoadedModel._activations

@@ -18,8 +18,8 @@ from vizkit.compute.clustering import (
 )
 from vizkit.compute.projection import mean_displacement, normalise, procrustes, project
 from vizkit.jobs.layouts import evolve_run, put_predictions
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 CLI = [sys.executable, "-m", "vizkit.cli"]

@@ -140,9 +140,9 @@ def test_the_maps_card_draws_a_stored_pair_and_opens_on_it(digits_store, tmp_pat
 
     from vizkit.jobs.maps import precompute_maps
     from vizkit.read.catalog import Reader
-    from vizkit.read.models import load_model
     from vizkit.read.showcase import maps_card
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     shutil.copytree(digits_store.parent, tmp_path / "s")

@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from vizkit.errors import UnknownNameError, WeightsUnavailableError
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 
 
 @pytest.mark.parametrize("name,size", [("resnet18", 32), ("efficientnet_b0", 32),

@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from vizkit.jobs.extract import extract_features, missing_parts
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 
 pytestmark = pytest.mark.slow
 try:

@@ -10,12 +10,12 @@ import pytest
 import torch
 from replicas import make_cars, make_cub, make_sop
 
-from vizkit.compute import devices
 from vizkit.compute.augment import Augmenter, random_resized_box
 from vizkit.errors import BadArgumentError, DatasetMissingError, VizkitError
 from vizkit.jobs.train import TrainConfig, train
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime import devices
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 CLI = [sys.executable, "-m", "vizkit.cli"]

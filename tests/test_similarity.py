@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vizkit.compute.mapservice import MapService
-from vizkit.compute.overlay import legend, shared_scale, signed_overlay
+from vizkit.read.overlay import legend, shared_scale, signed_overlay
 from vizkit.compute.similarity import (
     Decomposer,
     NotDecomposableError,
@@ -129,7 +129,7 @@ def test_noise_on_half_of_the_query_moves_the_map_to_the_other_half(tmp_path):
     similarity to the left half."""
     require_fashion_mnist()
     from vizkit.jobs.train import TrainConfig, train
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     name = "fashion-mnist[:6000]"

@@ -52,8 +52,8 @@ def test_several_layers_are_stored_in_one_transaction_all_or_none(tmp_path):
 
 def test_precompute_twice_computes_once(digits_store):
     from vizkit.jobs import precompute as job
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
 
     store = Store(digits_store)
     before = store.summary()
@@ -72,10 +72,10 @@ def test_precompute_twice_computes_once(digits_store):
 def test_changed_weights_get_new_results():
     import torch
 
-    from vizkit.api.loaded import weights_fingerprint
     from vizkit.jobs.keys import features_meta
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.loaded import weights_fingerprint
+    from vizkit.runtime.models import load_model
 
     ds = get_registry().open_dataset("digits")
     a = load_model("resnet18", "random", input_size=32)

@@ -9,8 +9,8 @@ import pytest
 from PIL import Image
 
 from vizkit.jobs.train import TrainConfig, train
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 CLI = [sys.executable, "-m", "vizkit.cli"]

@@ -13,7 +13,7 @@ _EXPORTS = {
     "Batch": "vizkit.api.datasets", "Dataset": "vizkit.api.datasets",
     "ArrayDataset": "vizkit.api.datasets", "FileListDataset": "vizkit.api.datasets",
     "DatasetEntry": "vizkit.api.datasets",
-    "ModelProvider": "vizkit.api.models", "LoadedModel": "vizkit.api.loaded",
+    "ModelProvider": "vizkit.api.models", "LoadedModel": "vizkit.runtime.loaded",
     "Metric": "vizkit.api.metrics", "Loss": "vizkit.api.losses",
     "Visualizer": "vizkit.api.visualizers", "Command": "vizkit.api.commands",
     "Index": "vizkit.api.indexes",

@@ -19,7 +19,7 @@ from vizkit.api.visualizers import Visualizer
 from vizkit.errors import BadArgumentError, DuplicateNameError, UnknownNameError
 
 if TYPE_CHECKING:
-    from vizkit.api.loaded import LoadedModel
+    from vizkit.runtime.loaded import LoadedModel
 
 KINDS = {
     "dataset": ("register_datasets", DatasetEntry),
@@ -119,7 +119,7 @@ class Registry:
                                 **(model_kwargs or {}))
         if state_dict is not None:
             module.load_state_dict(state_dict, strict=True)
-        from vizkit.api.loaded import LoadedModel
+        from vizkit.runtime.loaded import LoadedModel
 
         label = "file" if weights_file else weights
         return LoadedModel(name, module, label, checkpoint, input_size)

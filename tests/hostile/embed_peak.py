@@ -18,8 +18,8 @@ def peak_mb() -> float:
 
 def main() -> None:
     model_name, size, *files = sys.argv[1:]
-    from vizkit.compute.images import decode_image, to_array
     from vizkit.errors import ImageDecodeError
+    from vizkit.images import decode_image, to_array
     from vizkit.registry import get_registry
 
     model = get_registry().load_model(model_name, "random", input_size=int(size))

@@ -104,8 +104,8 @@ def test_an_uploaded_query_is_embedded_at_the_stored_size_or_asks(capsys, digits
     from PIL import Image
 
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     Image.fromarray(get_registry().open_dataset("digits").image_array(7)).save(

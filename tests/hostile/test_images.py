@@ -13,8 +13,8 @@ import pytest
 from corpus import NON_UTF8_NAME, corpus, write_corpus
 from PIL import Image
 
-from vizkit.compute.images import MAX_ASPECT, WORK_SHORT_SIDE, decode_image
 from vizkit.errors import ImageDecodeError
+from vizkit.images import MAX_ASPECT, WORK_SHORT_SIDE, decode_image
 
 HERE = Path(__file__).parent
 CLI = [sys.executable, "-m", "vizkit.cli"]

@@ -67,7 +67,7 @@ def test_a_store_naming_a_crafted_dataset_runs_nothing_in_the_app(tmp_path, monk
     from streamlit.testing.v1 import AppTest
 
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     marker = tmp_path / "pwned"
@@ -92,7 +92,7 @@ def test_the_app_opens_no_dataset_path_outside_the_allowed_folders(tmp_path, mon
     from streamlit.testing.v1 import AppTest
 
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     root = genuine_cifar(tmp_path / "elsewhere")

@@ -94,7 +94,7 @@ def test_rendering_from_the_app_is_a_background_job_that_writes_the_store(
     import shutil
 
     from vizkit import background
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
     from vizkit.store import explorer as explorer_store
 

@@ -134,8 +134,8 @@ def test_a_tampered_checkpoint_is_refused_with_both_digests(tmp_path):
     import torch
 
     from vizkit.jobs.train import TrainConfig, train
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
 
     store = Store(tmp_path / "s.duckdb")
     train(store, get_registry().open_dataset("digits"),
@@ -162,8 +162,8 @@ def test_a_store_and_its_checkpoints_move_together(tmp_path, monkeypatch):
     import shutil
 
     from vizkit.jobs.train import TrainConfig, train
-    from vizkit.read.models import load_model
     from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
 
     home = tmp_path / "made-here"
     store = Store(home / "s.duckdb")

@@ -30,7 +30,7 @@ def tiny_stores(tmp_path_factory) -> dict[str, Path]:
     """Each kind of tiny store, made by the real precompute job (features, neighbours under
     two metrics, an index)."""
     from vizkit.jobs.precompute import precompute
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
     from vizkit.store import Store
 
     root = tmp_path_factory.mktemp("tiny")

@@ -148,7 +148,7 @@ def test_init_from_a_run_carries_its_model_configuration(evolved_store, tmp_path
 
     shutil.copytree(evolved_store.parent, tmp_path / "s")
     store = Store(tmp_path / "s" / evolved_store.name)
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
 
     source = load_model(None, checkpoint="t:2", store=store)
     widths = {"widths": (8, 16, 24)}
@@ -168,7 +168,7 @@ def test_init_from_a_run_carries_its_model_configuration(evolved_store, tmp_path
 
 def test_image_bounds_hold_for_paths_and_folders(tmp_path, capsys, digits_store):
     from plugins.folder import open_folder
-    from vizkit.compute.images import MAX_BYTES, decode_image
+    from vizkit.images import MAX_BYTES, decode_image
 
     big = tmp_path / "big.png"
     rng = np.random.default_rng(0)
@@ -204,7 +204,7 @@ def test_image_bounds_hold_for_paths_and_folders(tmp_path, capsys, digits_store)
 def test_above_pillows_bound_the_message_is_vizkits():
     from corpus import png_bomb
 
-    from vizkit.compute.images import decode_image
+    from vizkit.images import decode_image
 
     with pytest.raises(ImageDecodeError, match="64 megapixels"):
         decode_image(png_bomb(20_000))  # 400 MP: Pillow's own bomb error before vizkit's

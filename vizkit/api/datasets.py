@@ -8,8 +8,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from PIL import Image
 
-from vizkit.compute.images import decode_image, to_array
 from vizkit.errors import ImageDecodeError
+from vizkit.images import decode_image, to_array
 
 
 @dataclass

@@ -2,8 +2,8 @@
 objects by name (timm's registry is the built-in one), and what a layer is.
 
 Kept free of torch at import (``import vizkit`` and the read-only pages stay light): the
-loaded model every job and model page uses, :class:`~vizkit.api.loaded.LoadedModel`, is in
-:mod:`vizkit.api.loaded`.
+loaded model every job and model page uses, :class:`~vizkit.runtime.loaded.LoadedModel`, is in
+:mod:`vizkit.runtime.loaded`.
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     import torch.nn as nn
 
 PRE_LOGITS = "pre_logits"  # pseudo-layer: the pooled features the classifier sees
+POOLINGS = ("max", "mean")  # how a channel's activation map becomes one number per image
 
 
 @dataclass(frozen=True)

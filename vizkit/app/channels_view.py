@@ -3,17 +3,21 @@ that add the most to the score and take the most from it, each with where it act
 images, and (when the model explorer has them) its optimised image and top images."""
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.compute.channelsplit import channel_maps, channel_split
-from vizkit.compute.overlay import shared_scale, signed_overlay
-from vizkit.compute.pairmaps import SpatialFeatures
 from vizkit.read.catalog import Reader
 from vizkit.read.explorer import channel_images, top_images
+from vizkit.read.maps import channel_pair_maps, split_by_channel
+from vizkit.read.overlay import shared_scale, signed_overlay
 from vizkit.read.rows import FeaturesRow
+
+if TYPE_CHECKING:
+    from vizkit.compute.pairmaps import SpatialFeatures
 
 SHOWN_FOR, SHOWN_AGAINST = 4, 2
 CHART_FOR, CHART_AGAINST = 12, 6
@@ -25,7 +29,7 @@ def draw_why_by_channel(reader: Reader, frow: FeaturesRow, query: SpatialFeature
     contributions as bars, then the channels adding and taking the most, each with where it
     acts on both images and (when stored) its optimised image and top images."""
     st.markdown(f"**Why similar, by channel** · result #{rank}")
-    split = channel_split(query, result, metric)
+    split = split_by_channel(query, result, metric)
     top, against = split.most_for(CHART_FOR), split.most_against(CHART_AGAINST)
     st.caption(f"The {metric} score {split.score:.4f} is the sum of {len(split.contributions)} "
                f"channel contributions of {frow.layer} (query channel × result channel of the "
@@ -40,7 +44,7 @@ def draw_why_by_channel(reader: Reader, frow: FeaturesRow, query: SpatialFeature
                       xaxis={"type": "category"})
     st.plotly_chart(fig, key=f"{prefix}_channel_bars")
     chosen = top[:SHOWN_FOR] + against[:SHOWN_AGAINST]
-    maps = {c: channel_maps(query, result, metric, c) for c in chosen}
+    maps = {c: channel_pair_maps(query, result, metric, c) for c in chosen}
     vmax = shared_scale([m for pair in maps.values() for m in pair])
     rendered = _rendered(reader, frow)
     for c in chosen:

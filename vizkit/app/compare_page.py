@@ -16,13 +16,10 @@ from vizkit.app.maps_view import (
     draw_focus,
     draw_panel,
     pick_relative,
-    query_features,
-    query_vector,
 )
 from vizkit.app.plots import data_uri
-from vizkit.compute.mapservice import map_metric
 from vizkit.read.disagreement import MAX_QUERIES, disagreement_table
-from vizkit.read.maps import map_service
+from vizkit.read.maps import map_metric, map_service, query_features, query_vector
 from vizkit.read.query import overlap_at, rank_and_score, search
 from vizkit.registry import get_registry
 

@@ -8,9 +8,8 @@ import streamlit as st
 
 from vizkit.app import data, links, pickers, plots
 from vizkit.app.grid import image_grid, open_in_search
-from vizkit.compute.clustering import confusion
 from vizkit.read.catalog import Reader
-from vizkit.read.layouts import features_for_predictions, prediction_rows
+from vizkit.read.layouts import confusion_of, features_for_predictions, prediction_rows
 from vizkit.read.query import nearest_among
 from vizkit.read.rows import PredictionsRow
 from vizkit.registry import get_registry
@@ -51,10 +50,7 @@ def render() -> None:
     prow = _pick(reader, url)
     images = reader.images(prow.dataset)
     classes = images.classes
-    labels = images.labels
-    pred = reader.per_image("predictions", prow.result_key)["pred"].to_numpy()
-    keep = labels >= 0
-    matrix = confusion(labels[keep], pred[keep], len(classes))
+    pred, matrix = confusion_of(reader, prow)
     c1, c2 = st.columns(2)
     c1.metric("Accuracy", f"{np.trace(matrix) / max(matrix.sum(), 1):.3f}")
     c2.metric("Misclassified", f"{int(matrix.sum() - np.trace(matrix)):,} of "

@@ -13,8 +13,8 @@ from vizkit import palette
 from vizkit.app import data, links, plots
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
-from vizkit.compute.clustering import flows
 from vizkit.read.layouts import (
+    cluster_moves,
     coords,
     displacement,
     epoch_quality,
@@ -112,7 +112,7 @@ def _flow(frow, epochs, epoch, clusters, images) -> None:
     if before is None:
         return
     st.subheader(f"How images move between clusters, epoch {before} → {epoch}")
-    flow = flows(clusters[before], clusters[epoch])
+    flow = cluster_moves(clusters[before], clusters[epoch])
     st.plotly_chart(plots.cluster_flow(flow, f"e{before}", f"e{epoch}"), key="evo_flow")
     src, dst = np.nonzero(flow)
     pairs = sorted(zip(src, dst), key=lambda p: -flow[p])

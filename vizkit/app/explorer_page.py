@@ -11,16 +11,16 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit import background, palette
+from vizkit.api.models import POOLINGS
 from vizkit.app import data, links, pickers
-from vizkit.compute.channels import POOLINGS, feature_maps
-from vizkit.compute.overlay import heat_overlay
 from vizkit.errors import ResultMissingError, VizkitError
 from vizkit.paths import read_only
 from vizkit.read import explorer
 from vizkit.read.catalog import Reader
+from vizkit.read.overlay import heat_overlay
 
 if TYPE_CHECKING:
-    from vizkit.api.loaded import LoadedModel
+    from vizkit.runtime.loaded import LoadedModel
 
 MAPS_SHOWN = 32
 COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "
@@ -232,7 +232,7 @@ def _feature_maps(reader: Reader, model: LoadedModel, layer: str) -> None:
         if image is None:
             return
         caption = upload.name
-    maps = feature_maps(model, layer, image)
+    maps = explorer.feature_maps_of(model, layer, image)
     c1, c2 = st.columns([1, 3])
     c1.image(image, width=160, caption=caption)
     order_by = c2.radio("Order channels by", ["max", "mean", "channel number"],

@@ -2,14 +2,17 @@
 above, the query's map for that result, the result with its own map — and the legend."""
 from __future__ import annotations
 
+import dataclasses
+from typing import TYPE_CHECKING
+
 import numpy as np
 import pandas as pd
 import streamlit as st
 
-from vizkit.compute.mapservice import MapService
-from vizkit.compute.overlay import legend, shared_scale, signed_overlay
-from vizkit.compute.pairmaps import PairMaps, SpatialFeatures
-from vizkit.read.query import Query
+from vizkit.read.overlay import legend, shared_scale, signed_overlay
+
+if TYPE_CHECKING:
+    from vizkit.compute.pairmaps import PairMaps
 
 
 def pick_relative(prefix: str) -> bool:
@@ -59,8 +62,8 @@ def draw_panel(query_view: np.ndarray, results: pd.DataFrame, result_views: list
     ``highlight`` is the dataset index of the result in focus, framed wherever it appears
     (a caption says so when this ranking does not hold it)."""
     if is_relative:
-        maps = [PairMaps(relative(m.query, m.score), relative(m.result, m.score), m.score)
-                for m in maps]
+        maps = [dataclasses.replace(m, query=relative(m.query, m.score),
+                                    result=relative(m.result, m.score)) for m in maps]
     vmax = shared_scale([m.query for m in maps] + [m.result for m in maps])
     rows = list(results.itertuples())
     if highlight is not None:
@@ -107,19 +110,3 @@ def draw_focus(sides: list[tuple[str, np.ndarray, np.ndarray, PairMaps, dict]],
             for c, (name, value) in zip(st.columns(len(numbers)), numbers.items()):
                 c.metric(name, value)
     draw_legend(vmax, metric, ranked_by=ranked_by, where="beside it")
-
-
-def query_features(query: Query, service: MapService) -> SpatialFeatures:
-    """The query's spatial features under ``service``'s model and layer (a dataset image's
-    are cached; an upload's whole frame when ``query.crop`` is False)."""
-    if query.idx is not None:
-        return service.dataset_features([query.idx])[0]
-    return service.image_features(query.image, crop=query.crop)
-
-
-def query_vector(query: Query, service: MapService) -> np.ndarray | None:
-    """The vector an upload is ranked by: the mean of the spatial features the maps split
-    (None for a dataset image, which is ranked by its stored row)."""
-    if query.idx is not None:
-        return None
-    return query_features(query, service).pooled.astype(np.float32)

@@ -10,8 +10,8 @@ import numpy as np
 import streamlit as st
 
 from vizkit.app import links
-from vizkit.compute.images import decode_image, to_array
 from vizkit.errors import ImageDecodeError, ResultMissingError
+from vizkit.images import decode_image, to_array
 from vizkit.read.catalog import ImageTable, Reader
 from vizkit.read.layouts import clusters_of
 from vizkit.read.query import Query

@@ -10,9 +10,8 @@ import streamlit as st
 from vizkit.app import data, links, pickers
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
-from vizkit.compute.clustering import nearest_to_centre
 from vizkit.read.catalog import Reader
-from vizkit.read.layouts import cluster_quality, layouts, point_table
+from vizkit.read.layouts import centre_images, cluster_quality, layouts, point_table
 from vizkit.read.rows import LayoutRow
 
 
@@ -86,7 +85,7 @@ def _clusters(reader: Reader, layout: LayoutRow, df: pd.DataFrame) -> None:
     cluster = st.selectbox("Cluster", summary.index.tolist(), key="proj_cluster",
                            format_func=lambda c: f"c{c}: {summary.loc[c, 'images']:,} images, "
                            f"{summary.loc[c, 'top_share']:.0%} {summary.loc[c, 'top_class']}")
-    near = nearest_to_centre(df["cluster"].to_numpy(), df["dist"].to_numpy(), cluster, 16)
+    near = centre_images(df["cluster"].to_numpy(), df["dist"].to_numpy(), cluster, 16)
     st.caption("The images nearest the cluster's centre:")
     rows = df.iloc[near]
     image_grid(layout.features, rows["idx"], [f"{r.image_id} · {r._2}" for r in

@@ -12,9 +12,8 @@ from vizkit import palette
 from vizkit.api.metrics import Metric
 from vizkit.app import data, links, pickers
 from vizkit.app.thumbgrid import thumbnail_grid
-from vizkit.compute.nearest import retrieval_score
 from vizkit.read.catalog import Reader
-from vizkit.read.query import search
+from vizkit.read.query import results_score, search
 from vizkit.read.rows import FeaturesRow
 from vizkit.registry import get_registry
 
@@ -91,7 +90,7 @@ def query_and_results(reader: Reader, frow: FeaturesRow, metric: Metric) -> None
         c1, c2, c3 = st.columns(3)
         c1.metric("Query class", images.class_name(query_label))
         c2.metric("Retrieval score (nDCG@50)",
-                  f"{retrieval_score(query_label, results['label'].to_numpy()):.3f}",
+                  f"{results_score(query_label, results):.3f}",
                   help="Same-class results, each weighted by 1/log2(rank+1); 1 is perfect.")
         c3.metric("Same class in top 50",
                   f"{int((results['label'] == query_label).sum())} / {len(results)}")

@@ -9,14 +9,19 @@ from vizkit.app.maps_view import (
     draw_focus,
     draw_panel,
     pick_relative,
-    query_features,
-    query_vector,
 )
-from vizkit.compute.mapservice import map_metric
 from vizkit.errors import DatasetMissingError
 from vizkit.read.catalog import Reader
 from vizkit.read.explorer import thumbnail_array
-from vizkit.read.maps import map_queries, map_service, stored_maps, stored_maps_row
+from vizkit.read.maps import (
+    map_metric,
+    map_queries,
+    map_service,
+    query_features,
+    query_vector,
+    stored_maps,
+    stored_maps_row,
+)
 from vizkit.read.query import describe, search
 from vizkit.read.rows import FeaturesRow, MapsRow
 from vizkit.registry import get_registry

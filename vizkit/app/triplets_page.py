@@ -214,16 +214,15 @@ def _triplet_maps(reader, run, epoch, split, shown, sims) -> None:
     """The anchor's maps against its closest positive and its closest negative: the exact
     split of each cosine over both images' pixels, on one colour scale."""
     from vizkit.app.maps_view import draw_panel
-    from vizkit.compute.pairmaps import query_maps
     from vizkit.errors import VizkitError
-    from vizkit.read.maps import map_service
+    from vizkit.read.maps import map_service, pair_maps
 
     frow = eval_features(reader, run, epoch, split)
     try:
         with st.spinner("Computing the maps…"):
             service = map_service(reader, frow)
             anchor, *pair = service.dataset_features(shown)
-            maps = query_maps(anchor, pair, "cosine")
+            maps = pair_maps(anchor, pair, "cosine")
     except VizkitError as e:
         st.info(f"No maps for this checkpoint here: {e}")
         return

@@ -96,7 +96,7 @@ def check_model_options(args) -> None:
         if given is not None:
             raise BadArgumentError(f"--weights {given} and --{option} {spec} both name the "
                                    f"weights: give one.")
-        from vizkit.read.models import resolve_checkpoint
+        from vizkit.runtime.models import resolve_checkpoint
 
         row = resolve_checkpoint(store(args), spec)
         name = getattr(args, "model", None) or getattr(args, "model_name", None)
@@ -122,7 +122,7 @@ def device_spec(text: str) -> str:
     from vizkit.errors import BadArgumentError
 
     try:
-        from vizkit.compute.devices import check_spec
+        from vizkit.runtime.devices import check_spec
 
         return check_spec(text)
     except BadArgumentError as e:
@@ -146,7 +146,7 @@ def add_data_workers(sp: argparse.ArgumentParser) -> None:
 
 def device(args, what: str = ""):
     """The torch device ``--device`` names, announced as the job's first line (stderr)."""
-    from vizkit.compute.devices import announce, resolve
+    from vizkit.runtime.devices import announce, resolve
 
     dev = resolve(getattr(args, "device", "cpu") or "cpu")
     announce(dev, getattr(args, "amp", False), what)
@@ -176,7 +176,7 @@ def dataset(args, name: str | None = None):
 
 def model(args, store_=None, input_size: int | None = None):
     """Load the model the options name (``--model``/``--weights`` or ``--checkpoint``)."""
-    from vizkit.read.models import load_model
+    from vizkit.runtime.models import load_model
 
     if not args.model and not args.checkpoint:
         raise BadArgumentError("give --model or --checkpoint.")

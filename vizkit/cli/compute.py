@@ -119,7 +119,7 @@ def cmd_project(args) -> int:
 
 def cmd_evolve(args) -> int:
     from vizkit.jobs.layouts import evolve_run
-    from vizkit.read.models import resolve_checkpoint
+    from vizkit.runtime.models import resolve_checkpoint
 
     store = a.store(args)
     resolve_checkpoint(store, args.run)  # an unknown run is exit 2 before any work

@@ -15,8 +15,8 @@ from vizkit.read.rows import FeaturesRow
 def stored_features(reader, args) -> FeaturesRow:
     """The stored features the options name — found without loading the model, unless
     ``--weights`` is a file (whose digest pins them)."""
-    from vizkit.read.models import resolve_checkpoint
     from vizkit.read.query import find_features
+    from vizkit.runtime.models import resolve_checkpoint
 
     if not args.model and not args.checkpoint:
         raise BadArgumentError("give --model or --checkpoint.")
@@ -35,8 +35,8 @@ def stored_features(reader, args) -> FeaturesRow:
 def cmd_search(args) -> int:
     import numpy as np
 
-    from vizkit.compute.images import decode_image, to_array
     from vizkit.errors import ImageDecodeError
+    from vizkit.images import decode_image, to_array
     from vizkit.read.catalog import Reader
     from vizkit.read.query import Query, search
     from vizkit.registry import get_registry

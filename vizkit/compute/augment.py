@@ -5,7 +5,7 @@
   horizontal flip with probability 1/2 -- the metric-learning literature's usual choice;
 - ``crop``: the EPSHN authors' training transform: the short side resized to 1.1 x the
   input size, a random square crop of the input size, a horizontal flip;
-- ``none``: the evaluation transform (:class:`~vizkit.api.loaded.Preprocessor`: resize and
+- ``none``: the evaluation transform (:class:`~vizkit.runtime.loaded.Preprocessor`: resize and
   centre crop).
 
 Crops are cut from the uint8 pixels before anything is converted or resized, so the cost is
@@ -18,7 +18,7 @@ import math
 import numpy as np
 import torch
 
-from vizkit.api.loaded import Preprocessor
+from vizkit.runtime.loaded import Preprocessor
 
 AUGMENTATIONS = ("standard", "crop", "none")
 AREA = (0.08, 1.0)

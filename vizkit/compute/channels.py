@@ -10,10 +10,10 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.api.models import PRE_LOGITS
 from vizkit.errors import BadArgumentError
 from vizkit.progress import bar as tqdm
+from vizkit.runtime.loaded import LoadedModel
 
 OBJECTIVES = ("channel", "neuron", "diversity")
 # Adam's step on the image parameters: twice lucent's 0.05, which is tuned for 224-px
@@ -115,7 +115,7 @@ def render_channels(model: LoadedModel, layer: str, channels: list[int],
                                             objective, on_step)]
     from vizkit.compute.lucent_compat import lucent as load_lucent
 
-    device = model.device  # chosen by the job (vizkit.compute.devices)
+    device = model.device  # chosen by the job (vizkit.runtime.devices)
     lucent = load_lucent(device)
     name = layer.replace(".", "_")
     objectives = lucent.objectives
@@ -200,7 +200,6 @@ class TopActivations:
     maps: dict[str, np.ndarray]
 
 
-POOLINGS = ("max", "mean")
 
 
 def top_activations(model: LoadedModel, dataset: Dataset, layers: list[str], k: int = 16,

@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from vizkit.api.loaded import LoadedModel
 from vizkit.api.models import PRE_LOGITS
 from vizkit.compute.pairmaps import (  # noqa: F401  (re-exported for callers of this module)
     EPS,
@@ -21,6 +20,7 @@ from vizkit.compute.pairmaps import (  # noqa: F401  (re-exported for callers of
     pair_maps,
     query_maps,
 )
+from vizkit.runtime.loaded import LoadedModel
 
 AFFINE_TOLERANCE = 1e-4  # relative; float32 heads agree to ~1e-7
 

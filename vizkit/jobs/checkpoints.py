@@ -1,6 +1,6 @@
 """Writing a training run's checkpoints: the weights of each epoch and the optimiser/loss
 state beside them, each atomically and with its SHA-256 (verified when read back by
-:func:`vizkit.read.models.read_verified`)."""
+:func:`vizkit.runtime.models.read_verified`)."""
 from __future__ import annotations
 
 import os

@@ -23,7 +23,6 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.compute.spectrum import recall_at_1
 from vizkit.jobs.explore import explore
 from vizkit.jobs.keys import features_meta
@@ -31,8 +30,9 @@ from vizkit.jobs.layouts import evolve_run
 from vizkit.jobs.maps import precompute_maps
 from vizkit.jobs.precompute import precompute
 from vizkit.jobs.train import TrainConfig, train
-from vizkit.read.models import load_model
 from vizkit.registry import get_registry
+from vizkit.runtime.loaded import LoadedModel
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 DEMO_RUN = "demo"

@@ -17,10 +17,10 @@ from pathlib import Path
 import numpy as np
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.errors import VizkitError
 from vizkit.jobs.extract import load_parts, missing_parts, save_part
 from vizkit.progress import bar
+from vizkit.runtime.loaded import LoadedModel
 
 
 def model_spec(model: LoadedModel, store_path: Path, weights_file: str | None) -> dict:
@@ -37,9 +37,9 @@ class PartExtractor:
 
     def __init__(self, dataset: str, fingerprint: str, spec: dict, layers: list[str],
                  batch_size: int):
-        from vizkit.compute.devices import resolve
-        from vizkit.read.models import load_model
         from vizkit.registry import get_registry
+        from vizkit.runtime.devices import resolve
+        from vizkit.runtime.models import load_model
         from vizkit.store import Store
 
         self.dataset = get_registry().open_dataset(dataset)

@@ -4,7 +4,6 @@ channel most. Resumable: channels already rendered with the same settings are sk
 from __future__ import annotations
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.compute.channels import (
     ChannelImage,
     check_channel,
@@ -14,10 +13,11 @@ from vizkit.compute.channels import (
     sample_channels,
     top_activations,
 )
-from vizkit.compute.images import png_bytes
 from vizkit.errors import VizkitError
+from vizkit.images import png_bytes
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.progress import bar as tqdm
+from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 from vizkit.store import explorer as explorer_store
 

@@ -22,10 +22,10 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.jobs.keys import digest
 from vizkit.jobs.loading import prepared_batches
 from vizkit.progress import bar
+from vizkit.runtime.loaded import LoadedModel
 
 CHUNK = int(os.environ.get("VIZKIT_EXTRACT_CHUNK", "8192"))  # images per staged part
 

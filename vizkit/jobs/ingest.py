@@ -4,7 +4,7 @@ from __future__ import annotations
 import pandas as pd
 
 from vizkit.api.datasets import Dataset
-from vizkit.compute.images import thumbnail_png
+from vizkit.images import thumbnail_png
 from vizkit.jobs.keys import dataset_key
 from vizkit.progress import bar as tqdm
 from vizkit.store import Store

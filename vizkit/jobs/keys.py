@@ -5,7 +5,7 @@ import hashlib
 import json
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
+from vizkit.runtime.loaded import LoadedModel
 
 FEATURES_CODE_VERSION = 2  # 2: centre crop taken before the resize; bounded decoding
 NEIGHBORS_CODE_VERSION = 1

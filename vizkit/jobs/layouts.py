@@ -9,14 +9,14 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.compute.clustering import kmeans
 from vizkit.compute.projection import next_layout, project
 from vizkit.errors import BadArgumentError, ResultMissingError
 from vizkit.jobs.keys import dataset_key, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
-from vizkit.read.models import load_model
+from vizkit.runtime.loaded import LoadedModel
+from vizkit.runtime.models import load_model
 from vizkit.store import Store
 
 LAYOUTS_CODE_VERSION = 1

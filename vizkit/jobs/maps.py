@@ -7,7 +7,6 @@ import numpy as np
 import pandas as pd
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
@@ -16,6 +15,7 @@ from vizkit.jobs.keys import digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
+from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
 MAPS_CODE_VERSION = 1

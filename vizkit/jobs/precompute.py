@@ -4,7 +4,6 @@ every image's top-k neighbours through it."""
 from __future__ import annotations
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.jobs.extract import clear_staging, extract_features, staging_dir
 from vizkit.jobs.index import ANN_MIN_ROWS, DEFAULT_ANN, build_index
 from vizkit.jobs.ingest import ensure_dataset
@@ -12,6 +11,7 @@ from vizkit.jobs.keys import features_meta, neighbors_meta
 from vizkit.jobs.neighbors import clear, neighbor_lists
 from vizkit.read.catalog import Reader
 from vizkit.registry import get_registry
+from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
 

@@ -3,7 +3,7 @@
 The run starts from random weights, the model's pretrained weights, a weights file, or
 another run's checkpoint (``--init``); epoch 0 is that starting model (the "ImageNet starting
 point" of the triplet scatter). It runs on the device the caller chooses
-(:mod:`vizkit.compute.devices`), with batches decoded and augmented in worker processes
+(:mod:`vizkit.runtime.devices`), with batches decoded and augmented in worker processes
 (:mod:`vizkit.jobs.loading`); out of accelerator memory, it halves the batch, says so and
 continues. Every checkpoint is a file under
 ``<data>/checkpoints/<run>/`` recorded in the store with its SHA-256 and its metrics on a
@@ -30,10 +30,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from vizkit.api.datasets import Dataset
-from vizkit.api.loaded import LoadedModel, weights_fingerprint
 from vizkit.api.losses import Loss
 from vizkit.api.models import PRE_LOGITS
-from vizkit.compute import devices
 from vizkit.compute.augment import AUGMENTATIONS, Augmenter
 from vizkit.compute.evaluation import closest_pairs, retrieval_metrics
 from vizkit.compute.sampler import class_balanced_batches, random_batches
@@ -46,8 +44,10 @@ from vizkit.jobs.train_checks import checked_config
 from vizkit.jobs.train_eval import embed, evaluation_sets, split_indices
 from vizkit.jobs.train_init import head_name, in_module, initialise
 from vizkit.progress import bar as tqdm
-from vizkit.read.models import read_verified
 from vizkit.registry import get_registry
+from vizkit.runtime import devices
+from vizkit.runtime.loaded import LoadedModel, weights_fingerprint
+from vizkit.runtime.models import read_verified
 from vizkit.store import Store
 
 OPTIMIZERS = ("adamw", "sgd")

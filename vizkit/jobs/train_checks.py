@@ -33,7 +33,7 @@ def checked_config(store: Store, dataset: Dataset, config):
                                f"use from 2 to {n_classes}.")
     if not config.init:
         return config
-    from vizkit.read.models import read_verified, resolve_checkpoint
+    from vizkit.runtime.models import read_verified, resolve_checkpoint
 
     row = resolve_checkpoint(store, config.init)
     if row["model"] != config.model:

@@ -9,8 +9,8 @@ import numpy as np
 import torch
 
 from vizkit.api.datasets import Dataset, SplitDataset, SubsetDataset
-from vizkit.api.loaded import LoadedModel
 from vizkit.jobs.loading import prepared_batches
+from vizkit.runtime.loaded import LoadedModel
 
 
 def split_indices(dataset: Dataset, split: str) -> np.ndarray:

@@ -3,10 +3,10 @@ file, or another run's checkpoint (``--init``), loaded into the new model tensor
 only its head may be left as made (a head of another size)."""
 from __future__ import annotations
 
-from vizkit.api.loaded import LoadedModel
 from vizkit.errors import VizkitError
-from vizkit.read.models import read_verified, resolve_checkpoint
 from vizkit.registry import get_registry
+from vizkit.runtime.loaded import LoadedModel
+from vizkit.runtime.models import read_verified, resolve_checkpoint
 from vizkit.store import Store
 
 

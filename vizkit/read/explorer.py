@@ -15,7 +15,7 @@ from vizkit.read.rows import DatasetRef
 from vizkit.store import explorer as tables
 
 if TYPE_CHECKING:
-    from vizkit.api.loaded import LoadedModel
+    from vizkit.runtime.loaded import LoadedModel
 
 
 @dataclass(frozen=True)
@@ -63,7 +63,7 @@ def explored(reader: Reader) -> pd.DataFrame:
 
 def load(reader: Reader, ref: ModelRef) -> LoadedModel:
     """The model ``ref`` names (shared by the process, within its model budget)."""
-    from vizkit.read.models import load_model, shared_model
+    from vizkit.runtime.models import load_model, shared_model
 
     key = (str(reader.path), ref.checkpoint, ref.input_size) if ref.checkpoint else \
         (ref.model, ref.weights, ref.input_size)
@@ -101,6 +101,14 @@ def dataset_image(reader: Reader, dataset: DatasetRef, idx: int) -> np.ndarray:
 def thumbnail_array(png: bytes) -> np.ndarray:
     """A stored thumbnail as an RGB uint8 array, decoded within the bounds every image
     gets (a store from elsewhere may hold anything where a thumbnail should be)."""
-    from vizkit.compute.images import decode_image
+    from vizkit.images import decode_image
 
     return np.asarray(decode_image(png).convert("RGB"))
+
+
+def feature_maps_of(model: LoadedModel, layer: str, image: np.ndarray) -> np.ndarray:
+    """The activation maps ``[C, h, w]`` of ``layer`` for one uint8 image (the explorer's
+    feature-maps tab)."""
+    from vizkit.compute.channels import feature_maps
+
+    return feature_maps(model, layer, image)

@@ -6,7 +6,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from vizkit.compute.clustering import match_clusters, nmi, purity
+from vizkit.compute.clustering import (
+    confusion,
+    flows,
+    match_clusters,
+    nearest_to_centre,
+    nmi,
+    purity,
+)
 from vizkit.compute.projection import mean_displacement
 from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
@@ -164,3 +171,23 @@ def features_for_predictions(reader: Reader, prow: PredictionsRow) -> FeaturesRo
         return None
     return sorted(rows, key=lambda r: PREFERRED_LAYERS.index(r.layer)
                   if r.layer in PREFERRED_LAYERS else 9)[0]
+
+
+def confusion_of(reader: Reader, prow: PredictionsRow) -> tuple[np.ndarray, np.ndarray]:
+    """The stored predictions of ``prow`` (a class per image) and their confusion matrix
+    over the labelled images (rows: true class, columns: predicted)."""
+    images = reader.images(prow.dataset)
+    pred = reader.per_image("predictions", prow.result_key)["pred"].to_numpy()
+    keep = images.labels >= 0
+    return pred, confusion(images.labels[keep], pred[keep], len(images.classes))
+
+
+def cluster_moves(before: np.ndarray, after: np.ndarray) -> np.ndarray:
+    """How many images went from each cluster of ``before`` to each of ``after``
+    ``[clusters before, clusters after]`` (the same images, two epochs)."""
+    return flows(before, after)
+
+
+def centre_images(clusters: np.ndarray, dist: np.ndarray, cluster: int, n: int) -> np.ndarray:
+    """Positions of the ``n`` images of ``cluster`` nearest its centre."""
+    return nearest_to_centre(clusters, dist, cluster, n)

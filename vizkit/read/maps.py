@@ -8,11 +8,14 @@ from pathlib import Path
 import numpy as np
 
 from vizkit.api.datasets import Dataset
+from vizkit.compute.channelsplit import ChannelSplit, channel_maps, channel_split
 from vizkit.compute.mapservice import MapService
-from vizkit.compute.pairmaps import PairMaps
+from vizkit.compute.mapservice import map_metric as map_metric  # the metric a map shows
+from vizkit.compute.pairmaps import PairMaps, SpatialFeatures, query_maps
 from vizkit.errors import DatasetMissingError, VizkitError
 from vizkit.paths import data_roots, is_under
 from vizkit.read.catalog import Reader
+from vizkit.read.query import Query
 from vizkit.read.rows import DatasetRef, FeaturesRow, MapsRow
 
 
@@ -53,7 +56,7 @@ def dataset_of(reader: Reader, dataset: DatasetRef) -> Dataset:
 def map_service(reader: Reader, frow: FeaturesRow) -> MapService:
     """Maps for ``frow``: its model and layer over its dataset's images, kept per reader.
     Raises NotDecomposableError or DatasetMissingError saying what to do."""
-    from vizkit.read.models import model_for
+    from vizkit.runtime.models import model_for
 
     def make() -> MapService:
         from vizkit.compute.similarity import Decomposer
@@ -85,3 +88,36 @@ def stored_maps(reader: Reader, mrow: MapsRow, idx: int) -> tuple[np.ndarray, np
             for r in rows.itertuples()]
     return rows["nbr"].to_numpy(np.int64), rows["score"].to_numpy(np.float64), maps
 
+
+def query_features(query: Query, service: MapService) -> SpatialFeatures:
+    """The query's spatial features under ``service``'s model and layer (a dataset image's
+    are cached; an upload's whole frame when ``query.crop`` is False)."""
+    if query.idx is not None:
+        return service.dataset_features([query.idx])[0]
+    return service.image_features(query.image, crop=query.crop)
+
+
+def query_vector(query: Query, service: MapService) -> np.ndarray | None:
+    """The vector an upload is ranked by: the mean of the spatial features the maps split
+    (None for a dataset image, which is ranked by its stored row)."""
+    if query.idx is not None:
+        return None
+    return query_features(query, service).pooled.astype(np.float32)
+
+
+def pair_maps(query: SpatialFeatures, results: list[SpatialFeatures],
+              metric: str) -> list[PairMaps]:
+    """The maps of ``query`` against each of ``results`` under ``metric``."""
+    return query_maps(query, results, metric)
+
+
+def split_by_channel(query: SpatialFeatures, result: SpatialFeatures,
+                     metric: str) -> ChannelSplit:
+    """The pair's ``metric`` score split exactly over the layer's channels."""
+    return channel_split(query, result, metric)
+
+
+def channel_pair_maps(query: SpatialFeatures, result: SpatialFeatures, metric: str,
+                      channel: int) -> tuple[np.ndarray, np.ndarray]:
+    """Where ``channel``'s share of the pair's score lies on the query and on the result."""
+    return channel_maps(query, result, metric, channel)

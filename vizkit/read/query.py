@@ -10,7 +10,7 @@ import pandas as pd
 
 from vizkit.api.metrics import Metric
 from vizkit.compute.indexes import ExactSearcher, metric_values, rerank
-from vizkit.compute.nearest import topk
+from vizkit.compute.nearest import retrieval_score, topk
 from vizkit.errors import BadArgumentError, ResultMissingError, UnknownNameError
 from vizkit.read.catalog import Reader
 from vizkit.read.indexes import answer_for, exclude_self, fetch_count
@@ -61,7 +61,7 @@ def query_vector(reader: Reader, frow: FeaturesRow, query: Query) -> np.ndarray:
     idx = index_of(reader, frow, query)
     if idx is not None:
         return reader.matrix(frow.result_key)[idx]
-    from vizkit.read.models import model_for
+    from vizkit.runtime.models import model_for
 
     model = model_for(reader, frow)
     return model.embed_images([query.image], [frow.layer])[frow.layer][0]
@@ -225,3 +225,9 @@ def _check_known(dataset: str, model: str, layer: str) -> None:
                                "Forms: " + ", ".join(registry.dataset_names()) + ".")
     registry.model_provider(model)
     registry.load_model(model, "random").layer(layer)
+
+
+def results_score(query_label: int, results: pd.DataFrame) -> float:
+    """nDCG@k of a query's ranked results against its class (same-class results weighted by
+    1/log2(rank + 1); 1 is perfect)."""
+    return retrieval_score(query_label, results["label"].to_numpy())

@@ -81,8 +81,8 @@ def search_card(reader: Reader) -> Card | None:
 def maps_card(reader: Reader) -> Card | None:
     """A query with precomputed similarity maps and its first results, each drawn as the
     result under its map (blue adds to the similarity, red takes away)."""
-    from vizkit.compute.overlay import shared_scale, signed_overlay
     from vizkit.read.explorer import thumbnail_array
+    from vizkit.read.overlay import shared_scale, signed_overlay
 
     cat = reader.catalog()
     found = [m for m in cat.maps if m.source_key in cat.features]

@@ -11,7 +11,7 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
 
 def run(args) -> int:
     """Called for ``vizkit imagenet-top5``: prints each image's top-5 classes."""
-    from vizkit.compute.images import decode_image, to_array
+    from vizkit.images import decode_image, to_array
     from vizkit_efficientnet_lite0.classify import load, top5
 
     images = [to_array(decode_image(path)) for path in args.images]  # bounded, checked

@@ -168,7 +168,7 @@ class LoadedModel:
     def to(self, device: torch.device, amp: bool = False) -> LoadedModel:
         """Run on ``device`` (with autocast when ``amp``); returns ``self``. Batches are
         split in halves after an out-of-memory error (said once), so a job continues."""
-        from vizkit.compute.devices import HalvingRunner
+        from vizkit.runtime.devices import HalvingRunner
 
         self.module.to(device)
         self.device, self.amp = device, amp
@@ -287,7 +287,7 @@ class LoadedModel:
             self.layer(name)
 
         def piece(xs: torch.Tensor) -> dict[str, torch.Tensor]:
-            from vizkit.compute.devices import autocast
+            from vizkit.runtime.devices import autocast
 
             with autocast(self.device, self.amp):
                 out = self._activations(xs.to(self.device, non_blocking=True), layers)
@@ -318,7 +318,7 @@ class LoadedModel:
     def outputs(self, images) -> torch.Tensor:
         """The module's own output (logits) for uint8 images, float32 on the CPU."""
         def piece(xs: torch.Tensor) -> dict[str, torch.Tensor]:
-            from vizkit.compute.devices import autocast
+            from vizkit.runtime.devices import autocast
 
             with torch.inference_mode(), autocast(self.device, self.amp):
                 return {"out": self.module(xs.to(self.device)).float().cpu()}

@@ -20,7 +20,7 @@ from vizkit.store import Store
 from vizkit.store.bundle import bundle_info
 
 if TYPE_CHECKING:
-    from vizkit.api.loaded import LoadedModel
+    from vizkit.runtime.loaded import LoadedModel
 
 
 def read_verified(path: Path, sha256: str | None, label: str) -> dict:
