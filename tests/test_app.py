@@ -188,9 +188,13 @@ def with_evolution(evolved_store, monkeypatch):
 
 @pytest.mark.parametrize("name", ["projection", "evolution", "confusion"])
 def test_layout_pages_without_results_say_what_to_run(with_store, name):
+    from vizkit.registry import get_registry
+
     at = page(name).run()
     assert not at.exception and not at.error
-    assert any("vizkit" in i.value for i in at.info)
+    command = next(v for v in get_registry().visualizers() if v.name == name).command_line
+    said = [i.value for i in at.info if "vizkit demo" in i.value]
+    assert len(said) == 1 and f"`{command}` for this one" in said[0], (said, command)
 
 
 def test_projection_page_colours_clusters_and_opens_search(with_evolution):

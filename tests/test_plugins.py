@@ -148,3 +148,22 @@ def test_builtins_register_through_the_public_hooks():
     assert reg.owners["model"]["timm"] == "vizkit_plugins.timm_models"
     assert {"home", "search"} <= set(reg.items["visualizer"])
     assert isinstance(reg.metric("dot"), Metric)
+
+
+def test_the_registry_calls_every_hook_through_pluggy():
+    """pluggy's hook-call monitoring sees each plugin's register_* call (a registry that
+    called the implementations' functions itself would bypass it)."""
+    plugins.reset()
+    seen = []
+    undo = plugins.get_plugin_manager().add_hookcall_monitoring(
+        lambda name, impls, kwargs: seen.append((name, [i.plugin_name for i in impls])),
+        lambda outcome, name, impls, kwargs: None)
+    try:
+        registry = get_registry()
+        assert registry.metric("cosine")
+        assert ("register_metrics", ["vizkit_plugins.metrics"]) in seen
+        assert ("register_visualizers", ["vizkit.app.pages"]) in seen
+        assert all(len(impls) == 1 for _, impls in seen)  # one plugin per call
+    finally:
+        undo()
+        plugins.reset()

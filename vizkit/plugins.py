@@ -9,6 +9,7 @@ from __future__ import annotations
 import importlib
 import os
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib.metadata import entry_points
 from types import ModuleType
@@ -17,21 +18,25 @@ import pluggy
 
 from vizkit import hookspecs
 
-BUILTIN_PLUGINS = (
-    "vizkit_plugins.metrics",
-    "vizkit_plugins.indexes",
-    "vizkit_plugins.losses",
-    "vizkit_plugins.fashion_mnist",
-    "vizkit_plugins.digits",
-    "vizkit_plugins.folder",
-    "vizkit_plugins.cifar10",
-    "vizkit_plugins.benchmarks",
-    "vizkit_plugins.synthetic",
-    "vizkit_plugins.small_cnn",
-    "vizkit_plugins.timm_models",
-    "vizkit.app.pages",  # the built-in pages: under vizkit.app, because they are pages
-    "vizkit.cli.builtin",  # the built-in commands
-)
+# The built-in plugins, each imported when the manager is built (a plugin that fails to import
+# is recorded and left out, like a third-party one). Written out import by import so that a
+# reader and tests/test_boundaries.py see every arrow.
+BUILTIN_PLUGINS: dict[str, Callable[[], ModuleType]] = {
+    "vizkit_plugins.metrics": lambda: importlib.import_module("vizkit_plugins.metrics"),
+    "vizkit_plugins.indexes": lambda: importlib.import_module("vizkit_plugins.indexes"),
+    "vizkit_plugins.losses": lambda: importlib.import_module("vizkit_plugins.losses"),
+    "vizkit_plugins.fashion_mnist": lambda: importlib.import_module("vizkit_plugins.fashion_mnist"),
+    "vizkit_plugins.digits": lambda: importlib.import_module("vizkit_plugins.digits"),
+    "vizkit_plugins.folder": lambda: importlib.import_module("vizkit_plugins.folder"),
+    "vizkit_plugins.cifar10": lambda: importlib.import_module("vizkit_plugins.cifar10"),
+    "vizkit_plugins.benchmarks": lambda: importlib.import_module("vizkit_plugins.benchmarks"),
+    "vizkit_plugins.synthetic": lambda: importlib.import_module("vizkit_plugins.synthetic"),
+    "vizkit_plugins.small_cnn": lambda: importlib.import_module("vizkit_plugins.small_cnn"),
+    "vizkit_plugins.timm_models": lambda: importlib.import_module("vizkit_plugins.timm_models"),
+    # the built-in pages (under vizkit.app: they are pages) and the built-in commands
+    "vizkit.app.pages": lambda: importlib.import_module("vizkit.app.pages"),
+    "vizkit.cli.builtin": lambda: importlib.import_module("vizkit.cli.builtin"),
+}
 ENTRY_POINT_GROUP = "vizkit"
 ALLOW_ENV = "VIZKIT_PLUGINS"  # comma-separated entry-point names to load; unset = all
 
@@ -56,8 +61,8 @@ def get_plugin_manager() -> pluggy.PluginManager:
     if _pm is None:
         pm = pluggy.PluginManager("vizkit")
         pm.add_hookspecs(hookspecs)
-        for module_name in BUILTIN_PLUGINS:
-            _register_module(pm, module_name, lambda n=module_name: importlib.import_module(n))
+        for name, load in BUILTIN_PLUGINS.items():
+            _register_module(pm, name, load)
         allowed = {s.strip() for s in os.environ.get(ALLOW_ENV, "").split(",") if s.strip()}
         for ep in entry_points(group=ENTRY_POINT_GROUP):
             if allowed and ep.name not in allowed:

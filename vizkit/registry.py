@@ -177,19 +177,19 @@ def get_registry() -> Registry:
 
     pm = get_plugin_manager()
     if _registry is None or _built_from is not pm:
-        calls = [(kind, hook_name, impl) for kind, (hook_name, _cls) in KINDS.items()
+        calls = [(kind, hook_name, impl.plugin_name, _only(pm, hook_name, impl.plugin))
+                 for kind, (hook_name, _cls) in KINDS.items()
                  for impl in _in_registration_order(getattr(pm.hook, hook_name).get_hookimpls())]
         failed: set[str] = set()
         while True:
             reg, failure = Registry(), None
-            for kind, hook_name, impl in calls:
-                if impl.plugin_name in failed:
+            for kind, hook_name, plugin, call in calls:
+                if plugin in failed:
                     continue
-                try:
-                    impl.function(register=lambda obj, k=kind, p=impl.plugin_name:
-                                  reg.add(k, obj, p))
+                try:  # through pluggy's calling, one plugin at a time: a failure names it
+                    call(register=lambda obj, k=kind, p=plugin: reg.add(k, obj, p))
                 except Exception as e:  # reported; other plugins keep working
-                    failure = (impl.plugin_name, hook_name, e)
+                    failure = (plugin, hook_name, e)
                     break
             if failure is None:
                 break
@@ -197,6 +197,12 @@ def get_registry() -> Registry:
             failed.add(failure[0])
         _registry, _built_from = reg, pm
     return _registry
+
+
+def _only(pm, hook_name: str, plugin):
+    """The hook ``hook_name`` as pluggy calls it, with ``plugin``'s implementation alone."""
+    return pm.subset_hook_caller(hook_name, remove_plugins=[
+        p for p in pm.get_plugins() if p is not plugin])
 
 
 def _in_registration_order(impls: list) -> list:

@@ -23,8 +23,6 @@ if TYPE_CHECKING:
     from vizkit.runtime.loaded import LoadedModel
 
 MAPS_SHOWN = 32
-COMMAND = ("vizkit precompute --dataset fashion-mnist[test] --checkpoint demo --channel-vis "
-           "--layers stages.0,stages.1,stages.2")
 
 
 def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | None = None,
@@ -33,8 +31,7 @@ def _pick_model(reader: Reader, key: str, label: str = "Model", default: str | N
     ``model`` with its ``checkpoint`` or ``weights`` first)."""
     options, rendered = explorer.models(reader)
     if not options:
-        raise ResultMissingError("The store has no models yet. Run `vizkit demo`, then "
-                                 f"`{COMMAND}`.")
+        raise ResultMissingError("The store has no models yet.")
     names = list(options)
     pickers.choose_model(url or {}, key, list(options.values()))
     default = default if default in names else (rendered[0] if rendered else names[0])

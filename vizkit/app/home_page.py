@@ -9,6 +9,7 @@ import streamlit as st
 
 from vizkit import palette
 from vizkit.app import data, plots
+from vizkit.app.guard import DEMO
 from vizkit.app.router import page_link
 from vizkit.plugins import failures, get_plugins
 from vizkit.read.grid import SCORES
@@ -28,8 +29,8 @@ def render() -> None:
     reader = data.reader()
     catalog = reader.catalog()
     if not catalog.counts:
-        st.info(f"There is no store at `{reader.path}` yet. Run `vizkit demo` (no network "
-                "needed) to train the demo model on Fashion-MNIST and precompute its results.")
+        st.info(f"There is no store at `{reader.path}` yet. {DEMO}: it trains the demo model "
+                "on Fashion-MNIST and precomputes its results.")
     else:
         with st.spinner("Gathering one example of each result from the store…"):
             shown = cards(reader)  # once per version of the store

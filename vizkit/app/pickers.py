@@ -53,8 +53,7 @@ def pick_features(reader: Reader, prefix: str, dataset: str | None = None,
     preferred = [r for r in rows if r.result_key in (prefer or ())]
     first = preferred[-1] if preferred and avoid is None else None
     if not rows:
-        raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
-                                 "`vizkit precompute --dataset D --model M --layers L`.")
+        raise ResultMissingError("The store has no features yet.")
     c1, c2, c3, c4 = st.columns(4)
     if dataset is None:
         names = sorted({r.dataset.name for r in rows})
@@ -150,8 +149,7 @@ def pick_dataset(reader: Reader, prefix: str) -> FeaturesRow:
     the newest features of that dataset (its thumbnails and image table come with them)."""
     rows = reader.features_rows()
     if not rows:
-        raise ResultMissingError("The store has no features yet. Run `vizkit demo`, or "
-                                 "`vizkit precompute --dataset D --model M --layers L`.")
+        raise ResultMissingError("The store has no features yet.")
     names = sorted({r.dataset.name for r in rows})
     links.choose(links.incoming(), "dataset", f"{prefix}_dataset", names)
     dataset = st.selectbox("Dataset", names, key=f"{prefix}_dataset")

@@ -11,7 +11,7 @@ _pages: dict[str, st.Page] = {}
 
 def navigation():
     """``st.navigation`` over every visualizer's page (home first)."""
-    pages = [st.Page(guarded(v.page, v.title), title=v.title, icon=v.icon, url_path=v.name,
+    pages = [st.Page(guarded(v), title=v.title, icon=v.icon, url_path=v.name,
                      default=i == 0)
              for i, v in enumerate(get_registry().visualizers())]
     _pages.update({v.name: p for v, p in zip(get_registry().visualizers(), pages)})
@@ -40,5 +40,5 @@ def run_page(name: str) -> None:
     """Run one visualizer's page by name, guarded as in the app (AppTest scripts use it)."""
     for v in get_registry().visualizers():
         if v.name == name:
-            return guarded(v.page, v.title)()
+            return guarded(v)()
     raise KeyError(name)

@@ -255,15 +255,6 @@ class Reader:
         """Whether the store exists and holds vizkit's tables."""
         return bool(self.catalog().counts)
 
-    def require(self) -> Catalog:
-        """The catalog; :class:`ResultMissingError` saying what to run when there is none."""
-        cat = self.catalog()
-        if not cat.counts:
-            raise ResultMissingError(
-                f"There is no store at {self.path} yet. Run `vizkit demo` (no network needed) "
-                "or `vizkit precompute ...` to make one.")
-        return cat
-
     def features_rows(self) -> list[FeaturesRow]:
         """Every stored features result, oldest first."""
         return list(self.catalog().features.values())

@@ -19,10 +19,6 @@ from vizkit.errors import ResultMissingError
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import FeaturesRow, LayoutRow, PredictionsRow, SeriesRef
 
-PROJECT_HINT = ("Run `vizkit demo`, or `vizkit project --dataset fashion-mnist[test] "
-                "--checkpoint demo --layer embedding --method umap`.")
-EVOLVE_HINT = ("Run `vizkit demo`, or `vizkit evolve --run RUN --dataset fashion-mnist[test] "
-               "--layer embedding`.")
 PREFERRED_LAYERS = ("embedding", "pre_logits")  # for neighbours of a classifier's mistakes
 
 
@@ -31,7 +27,7 @@ def layouts(reader: Reader) -> list[LayoutRow]:
     series), oldest first."""
     rows = [r for r in reader.catalog().layouts if r.aligned]
     if not rows:
-        raise ResultMissingError("The store has no 2-D layouts yet. " + PROJECT_HINT)
+        raise ResultMissingError("The store has no 2-D layouts yet.")
     return rows
 
 
@@ -110,7 +106,7 @@ def series(reader: Reader) -> list[SeriesRef]:
     """Every (run, layer, dataset) with layouts of its checkpoints."""
     found = list(dict.fromkeys(r.series for r in reader.catalog().layouts if r.series))
     if not found:
-        raise ResultMissingError("No training run has layouts yet. " + EVOLVE_HINT)
+        raise ResultMissingError("No training run has layouts yet.")
     return found
 
 
@@ -157,9 +153,8 @@ def prediction_rows(reader: Reader) -> list[PredictionsRow]:
     """Every stored prediction result, ordered by dataset then epoch."""
     rows = reader.catalog().predictions
     if not rows:
-        raise ResultMissingError("No predictions stored yet. Run `vizkit demo`, or `vizkit "
-                                 "evolve --run RUN --dataset fashion-mnist[test] --layer "
-                                 "embedding` (predictions come with every checkpoint).")
+        raise ResultMissingError("No predictions stored yet (they come with each "
+                                 "checkpoint's layouts).")
     return sorted(rows, key=lambda p: (p.dataset.name, -1 if p.epoch is None else p.epoch))
 
 

@@ -14,8 +14,7 @@ CONFIG_COLUMNS = ["model", "loss", "embedding_dim", "lr", "optimizer", "schedule
                   "classes_per_batch", "images_per_class", "batch_size", "seed"]
 IDEAL = (1.0, 0.0)  # (closest-positive similarity, closest-negative similarity)
 SPLITS = ("test", "train", "all")
-NO_RUNS = ("No training runs yet. Run `vizkit demo`, or `vizkit train --dataset fashion-mnist "
-           "--loss epshn --run my-run`.")
+NO_RUNS = "No training runs yet."
 
 
 def runs(reader: Reader) -> list[RunRow]:
