@@ -11,6 +11,7 @@ import streamlit as st
 
 from vizkit import palette
 from vizkit.app import data, links
+from vizkit.identity import CheckpointId
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import epochs_of, eval_features, eval_splits, run_names
 from vizkit.read.spectra import spectrum_of, truncated_recall
@@ -38,7 +39,8 @@ def render() -> None:
     d = len(spec.explained)
     ninety = int(np.searchsorted(np.cumsum(spec.explained), 0.9) + 1)
     st.caption(f"{frow.n:,} {split} images × {d} dimensions ({frow.layer} of "
-               f"{run}:{epoch}). The top direction explains {spec.explained[0]:.1%}; "
+               f"{CheckpointId(run, epoch).label}). The top direction explains "
+               f"{spec.explained[0]:.1%}; "
                + ("it alone explains" if ninety == 1 else f"{ninety} directions explain")
                + " 90%.")
     _variance(spec.explained)
@@ -97,7 +99,8 @@ def _truncation(reader: Reader, names: list[str], run: str, split: str, epoch: i
         e = epoch if name == run else epochs_of(reader, name)[-1]
         frow = eval_features(reader, name, e, split)
         for k, r in truncated_recall(reader, frow).items():
-            rows.append({"run": f"{name}:{e} (d={frow.dim})", "kept directions": k,
+            rows.append({"run": f"{CheckpointId(name, e).label} (d={frow.dim})",
+                         "kept directions": k,
                          "Recall@1": r})
     if not rows:
         return

@@ -11,6 +11,7 @@ import streamlit as st
 
 from vizkit import palette
 from vizkit.app import data, links, plots
+from vizkit.identity import ImageRef
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import (
     IDEAL,
@@ -135,7 +136,7 @@ def _take_click() -> None:
     points = (st.session_state.get(CHART) or {}).get("selection", {}).get("points", [])
     if points and points[0].get("customdata"):
         split, idx = points[0]["customdata"][1], int(points[0]["customdata"][2])
-        choice = f"{split}:{idx}"
+        choice = ImageRef(split, idx).text
         if st.session_state.get("trip_clicked") != choice:
             st.session_state["trip_clicked"] = st.session_state["trip_anchor"] = choice
 
@@ -143,9 +144,9 @@ def _take_click() -> None:
 def _traced(anchors: pd.DataFrame, epoch: int) -> tuple[str, int] | None:
     now = anchors[(anchors["epoch"] == epoch)].drop_duplicates(["split", "idx"])
     now = now.sort_values("dist", ascending=False)
-    options = [NONE] + [f"{r.split}:{r.idx}" for r in now.itertuples()]
-    info = {f"{r.split}:{r.idx}": f"{r.split} image {r.idx} · {r.label}"
+    refs = {ImageRef(r.split, int(r.idx)).text: f"{r.split} image {r.idx} · {r.label}"
             for r in now.itertuples()}
+    options, info = [NONE, *refs], refs
     if st.session_state.get("trip_anchor") not in options:
         st.session_state["trip_anchor"] = NONE
     pick = st.selectbox("Trace an anchor (or click one; listed farthest from the ideal "
@@ -153,8 +154,8 @@ def _traced(anchors: pd.DataFrame, epoch: int) -> tuple[str, int] | None:
                         key="trip_anchor")
     if pick == NONE:
         return None
-    split, idx = pick.split(":")
-    return split, int(idx)
+    ref = ImageRef.parse(pick)
+    return ref.split, ref.idx
 
 
 def _epoch_figure(anchors, epoch, runs, traced, colours: dict[str, str]) -> None:

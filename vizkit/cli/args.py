@@ -7,6 +7,7 @@ import argparse
 import math
 
 from vizkit.errors import BadArgumentError
+from vizkit.identity import CheckpointId
 
 MAX_INPUT_SIZE = 2048  # px; a model input beyond this is surely a typo
 MAX_K = 10_000  # neighbours per query
@@ -61,11 +62,12 @@ def optional_names(text: str) -> list[str]:
 def checkpoint_spec(text: str) -> str:
     """An argparse type: ``RUN`` or ``RUN:EPOCH`` (whether it exists is checked against the
     store by :func:`check_model_options`)."""
-    run, colon, epoch = text.partition(":")
-    if not run or (colon and not epoch):
-        raise argparse.ArgumentTypeError(f"{text!r}: give RUN or RUN:EPOCH, e.g. demo or "
-                                         "demo:3")
-    return text
+    try:
+        return CheckpointId.parse(text).label
+    except ValueError as e:
+        if CheckpointId.run_of(text) and not text.endswith(":"):
+            return text  # an epoch that is not a number: the store check lists the real ones
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 def add_weights(sp: argparse.ArgumentParser, default: str, help: str) -> None:

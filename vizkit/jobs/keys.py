@@ -5,6 +5,7 @@ import hashlib
 import json
 
 from vizkit.api.datasets import Dataset
+from vizkit.identity import DatasetId
 from vizkit.runtime.loaded import LoadedModel
 
 FEATURES_CODE_VERSION = 2  # 2: centre crop taken before the resize; bounded decoding
@@ -19,7 +20,7 @@ def digest(parts: dict) -> str:
 
 def dataset_key(dataset: Dataset) -> str:
     """``name#fingerprint``: a dataset's identity, changing when its content changes."""
-    return f"{dataset.name}#{dataset.fingerprint}"
+    return DatasetId(dataset.name, dataset.fingerprint).key
 
 
 def features_meta(dataset: Dataset, model: LoadedModel, layer: str) -> dict:

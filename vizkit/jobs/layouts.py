@@ -12,6 +12,7 @@ from vizkit.api.datasets import Dataset
 from vizkit.compute.clustering import kmeans
 from vizkit.compute.projection import next_layout, project
 from vizkit.errors import BadArgumentError, ResultMissingError
+from vizkit.identity import CheckpointId
 from vizkit.jobs.keys import dataset_key, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
@@ -130,7 +131,7 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
     frows, feats = [], []
     for epoch in tqdm(ckpts["epoch"], desc=f"features of {run}", unit="checkpoint",
                       disable=not progress):
-        model = load_model(None, checkpoint=f"{run}:{int(epoch)}", store=store)
+        model = load_model(None, checkpoint=CheckpointId(run, int(epoch)).label, store=store)
         if device is not None:
             model.to(device, amp)
         frow, f = stored_features(store, dataset, model, layer, progress=False)

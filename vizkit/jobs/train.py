@@ -36,6 +36,7 @@ from vizkit.compute.augment import AUGMENTATIONS, Augmenter
 from vizkit.compute.evaluation import closest_pairs, retrieval_metrics
 from vizkit.compute.sampler import class_balanced_batches, random_batches
 from vizkit.errors import VizkitError
+from vizkit.identity import CheckpointId
 from vizkit.jobs.checkpoints import save_checkpoint, save_state
 from vizkit.jobs.ingest import ensure_dataset
 from vizkit.jobs.keys import dataset_key, features_meta
@@ -271,7 +272,7 @@ class _Trainer:
         if done.empty:
             return 0
         last = done.iloc[-1]
-        label = f"{self.run}:{int(last['epoch'])}"
+        label = CheckpointId(self.run, int(last["epoch"])).label
         path = self.store.file(last["path"])
         saved = read_verified(path, last["sha256"], label)
         state = read_verified(path.with_suffix(".opt.pt"), saved.get("state_sha256"),
@@ -286,7 +287,8 @@ class _Trainer:
     def evaluate(self, epoch: int) -> dict:
         """Metrics, embeddings and anchors of both evaluation sets at this checkpoint."""
         loaded = LoadedModel(self.config.model, self.model.module, "file",
-                             checkpoint=f"{self.run}:{epoch}", input_size=self.config.input_size
+                             checkpoint=CheckpointId(self.run, epoch).label,
+                             input_size=self.config.input_size
                              ).to(self.device, self.amp)
         metrics: dict = {}
         for split, ds in self.eval_sets.items():

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from vizkit.errors import ResultMissingError, StoreError
+from vizkit.identity import CheckpointId, DatasetId
 from vizkit.read.rows import (
     UNLABELLED,
     CheckpointRow,
@@ -93,8 +94,8 @@ def dataset_ref(key: str, datasets: dict[str, DatasetRef] | None = None) -> Data
     key = key if isinstance(key, str) else ""
     if datasets and key in datasets:
         return datasets[key]
-    name, _, fingerprint = key.rpartition("#")
-    return DatasetRef(key, name or key, fingerprint)
+    ident = DatasetId.parse(key)
+    return DatasetRef(key, ident.name, ident.fingerprint)
 
 
 def _params(text) -> dict:
@@ -172,8 +173,12 @@ def _checkpoint_of(label: str | None, weights_fp: str, checkpoints: dict,
     checkpoint has these weights, else the checkpoint with these weights."""
     if not label:
         return None
-    run, _, epoch = label.rpartition(":")
-    row = checkpoints.get((run, int(epoch))) if epoch.isdigit() else None
+    try:
+        ident = CheckpointId.parse(label)
+    except ValueError:
+        ident = None
+    row = checkpoints.get((ident.run, ident.epoch)) if ident and ident.epoch is not None \
+        else None
     return row if row is not None and row.weights_fp == weights_fp else by_fp.get(weights_fp)
 
 

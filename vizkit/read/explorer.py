@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from vizkit.errors import VizkitError
+from vizkit.identity import CheckpointId
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import DatasetRef
 from vizkit.store import explorer as tables
@@ -52,7 +53,8 @@ def untrained_label(reader: Reader, weights_fp: str) -> str | None:
     cat = reader.catalog()
     for ck in cat.checkpoints.values():
         if ck.weights_fp == weights_fp and (ck.run, 0) in cat.checkpoints:
-            return f"{cat.runs[ck.run].model} @ {ck.run}:0" if ck.run in cat.runs else None
+            return f"{cat.runs[ck.run].model} @ {CheckpointId(ck.run, 0).label}" \
+                if ck.run in cat.runs else None
     return None
 
 

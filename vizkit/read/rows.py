@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from vizkit.identity import CheckpointId
+
 UNLABELLED = "(unlabelled)"
 
 
@@ -141,7 +143,7 @@ class CheckpointRow:
 
     @property
     def label(self) -> str:
-        return f"{self.run}:{self.epoch}"
+        return CheckpointId(self.run, self.epoch).label
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from vizkit.errors import UnknownNameError, VizkitError
+from vizkit.identity import CheckpointId
 from vizkit.registry import get_registry
 from vizkit.store import Store
 from vizkit.store.bundle import bundle_info
@@ -45,21 +46,26 @@ def read_verified(path: Path, sha256: str | None, label: str) -> dict:
 def resolve_checkpoint(store: Store, spec: str) -> dict:
     """The store's row for ``run`` (its last epoch) or ``run:epoch``, with the run's model
     and the checkpoint file's location (``file``)."""
-    run, _, epoch = spec.partition(":")
+    try:
+        wanted = CheckpointId.parse(spec)
+    except ValueError:  # "run:abc": no such epoch; the error below lists the run's epochs
+        wanted = CheckpointId(CheckpointId.run_of(spec), -1)
+    run = wanted.run
     runs = store.runs() if store.ready() else None
     if runs is None or run not in set(runs["run"]):
         raise UnknownNameError("run", run, [] if runs is None else runs["run"],
                                "Train one with `vizkit train` or `vizkit demo`.")
     ckpts = store.checkpoints(run)
-    if epoch:
-        rows = ckpts[ckpts["epoch"] == int(epoch)] if epoch.isdigit() else ckpts.iloc[:0]
+    if wanted.epoch is not None:
+        rows = ckpts[ckpts["epoch"] == wanted.epoch]
         if rows.empty:
-            raise UnknownNameError("checkpoint", spec, [f"{run}:{e}" for e in ckpts["epoch"]])
+            raise UnknownNameError("checkpoint", spec, [CheckpointId(run, int(e)).label
+                                                        for e in ckpts["epoch"]])
     else:
         rows = ckpts.tail(1)
     row = rows.iloc[0].to_dict()
     info = runs[runs["run"] == run].iloc[0].to_dict()
-    row.update(model=info["model"], label=f"{run}:{row['epoch']}",
+    row.update(model=info["model"], label=CheckpointId(run, int(row["epoch"])).label,
                file=store.file(row["path"]))
     return row
 
@@ -86,13 +92,22 @@ def load_model(name: str | None, weights: str = "pretrained", checkpoint: str | 
         return registry.load_model(name, weights=weights, input_size=input_size)
     store = store or Store()
     row = resolve_checkpoint(store, checkpoint)
-    _check_bundle_has_checkpoints(store, row["label"])
     if name and name != row["model"]:
         raise VizkitError(f"Checkpoint {checkpoint} is of model {row['model']}, not {name}.")
-    saved = read_verified(row["file"], row["sha256"], row["label"])
-    return registry.load_model(row["model"], weights="file", checkpoint=row["label"],
-                               input_size=input_size, model_kwargs=saved["model_kwargs"],
-                               weights_file=None, state_dict=saved["state_dict"])
+    return load_checkpoint(row["model"], row["label"], row["file"], row["sha256"], store,
+                           input_size)
+
+
+def load_checkpoint(model: str, label: str, file: Path, sha256: str, store: Store,
+                    input_size: int | None = None) -> LoadedModel:
+    """Load checkpoint ``label`` of a run of ``model`` from its ``file``, verified against
+    its recorded ``sha256`` (what a catalog row already holds: no store query)."""
+    _check_bundle_has_checkpoints(store, label)
+    saved = read_verified(file, sha256, label)
+    return get_registry().load_model(model, weights="file", checkpoint=label,
+                                     input_size=input_size,
+                                     model_kwargs=saved["model_kwargs"], weights_file=None,
+                                     state_dict=saved["state_dict"])
 
 
 MODEL_BUDGET_BYTES = 512 << 20  # parameters kept loaded for visitors, across sessions
@@ -133,9 +148,7 @@ def model_for(reader, frow) -> LoadedModel:
 
     if frow.checkpoint:
         model = shared_model((str(reader.path), frow.checkpoint, frow.input_size),
-                             lambda: load_model(None, checkpoint=frow.checkpoint,
-                                                store=reader.store,
-                                                input_size=frow.input_size))
+                             lambda: _checkpoint_in_catalog(reader, frow))
     else:
         model = shared_model((frow.model, frow.weights, frow.input_size),
                              lambda: load_model(frow.model, frow.weights,
@@ -145,3 +158,17 @@ def model_for(reader, frow) -> LoadedModel:
                           "computed with (the model changed since); re-run the precompute "
                           "job.")
     return model
+
+
+def _checkpoint_in_catalog(reader, frow) -> LoadedModel:
+    """The checkpoint ``frow`` was made with, found in the catalog ``reader`` holds (its
+    file, digest and run's model: no store query); through the store for a label the
+    catalog does not list."""
+    cat = reader.catalog()
+    ident = CheckpointId.parse(frow.checkpoint)
+    row, run = cat.checkpoints.get((ident.run, ident.epoch)), cat.runs.get(ident.run)
+    if row is None or run is None:
+        return load_model(None, checkpoint=frow.checkpoint, store=reader.store,
+                          input_size=frow.input_size)
+    return load_checkpoint(run.model, row.label, Path(row.file), row.sha256, reader.store,
+                           frow.input_size)

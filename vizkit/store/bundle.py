@@ -114,7 +114,7 @@ def _snapshot(store_path: Path, target: Path, checkpoints: bool) -> dict[str, Pa
             if checkpoints:
                 source = Path(recorded) if Path(recorded).is_absolute() else root / recorded
                 if not source.is_file():
-                    raise StoreError(f"The file of checkpoint {run}:{epoch} ({source}) is "
+                    raise StoreError(f"The file of checkpoint {run} epoch {epoch} ({source}) is "
                                      "gone; bundle with --no-checkpoints, or re-run the "
                                      "training job.")
                 members[member] = source
