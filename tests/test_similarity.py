@@ -8,7 +8,6 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from vizkit.compute.mapservice import MapService
-from vizkit.read.overlay import legend, shared_scale, signed_overlay
 from vizkit.compute.similarity import (
     Decomposer,
     NotDecomposableError,
@@ -16,6 +15,7 @@ from vizkit.compute.similarity import (
     pair_maps,
     query_maps,
 )
+from vizkit.read.overlay import legend, shared_scale, signed_overlay
 from vizkit.registry import get_registry
 
 
