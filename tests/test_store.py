@@ -33,6 +33,27 @@ def test_round_trip_features_and_neighbors(tmp_path):
     np.testing.assert_array_equal(store.features("f-1"), x)
 
 
+def _same_row(a: dict, b: dict) -> bool:
+    keys = ("result_key", "kind", "n", "dim", "created_at")
+    return {k: a.get(k) for k in keys} == {k: b.get(k) for k in keys}
+
+
+def test_a_write_returns_the_row_it_wrote(tmp_path):
+    store = Store(tmp_path / "s.duckdb")
+    row = store.put_features({"result_key": "f1", "dataset_key": "d#1"},
+                             np.ones((4, 3), np.float32))
+    assert _same_row(row, store.result("f1")) and (row["n"], row["dim"]) == (4, 3)
+    again = store.put_features({"result_key": "f1", "dataset_key": "d#1"},
+                               np.zeros((4, 3), np.float32))  # already there: that one
+    assert _same_row(again, row) and np.asarray(store.features("f1")).sum() == 12
+    xy = store.put_per_image("projections", {"result_key": "p1", "source_key": "f1"},
+                             np.arange(4), np.zeros(4), np.ones(4))
+    assert _same_row(xy, store.result("p1")) and xy["kind"] == "projections" and xy["n"] == 4
+    rows = store.put_many_features([({"result_key": "f2"}, np.ones((2, 2), np.float32)),
+                                    ({"result_key": "f1"}, np.ones((4, 3), np.float32))])
+    assert [r["result_key"] for r in rows] == ["f2", "f1"] and _same_row(rows[1], row)
+
+
 def test_several_layers_are_stored_in_one_transaction_all_or_none(tmp_path):
     """The grid job stores all its layers of a model at once: a failure in any of them
     leaves none in the catalog; stored again, all are there, each once."""

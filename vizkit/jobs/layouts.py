@@ -17,7 +17,7 @@ from vizkit.jobs.keys import dataset_key, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.runtime.loaded import LoadedModel
-from vizkit.runtime.models import load_model
+from vizkit.runtime.models import load_checkpoint
 from vizkit.store import Store
 
 LAYOUTS_CODE_VERSION = 1
@@ -35,18 +35,15 @@ def _meta(kind: str, base: dict, source_key: str, params: dict) -> dict:
 def stored_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                     progress: bool = True) -> tuple[dict, np.ndarray]:
     """The features of ``layer`` over ``dataset`` (extracted first when missing)."""
-    precompute(store, dataset, model, [layer], [], progress=progress)
-    frow = store.result(features_meta(dataset, model, layer)["result_key"])
+    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
     return frow, store.features(frow["result_key"])
 
 
 def put_projection(store: Store, frow: dict, coords: np.ndarray, params: dict) -> dict:
     """Store a layout of ``frow``'s images (unless the same one is there); return its row."""
     meta = _meta("projections", frow, frow["result_key"], params)
-    if store.result(meta["result_key"]) is None:
-        store.put_per_image("projections", meta, np.arange(len(coords)), coords[:, 0],
-                            coords[:, 1])
-    return store.result(meta["result_key"])
+    return store.put_per_image("projections", meta, np.arange(len(coords)), coords[:, 0],
+                               coords[:, 1])
 
 
 MIN_LAYOUT_IMAGES = 10  # UMAP, t-SNE and PCA need some neighbours and spread
@@ -67,10 +64,11 @@ def put_clusters(store: Store, frow: dict, features: np.ndarray, k: int,
     k = max(1, min(k, len(features)))
     params = {"method": "kmeans", "k": k, "seed": seed, "normalise": "l2"}
     meta = _meta("clusters", frow, frow["result_key"], params)
-    if store.result(meta["result_key"]) is None:
-        assignment, _, dist = kmeans(features, k, seed)
-        store.put_per_image("clusters", meta, np.arange(len(features)), assignment, dist)
-    return store.result(meta["result_key"])
+    row = store.result(meta["result_key"])
+    if row is not None:
+        return row
+    assignment, _, dist = kmeans(features, k, seed)
+    return store.put_per_image("clusters", meta, np.arange(len(features)), assignment, dist)
 
 
 def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
@@ -79,8 +77,9 @@ def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
     output per class of ``dataset`` (else None)."""
     base = {**features_meta(dataset, model, "logits"), "layer": "logits"}
     meta = _meta("predictions", base, base["result_key"], {})
-    if store.result(meta["result_key"]) is not None:
-        return store.result(meta["result_key"])
+    row = store.result(meta["result_key"])
+    if row is not None:
+        return row
     preds, confs = [], []
     with torch.inference_mode():
         for batch in dataset.iter_batches(batch_size):
@@ -91,9 +90,8 @@ def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
             conf, pred = p.max(1)
             preds.append(pred.numpy())
             confs.append(conf.numpy())
-    store.put_per_image("predictions", meta, np.arange(len(dataset)), np.concatenate(preds),
-                        np.concatenate(confs))
-    return store.result(meta["result_key"])
+    return store.put_per_image("predictions", meta, np.arange(len(dataset)),
+                               np.concatenate(preds), np.concatenate(confs))
 
 
 def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
@@ -104,14 +102,12 @@ def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str
     frow, feats = stored_features(store, dataset, model, layer, progress)
     params = {"method": method, "seed": seed, "series": "single"}
     meta = _meta("projections", frow, frow["result_key"], params)
-    rows = {"features": frow}
-    if store.result(meta["result_key"]) is None:
+    rows = {"features": frow, "projection": store.result(meta["result_key"])}
+    if rows["projection"] is None:
         with tqdm(total=1, desc=f"{method} of {len(feats):,} points", disable=not progress) as b:
             coords = project(feats, method, seed)
             b.update()
         rows["projection"] = put_projection(store, frow, coords, params)
-    else:
-        rows["projection"] = store.result(meta["result_key"])
     rows["clusters"] = put_clusters(store, frow, feats, clusters, seed)
     rows["predictions"] = put_predictions(store, dataset, model)
     return rows
@@ -128,10 +124,12 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
     ckpts = store.checkpoints(run)
     if ckpts.empty:
         raise ResultMissingError(f"Run {run} has no checkpoints. Train it with `vizkit train`.")
+    model_name = store.runs().set_index("run").loc[run, "model"]
     frows, feats = [], []
-    for epoch in tqdm(ckpts["epoch"], desc=f"features of {run}", unit="checkpoint",
-                      disable=not progress):
-        model = load_model(None, checkpoint=CheckpointId(run, int(epoch)).label, store=store)
+    for ck in tqdm(list(ckpts.itertuples()), desc=f"features of {run}", unit="checkpoint",
+                   disable=not progress):  # each checkpoint from the rows read above
+        model = load_checkpoint(model_name, CheckpointId(run, int(ck.epoch)).label,
+                                store.file(ck.path), ck.sha256, store)
         if device is not None:
             model.to(device, amp)
         frow, f = stored_features(store, dataset, model, layer, progress=False)
@@ -143,17 +141,19 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
     out = []
     for aligned in ([True, False] if independent else [True]):
         previous = None
+        params = [{"method": method, "seed": seed, "series": series, "aligned": aligned,
+                   "chain": [r["result_key"] for r in frows[: i + 1]]}
+                  for i in range(len(frows))]
+        done = store.results_of([_meta("projections", frow, frow["result_key"], p)["result_key"]
+                                 for frow, p in zip(frows, params)])  # one read for all
         for i, (frow, f) in enumerate(tqdm(
                 list(zip(frows, feats)), desc=f"{method} {'aligned' if aligned else 'independent'}",
                 unit="checkpoint", disable=not progress)):
-            params = {"method": method, "seed": seed, "series": series, "aligned": aligned,
-                      "chain": [r["result_key"] for r in frows[: i + 1]]}
-            meta = _meta("projections", frow, frow["result_key"], params)
-            if store.result(meta["result_key"]) is None:
+            row = done.get(_meta("projections", frow, frow["result_key"], params[i])["result_key"])
+            if row is None:
                 coords = next_layout(previous, f, method, seed, aligned)
-                row = put_projection(store, frow, coords, params)
+                row = put_projection(store, frow, coords, params[i])
             else:  # done by an earlier, interrupted run: continue from it
-                row = store.result(meta["result_key"])
                 xy = store.per_image("projections", row["result_key"])
                 coords = xy[["x", "y"]].to_numpy(np.float32)
             previous = coords

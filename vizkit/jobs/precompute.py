@@ -37,9 +37,10 @@ def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[
         staging = staging_dir(store.path, [fmetas[layer]["result_key"] for layer in missing])
         computed = (extract or extract_features)(dataset, model, missing, staging,
                                                  batch_size, progress=progress)
-        store.put_many_features([(fmetas[layer], computed[layer]) for layer in missing])
+        written = store.put_many_features([(fmetas[layer], computed[layer])
+                                           for layer in missing])
         clear_staging(staging)
-        stored = store.results_of([m["result_key"] for m in fmetas.values()])
+        stored.update({row["result_key"]: row for row in written})
     done = [stored[m["result_key"]] for m in fmetas.values()]
     for layer in layers:
         for metric in metric_objs:
@@ -47,13 +48,14 @@ def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[
             for kind in default_indexes(registry, metric, frow["n"]):
                 build_index(store, frow, metric, kind, progress=progress)
             nmeta = neighbors_meta(fmetas[layer], metric.name, k)
-            if store.result(nmeta["result_key"]) is None:
+            nrow = store.result(nmeta["result_key"])
+            if nrow is None:
                 staging = store.path.parent / "staging" / nmeta["result_key"]
                 nbr, score = neighbor_lists(Reader(store), frow["result_key"], metric, k,
                                             staging, progress)
-                store.put_neighbors(nmeta, nbr, score)
+                nrow = store.put_neighbors(nmeta, nbr, score)
                 clear(staging)
-            done.append(store.result(nmeta["result_key"]))
+            done.append(nrow)
     return done
 
 

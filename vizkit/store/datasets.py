@@ -15,14 +15,27 @@ class DatasetTables(StoreFile):
     """Datasets and their images."""
 
     def has_dataset(self, dataset_key: str) -> bool:
+        """Whether the dataset's image table is stored. A dataset is never removed from a
+        store file, so a yes is remembered for this file (a job that checks its dataset at
+        every step asks the file once)."""
         if not self.exists():
             return False
         try:
+            seen = (self.path.stat().st_ino, dataset_key)
+        except OSError:
+            return False
+        known = self.__dict__.setdefault("_known_datasets", set())
+        if seen in known:
+            return True
+        try:
             with self.read() as con:
-                return con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
-                                   [dataset_key]).fetchall()[0][0] > 0
+                found = con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
+                                    [dataset_key]).fetchall()[0][0] > 0
         except StoreEmptyError:
             return False
+        if found:
+            known.add(seen)
+        return found
 
     def put_dataset(self, dataset_key: str, name: str, fingerprint: str, classes: list[str],
                     description: str, skipped: list, rows: pd.DataFrame) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pandas as pd
 
+from vizkit.errors import StoreEmptyError
 from vizkit.store.connection import LOCK_WAIT_S
 from vizkit.store.datasets import DatasetTables
 from vizkit.store.per_image import PerImageTables
@@ -27,8 +28,14 @@ class Store(DatasetTables, ResultTables, PerImageTables, RunTables):
     def snapshot(self) -> dict[str, pd.DataFrame]:
         """The catalog tables (datasets, results, runs, checkpoints) and the row counts of
         the main tables, read through one connection; empty frames for an empty store."""
-        if not self.ready():
+        if not self.exists():
             return {}
+        try:
+            return self._snapshot()
+        except StoreEmptyError:  # a store whose creation has not finished
+            return {}
+
+    def _snapshot(self) -> dict[str, pd.DataFrame]:
         with self.read() as con:
             out = {t: con.execute(f"SELECT * FROM {t} ORDER BY created_at").df()
                    for t in ("datasets", "results", "runs")}

@@ -12,8 +12,9 @@ from vizkit.store.connection import StoreFile
 class PerImageTables(StoreFile):
     """Similarity maps and per-image values; each result is written by put_result."""
 
-    def put_maps(self, meta: dict, rows: pd.DataFrame) -> None:
-        """Store precomputed similarity maps (one row per query and rank) as a result."""
+    def put_maps(self, meta: dict, rows: pd.DataFrame) -> dict:
+        """Store precomputed similarity maps (one row per query and rank) as a result;
+        return its catalog row."""
         table = pa.Table.from_pandas(rows.assign(result_key=meta["result_key"])[
             ["result_key", "idx", "rank", "nbr", "score", "map_score", "qh", "qw", "qmap",
              "rh", "rw", "rmap"]], preserve_index=False)
@@ -22,7 +23,7 @@ class PerImageTables(StoreFile):
             ("nbr", pa.int32()), ("score", pa.float32()), ("map_score", pa.float32()),
             ("qh", pa.int32()), ("qw", pa.int32()), ("qmap", pa.list_(pa.float32())),
             ("rh", pa.int32()), ("rw", pa.int32()), ("rmap", pa.list_(pa.float32()))]))
-        self.put_result(dict(meta, kind="simmaps", n=int(rows["idx"].nunique())), table,
+        return self.put_result(dict(meta, kind="simmaps", n=int(rows["idx"].nunique())), table,
                         "similarity_maps")
 
     def maps(self, result_key: str, idx: int) -> pd.DataFrame:
@@ -49,15 +50,16 @@ class PerImageTables(StoreFile):
                  "predictions": (("pred", pa.int32()), ("confidence", pa.float32()))}
 
     def put_per_image(self, table: str, meta: dict, idx: np.ndarray, a: np.ndarray,
-                      b: np.ndarray) -> None:
+                      b: np.ndarray) -> dict:
         """Store one value pair per image (``projections``: x, y; ``clusters``: cluster,
-        distance to its centre; ``predictions``: class, confidence) as a result."""
+        distance to its centre; ``predictions``: class, confidence) as a result; return its
+        catalog row."""
         (name_a, type_a), (name_b, type_b) = self.PER_IMAGE[table]
         data = pa.table({"result_key": pa.array([meta["result_key"]] * len(idx)),
                          "idx": pa.array(np.asarray(idx, np.int32)),
                          name_a: pa.array(np.asarray(a)).cast(type_a),
                          name_b: pa.array(np.asarray(b)).cast(type_b)})
-        self.put_result(dict(meta, kind=table, n=len(idx)), data, table)
+        return self.put_result(dict(meta, kind=table, n=len(idx)), data, table)
 
     def per_image(self, table: str, result_key: str) -> pd.DataFrame:
         """The stored values of a per-image result, ordered by image (columns idx, a, b)."""

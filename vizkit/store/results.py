@@ -22,6 +22,19 @@ def _matrix_of(column: pa.ChunkedArray, dtype) -> np.ndarray:
     return flat.reshape(len(col), -1) if len(col) else flat.reshape(0, 0)
 
 
+def _insert_catalog_row(con, meta: dict) -> None:
+    cols = list(meta) + ["created_at"]
+    con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
+                f"({', '.join('?' * len(cols))})", list(meta.values()) + [now()])
+
+
+def _catalog_rows(con, result_keys: list[str]) -> dict[str, dict]:
+    """The catalog rows of those of ``result_keys`` that are there, by key."""
+    df = con.execute("SELECT * FROM results WHERE list_contains(?, result_key)",
+                     [list(result_keys)]).df()
+    return {row["result_key"]: row for row in df.to_dict("records")}
+
+
 class ResultTables(StoreFile):
     """The catalog of finished results and their files."""
 
@@ -36,11 +49,9 @@ class ResultTables(StoreFile):
             return {}
         try:
             with self.read() as con:
-                df = con.execute("SELECT * FROM results WHERE list_contains(?, result_key)",
-                                 [list(result_keys)]).df()
+                return _catalog_rows(con, list(result_keys))
         except StoreEmptyError:
             return {}
-        return {row["result_key"]: row for row in df.to_dict("records")}
 
     def results(self, kind: str | None = None) -> pd.DataFrame:
         """The catalog of finished results, optionally of one kind."""
@@ -50,29 +61,33 @@ class ResultTables(StoreFile):
                 sql, args = sql + " WHERE kind = ?", [kind]
             return con.execute(sql + " ORDER BY created_at", args).df()
 
-    def put_result(self, meta: dict, data: pa.Table, table: str) -> None:
-        """Insert a finished result's rows into ``table`` and its catalog row, atomically."""
+    def put_result(self, meta: dict, data: pa.Table, table: str) -> dict:
+        """Insert a finished result's rows into ``table`` and its catalog row, atomically;
+        return the catalog row (the one already there when another run stored it first),
+        read in the same transaction."""
         with self.write() as con:
-            if con.execute("SELECT count(*) FROM results WHERE result_key = ?",
-                           [meta["result_key"]]).fetchall()[0][0]:
-                return
-            con.register("new_rows", data)
-            con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")
-            cols = list(meta) + ["created_at"]
-            con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
-                        f"({', '.join('?' * len(cols))})", list(meta.values()) + [now()])
+            if not con.execute("SELECT count(*) FROM results WHERE result_key = ?",
+                               [meta["result_key"]]).fetchall()[0][0]:
+                con.register("new_rows", data)
+                con.execute(f"INSERT INTO {table} SELECT * FROM new_rows")
+                _insert_catalog_row(con, meta)
+            return _catalog_rows(con, [meta["result_key"]])[meta["result_key"]]
 
     def put_shards(self, meta: dict, arrays: dict[str, np.ndarray] | None = None,
-                   files: dict[str, Path] | None = None) -> None:
+                   files: dict[str, Path] | None = None) -> dict:
         """Store a finished result whose data are files: ``arrays`` saved as ``.npy``,
         ``files`` (e.g. an index) moved in, under ``shards/<result key>/``; then its
         catalog row and the files' rows in one transaction. A kill before the commit leaves
-        only files no row names, rewritten when the job runs again."""
-        self.put_many_shards([(meta, arrays, files)])
+        only files no row names, rewritten when the job runs again. Returns the catalog
+        row."""
+        return self.put_many_shards([(meta, arrays, files)])[0]
 
-    def put_many_shards(self, results: list[tuple[dict, dict | None, dict | None]]) -> None:
+    def put_many_shards(self, results: list[tuple[dict, dict | None, dict | None]]
+                        ) -> list[dict]:
         """:meth:`put_shards` of several results (``(meta, arrays, files)`` each), all their
-        files first, then every catalog row in one transaction: all of them or none."""
+        files first, then every catalog row in one transaction: all of them or none.
+        Returns their catalog rows in order, read in that transaction."""
+        keys = [meta["result_key"] for meta, _, _ in results]
         done = self.results_of([meta["result_key"] for meta, _, _ in results])
         staged = []
         for meta, arrays, files in results:
@@ -95,7 +110,7 @@ class ResultTables(StoreFile):
                 raise self._unwritable(e) from None
             staged.append((meta, rows))
         if not staged:
-            return
+            return [done[k] for k in keys]
         with self.write() as con:
             for meta, rows in staged:
                 key = meta["result_key"]
@@ -106,9 +121,9 @@ class ResultTables(StoreFile):
                     con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                                 [key, name, self.relative(path), n_rows, n_cols, dtype,
                                  path.stat().st_size, sha256_file(path)])
-                cols = list(meta) + ["created_at"]
-                con.execute(f"INSERT INTO results ({', '.join(cols)}) VALUES "
-                            f"({', '.join('?' * len(cols))})", list(meta.values()) + [now()])
+                _insert_catalog_row(con, meta)
+            written = _catalog_rows(con, keys)
+        return [written[k] for k in keys]
 
     def shard_files(self, result_key: str) -> dict[str, shards.Shard]:
         """The files of a result, by name, as recorded (empty for results stored as rows);
@@ -145,19 +160,20 @@ class ResultTables(StoreFile):
                             [sorted(keys)])
         return sorted(keys)
 
-    def put_features(self, meta: dict, matrix: np.ndarray) -> None:
-        """Store an ``[n, dim]`` float32 feature matrix as a finished result (a file)."""
-        self.put_many_features([(meta, matrix)])
+    def put_features(self, meta: dict, matrix: np.ndarray) -> dict:
+        """Store an ``[n, dim]`` float32 feature matrix as a finished result (a file);
+        return its catalog row."""
+        return self.put_many_features([(meta, matrix)])[0]
 
-    def put_many_features(self, results: list[tuple[dict, np.ndarray]]) -> None:
-        """:meth:`put_features` of several layers in one transaction."""
+    def put_many_features(self, results: list[tuple[dict, np.ndarray]]) -> list[dict]:
+        """:meth:`put_features` of several layers in one transaction; their rows."""
         entries = []
         for meta, matrix in results:
             matrix = np.ascontiguousarray(matrix, np.float32)
             n, dim = matrix.shape
             entries.append((dict(meta, kind="features", n=n, dim=dim), {"features": matrix},
                             None))
-        self.put_many_shards(entries)
+        return self.put_many_shards(entries)
 
     def features(self, result_key: str) -> np.ndarray:
         """The ``[n, dim]`` float32 feature matrix of a result (memory-mapped, read-only)."""
@@ -171,10 +187,11 @@ class ResultTables(StoreFile):
             raise ResultMissingError(f"No features stored under {result_key}.")
         return _matrix_of(tbl.column("vec"), np.float32)
 
-    def put_neighbors(self, meta: dict, nbr: np.ndarray, score: np.ndarray) -> None:
-        """Store the top-k neighbour lists ``[n, k]`` (indices and scores) of a result."""
+    def put_neighbors(self, meta: dict, nbr: np.ndarray, score: np.ndarray) -> dict:
+        """Store the top-k neighbour lists ``[n, k]`` (indices and scores) of a result;
+        return its catalog row."""
         n, k = nbr.shape
-        self.put_shards(dict(meta, kind="neighbors", n=n, k=k),
+        return self.put_shards(dict(meta, kind="neighbors", n=n, k=k),
                         {"nbr": nbr.astype(np.int32), "score": score.astype(np.float32)})
 
     def neighbor_lists(self, result_key: str) -> tuple[np.ndarray, np.ndarray]:
