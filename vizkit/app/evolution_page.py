@@ -10,7 +10,7 @@ import plotly.express as px
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data, links, plots
+from vizkit.app import data, links, pickers, plots
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
 from vizkit.read.layouts import (
@@ -47,9 +47,7 @@ def render() -> None:
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
     links.choose(url, "draw", "evo_draw", ["animation", *DRAW])
     draw = pick_drawing(st, "evo", {"animation": "animation"})
-    links.choose(url, "epoch", "evo_epoch", epochs)
-    epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key="evo_epoch") \
-        if len(epochs) > 1 else epochs[0]
+    epoch = pickers.pick_epoch(st, url, "evo_epoch", epochs)
     links.publish({"run": ref.run, "layer": ref.layer, "dataset": ref.dataset.name,
                    "method": method, "draw": draw, "epoch": epoch})
     if draw == "animation":

@@ -283,3 +283,18 @@ def pick_query(reader: Reader, frow: FeaturesRow, prefix: str, *, width: int = 1
         "Whole image (no centre crop): maps follow its aspect ratio", key=f"{prefix}_whole")
     st.image(image, caption=f"query: {name}", width=160)
     return Query(image=image, crop=not keep_whole)
+
+
+def pick_run(col, url: Mapping[str, str], key: str, names: list[str], label: str = "Run",
+             param: str = "run") -> str:
+    """A training run, chosen in ``col``; a link's ``param`` (``run``) picks it."""
+    links.choose(url, param, key, names)
+    return col.selectbox(label, names, key=key)
+
+
+def pick_epoch(col, url: Mapping[str, str], key: str, epochs: list[int]) -> int:
+    """The page's one epoch control, in ``col``: the last epoch by default; a link's
+    ``epoch`` picks it (a single epoch needs no control)."""
+    links.choose(url, "epoch", key, epochs)
+    return col.select_slider("Epoch", epochs, value=epochs[-1], key=key) \
+        if len(epochs) > 1 else epochs[0]

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data, links
+from vizkit.app import data, links, pickers
 from vizkit.identity import CheckpointId
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import epochs_of, eval_features, eval_splits, run_names
@@ -25,12 +25,8 @@ def render() -> None:
     reader = data.reader()
     names = run_names(reader)
     c1, c2, c3 = st.columns([2, 2, 1])
-    links.choose(url, "run", "spec_run", names)
-    run = c1.selectbox("Run", names, key="spec_run")
-    epochs = epochs_of(reader, run)
-    links.choose(url, "epoch", "spec_epoch", epochs)
-    epoch = c2.select_slider("Epoch", epochs, value=epochs[-1], key="spec_epoch") \
-        if len(epochs) > 1 else epochs[0]
+    run = pickers.pick_run(c1, url, "spec_run", names)
+    epoch = pickers.pick_epoch(c2, url, "spec_epoch", epochs_of(reader, run))
     links.choose(url, "split", "spec_split", eval_splits(reader, run))
     split = c3.selectbox("Images", eval_splits(reader, run), key="spec_split")
     links.publish({"run": run, "epoch": epoch, "split": split})

@@ -10,7 +10,7 @@ import plotly.graph_objects as go
 import streamlit as st
 
 from vizkit import palette
-from vizkit.app import data, links, plots
+from vizkit.app import data, links, pickers, plots
 from vizkit.identity import ImageRef
 from vizkit.read.catalog import Reader
 from vizkit.read.runs import (
@@ -71,8 +71,7 @@ def render() -> None:
     names = run_names(reader)
     url = links.incoming()
     c1, c2, c3 = st.columns([2, 2, 3])
-    links.choose(url, "run", "trip_run_a", names)
-    run_a = c1.selectbox("Run", names, key="trip_run_a")
+    run_a = pickers.pick_run(c1, url, "trip_run_a", names)
     links.choose({"b_run": url.get("b_run", NONE)} if url else {}, "b_run", "trip_run_b",
                  [NONE] + [n for n in names if n != run_a])
     run_b = c2.selectbox("Beside it", [NONE] + [n for n in names if n != run_a],
@@ -84,9 +83,7 @@ def render() -> None:
         st.info("These runs have no anchors stored (they were trained before vizkit kept "
                 "them). Train a run with `vizkit train`.")
         return
-    links.choose(url, "epoch", "trip_epoch", epochs)
-    epoch = c3.select_slider("Epoch", epochs, value=epochs[-1], key="trip_epoch") \
-        if len(epochs) > 1 else epochs[0]
+    epoch = pickers.pick_epoch(c3, url, "trip_epoch", epochs)
     links.publish({"run": run_a, "b_run": run_b if run_b != NONE else None,
                    "epoch": epoch})
     every_epoch, images = _labelled(reader, every_epoch)

@@ -36,15 +36,26 @@ def features_meta(dataset: Dataset, model: LoadedModel, layer: str) -> dict:
     return {"result_key": "f-" + digest(key_parts), **meta}
 
 
+# what a result made from a features result inherits from it
+SOURCE_COLUMNS = ("dataset_key", "model", "weights", "weights_fp", "checkpoint", "layer",
+                  "pooling")
+
+
+def derived_meta(prefix: str, source: dict, key_parts: dict, **columns) -> dict:
+    """The catalog row (and key) of a result made from ``source`` (a catalog row): the
+    source's identity columns and ``columns``, keyed ``prefix-`` + a digest of the source's
+    key and ``key_parts`` (everything else that determines the result). The one recipe of
+    every derived result's key: neighbour lists, indexes, maps, layouts."""
+    key = digest({"source": source["result_key"], **key_parts})
+    return {"result_key": f"{prefix}-{key}", **{c: source[c] for c in SOURCE_COLUMNS},
+            "source_key": source["result_key"], **columns}
+
+
 def neighbors_meta(features: dict, metric: str, k: int) -> dict:
     """The catalog row (and key) of top-``k`` neighbour lists under ``metric``."""
-    meta = {k_: features[k_] for k_ in ("dataset_key", "model", "weights", "weights_fp",
-                                        "checkpoint", "layer", "pooling")}
-    meta.update(metric=metric, k=k, source_key=features["result_key"],
-                code_version=NEIGHBORS_CODE_VERSION, params="{}")
-    key = digest({"source": features["result_key"], "metric": metric, "k": k,
-                  "code": NEIGHBORS_CODE_VERSION})
-    return {"result_key": "n-" + key, **meta}
+    return derived_meta("n", features, {"metric": metric, "k": k,
+                                        "code": NEIGHBORS_CODE_VERSION},
+                        metric=metric, k=k, code_version=NEIGHBORS_CODE_VERSION, params="{}")
 
 
 INDEX_CODE_VERSION = 1
@@ -52,10 +63,6 @@ INDEX_CODE_VERSION = 1
 
 def index_meta(features: dict, metric: str, kind: str, options: dict) -> dict:
     """The catalog row (and key) of an index of ``kind`` over a features result."""
-    meta = {k_: features[k_] for k_ in ("dataset_key", "model", "weights", "weights_fp",
-                                        "checkpoint", "layer", "pooling")}
-    meta.update(metric=metric, source_key=features["result_key"],
-                code_version=INDEX_CODE_VERSION)
-    key = digest({"source": features["result_key"], "metric": metric, "kind": kind,
-                  "options": options, "code": INDEX_CODE_VERSION})
-    return {"result_key": "i-" + key, **meta}
+    return derived_meta("i", features, {"metric": metric, "kind": kind, "options": options,
+                                        "code": INDEX_CODE_VERSION},
+                        metric=metric, code_version=INDEX_CODE_VERSION)

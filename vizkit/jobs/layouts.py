@@ -13,7 +13,7 @@ from vizkit.compute.clustering import kmeans
 from vizkit.compute.projection import next_layout, project
 from vizkit.errors import BadArgumentError, ResultMissingError
 from vizkit.identity import CheckpointId
-from vizkit.jobs.keys import dataset_key, digest, features_meta
+from vizkit.jobs.keys import dataset_key, derived_meta, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.runtime.loaded import LoadedModel
@@ -23,13 +23,12 @@ from vizkit.store import Store
 LAYOUTS_CODE_VERSION = 1
 
 
-def _meta(kind: str, base: dict, source_key: str, params: dict) -> dict:
-    meta = {c: base[c] for c in ("dataset_key", "model", "weights", "weights_fp",
-                                 "checkpoint", "layer", "pooling")}
-    key = digest({"kind": kind, "source": source_key, "params": params,
-                  "code": LAYOUTS_CODE_VERSION})
-    return {"result_key": f"{kind[0]}-{key}", **meta, "source_key": source_key,
-            "params": json.dumps(params, sort_keys=True), "code_version": LAYOUTS_CODE_VERSION}
+def _meta(kind: str, base: dict, params: dict) -> dict:
+    """The catalog row of a layout, clusters or predictions of ``base``'s images."""
+    return derived_meta(kind[0], base, {"kind": kind, "params": params,
+                                        "code": LAYOUTS_CODE_VERSION},
+                        params=json.dumps(params, sort_keys=True),
+                        code_version=LAYOUTS_CODE_VERSION)
 
 
 def stored_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
@@ -41,7 +40,7 @@ def stored_features(store: Store, dataset: Dataset, model: LoadedModel, layer: s
 
 def put_projection(store: Store, frow: dict, coords: np.ndarray, params: dict) -> dict:
     """Store a layout of ``frow``'s images (unless the same one is there); return its row."""
-    meta = _meta("projections", frow, frow["result_key"], params)
+    meta = _meta("projections", frow, params)
     return store.put_per_image("projections", meta, np.arange(len(coords)), coords[:, 0],
                                coords[:, 1])
 
@@ -63,7 +62,7 @@ def put_clusters(store: Store, frow: dict, features: np.ndarray, k: int,
     (never more clusters than images)."""
     k = max(1, min(k, len(features)))
     params = {"method": "kmeans", "k": k, "seed": seed, "normalise": "l2"}
-    meta = _meta("clusters", frow, frow["result_key"], params)
+    meta = _meta("clusters", frow, params)
     row = store.result(meta["result_key"])
     if row is not None:
         return row
@@ -76,7 +75,7 @@ def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
     """The model's predicted class and confidence per image, when its classifier has one
     output per class of ``dataset`` (else None)."""
     base = {**features_meta(dataset, model, "logits"), "layer": "logits"}
-    meta = _meta("predictions", base, base["result_key"], {})
+    meta = _meta("predictions", base, {})
     row = store.result(meta["result_key"])
     if row is not None:
         return row
@@ -101,7 +100,7 @@ def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str
     check_layout_size(dataset)
     frow, feats = stored_features(store, dataset, model, layer, progress)
     params = {"method": method, "seed": seed, "series": "single"}
-    meta = _meta("projections", frow, frow["result_key"], params)
+    meta = _meta("projections", frow, params)
     rows = {"features": frow, "projection": store.result(meta["result_key"])}
     if rows["projection"] is None:
         with tqdm(total=1, desc=f"{method} of {len(feats):,} points", disable=not progress) as b:
@@ -144,12 +143,12 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
         params = [{"method": method, "seed": seed, "series": series, "aligned": aligned,
                    "chain": [r["result_key"] for r in frows[: i + 1]]}
                   for i in range(len(frows))]
-        done = store.results_of([_meta("projections", frow, frow["result_key"], p)["result_key"]
+        done = store.results_of([_meta("projections", frow, p)["result_key"]
                                  for frow, p in zip(frows, params)])  # one read for all
         for i, (frow, f) in enumerate(tqdm(
                 list(zip(frows, feats)), desc=f"{method} {'aligned' if aligned else 'independent'}",
                 unit="checkpoint", disable=not progress)):
-            row = done.get(_meta("projections", frow, frow["result_key"], params[i])["result_key"])
+            row = done.get(_meta("projections", frow, params[i])["result_key"])
             if row is None:
                 coords = next_layout(previous, f, method, seed, aligned)
                 row = put_projection(store, frow, coords, params[i])

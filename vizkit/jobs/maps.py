@@ -3,6 +3,8 @@ page can show them where neither the model nor the full images are at hand (a ho
 """
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pandas as pd
 
@@ -11,7 +13,7 @@ from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import BadArgumentError
-from vizkit.jobs.keys import digest, features_meta
+from vizkit.jobs.keys import derived_meta, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
@@ -23,14 +25,10 @@ MAPS_CODE_VERSION = 1
 
 def maps_meta(features: dict, metric: str, k: int, queries: np.ndarray) -> dict:
     """The catalog row (and key) of maps of ``queries`` against their top-``k``."""
-    meta = {c: features[c] for c in ("dataset_key", "model", "weights", "weights_fp",
-                                     "checkpoint", "layer", "pooling")}
-    key = digest({"source": features["result_key"], "metric": metric, "k": k,
-                  "queries": digest({"q": np.asarray(queries).tolist()}),
-                  "code": MAPS_CODE_VERSION})
-    return {"result_key": "m-" + key, **meta, "metric": metric, "k": k,
-            "source_key": features["result_key"], "code_version": MAPS_CODE_VERSION,
-            "params": f'{{"map_metric": "{map_metric(metric)}"}}'}
+    return derived_meta("m", features, {
+        "metric": metric, "k": k, "queries": digest({"q": np.asarray(queries).tolist()}),
+        "code": MAPS_CODE_VERSION}, metric=metric, k=k, code_version=MAPS_CODE_VERSION,
+        params=json.dumps({"map_metric": map_metric(metric)}))
 
 
 def query_indices(dataset: Dataset, queries: str) -> np.ndarray:
