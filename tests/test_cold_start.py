@@ -107,9 +107,9 @@ def _browse(url: str, first_text: str | None, wait_s: float) -> list[str]:
         banner = page.locator('[data-testid="stProgress"]')
         expect(banner).to_have_count(0, timeout=wait_s * 1000)
         expect(page.get_by_text("Building the store failed")).to_have_count(0)
-        for name, title, *_ in PAGES:
-            page.goto(f"{url}/{name}")
-            heading = "vizkit" if name == "home" else title
+        for visualizer in PAGES:
+            page.goto(f"{url}/{visualizer.name}")
+            heading = "vizkit" if visualizer.name == "home" else visualizer.title
             expect(page.get_by_role("heading", name=heading).first).to_be_visible(
                 timeout=120_000)
             _idle(page)

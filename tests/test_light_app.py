@@ -17,7 +17,7 @@ from vizkit.app.pages import PAGES
 # compare (maps of two configurations, on demand); the similarity page needs one only
 # where no maps are stored
 MODEL_PAGES = {"explorer", "compare"}
-READ_ONLY_PAGES = [name for name, *_ in PAGES if name not in MODEL_PAGES]
+READ_ONLY_PAGES = [p.name for p in PAGES if p.name not in MODEL_PAGES]
 ON_DEMAND_MAPS = {"similarity"}
 HEAVY = ("torch", "timm", "lucent", "pytorch_metric_learning", "umap")
 
@@ -55,9 +55,9 @@ def test_importing_the_app_and_its_read_only_pages_imports_no_torch():
             "from vizkit.app.pages import PAGES\n"
             "from vizkit.registry import get_registry\n"
             "get_registry().visualizers(); get_registry().metric('cosine')\n"
-            "for name, _t, module, *_ in PAGES:\n"
-            f"    if name not in {sorted(MODEL_PAGES)!r}:\n"
-            "        importlib.import_module('vizkit.app.' + module)\n"
+            "for p in PAGES:\n"
+            f"    if p.name not in {sorted(MODEL_PAGES)!r}:\n"
+            "        importlib.import_module('vizkit.app.' + p.page.__name__)\n"
             f"print([m for m in {HEAVY!r} if m in sys.modules])")
     assert _fresh_python(code) == "[]"
 

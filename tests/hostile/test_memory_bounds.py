@@ -9,7 +9,7 @@ import numpy as np
 from test_scale import features_store
 
 from vizkit.jobs.index import build_index
-from vizkit.read import models
+from vizkit.runtime import models
 from vizkit.read.catalog import Reader
 from vizkit.read.query import neighbours_of
 from vizkit.registry import get_registry
