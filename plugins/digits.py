@@ -22,7 +22,8 @@ def open_digits(argument: str | None = None) -> ArrayDataset:
     fingerprint = hashlib.sha256(images.tobytes() + labels.tobytes()).hexdigest()[:16]
     return ArrayDataset("digits", images, labels, splits, [f"digit/{i:04d}" for i in
                         range(len(labels))], [str(d) for d in range(10)], fingerprint,
-                        "scikit-learn digits: 1,797 8x8 handwritten digits.")
+                        "scikit-learn digits: 1,797 8x8 handwritten digits.",
+                        foreground=True)  # the strokes on a black background
 
 
 @hookimpl

@@ -104,7 +104,8 @@ def load(folder: str) -> ArrayDataset:
           [f"test/{i:05d}" for i in range(len(labels) - n_train)]
     fingerprint = hashlib.sha256("".join(FILES.values()).encode()).hexdigest()[:16]
     return ArrayDataset("fashion-mnist", images, labels, splits, ids, CLASSES, fingerprint,
-                        "Fashion-MNIST: 70,000 28x28 grayscale photos of 10 kinds of clothing.")
+                        "Fashion-MNIST: 70,000 28x28 grayscale photos of 10 kinds of clothing.",
+                        foreground=True)  # each garment on a black background
 
 
 def open_fashion_mnist(argument: str | None = None) -> ArrayDataset:

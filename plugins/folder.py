@@ -1,10 +1,11 @@
 """A folder of the user's own images: one sub-folder per class, or flat (unlabelled).
 
 ``folder:<path>``. Optional split level: ``<path>/train/<class>/…`` and
-``<path>/test/<class>/…`` (also ``val``/``valid``). Every file is decoded once when the
-folder is opened; files that cannot be read are left out and listed in ``skipped``. Any
-file name works, also one that is not valid UTF-8: it is read by its real name and shown
-with the undecodable bytes escaped (``\\xe9``).
+``<path>/test/<class>/…`` (also ``val``/``valid``). An optional ``boxes.csv`` at its root
+gives object boxes (:mod:`vizkit_plugins.folder_boxes`), which the findings jobs use. Every
+file is decoded once when the folder is opened; files that cannot be read are left out and
+listed in ``skipped``. Any file name works, also one that is not valid UTF-8: it is read by
+its real name and shown with the undecodable bytes escaped (``\\xe9``).
 """
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ import os
 from pathlib import Path
 
 import numpy as np
+from vizkit_plugins.folder_boxes import read_boxes
 
 from vizkit import hookimpl
 from vizkit.api.datasets import DatasetEntry, FileListDataset
@@ -83,9 +85,11 @@ def open_folder(argument: str | None) -> FileListDataset:
         raise DatasetMissingError(
             f"No readable images in {root} ({len(skipped)} files skipped). Supported: "
             f"{supported_types()}.")
+    boxes, raw = read_boxes(root, {rel: i for i, rel in enumerate(ids)}, paths)
+    digest.update(raw)  # other boxes, other results
     return FileListDataset(f"folder:{argument}", paths, np.asarray(labels, np.int64),
                            np.asarray(splits), ids, classes, digest.hexdigest()[:16], skipped,
-                           f"Images from {shown_name(str(root))}", stats=stats)
+                           f"Images from {shown_name(str(root))}", stats=stats, boxes=boxes)
 
 
 @hookimpl

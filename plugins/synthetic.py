@@ -69,8 +69,9 @@ def _noise_bank(seed: int, count: int = 64) -> np.ndarray:
     return np.random.default_rng(seed).random((count, SIZE, SIZE, 3), np.float32) - 0.5
 
 
-def draw(idx: np.ndarray, seed: int = 0) -> np.ndarray:
-    """The images at ``idx`` as uint8 ``[B, 32, 32, 3]``."""
+def draw(idx: np.ndarray, seed: int = 0, masks: bool = False):
+    """The images at ``idx`` as uint8 ``[B, 32, 32, 3]`` (with ``masks``, also where each
+    image's shape is, bool ``[B, 32, 32]``: the exact region it was drawn in)."""
     idx = np.asarray(idx, np.int64)
     b = len(idx)
     label = idx % len(CLASSES)
@@ -88,7 +89,8 @@ def draw(idx: np.ndarray, seed: int = 0) -> np.ndarray:
     bank = _noise_bank(seed)
     noise = bank[(_hash(idx, seed * 7 + 5) % np.uint64(len(bank))).astype(np.int64)]
     img = np.where(mask[..., None], colour, background) + (0.1 + 0.15 * u[7][..., None]) * noise
-    return np.clip(img * 255, 0, 255).astype(np.uint8)
+    img = np.clip(img * 255, 0, 255).astype(np.uint8)
+    return (img, mask) if masks else img
 
 
 class SyntheticDataset(Dataset):
@@ -99,6 +101,7 @@ class SyntheticDataset(Dataset):
         self.name = f"synthetic:{n}"
         self.classes = CLASSES
         self.description = f"{n:,} generated 32x32 images of 10 shapes (seed {seed})."
+        self.regions = "shape"
         self.skipped = []
         self.fingerprint = hashlib.sha256(f"synthetic v{VERSION} {n} {seed}".encode()
                                           ).hexdigest()[:16]
@@ -119,6 +122,10 @@ class SyntheticDataset(Dataset):
 
     def batch_images(self, indices: np.ndarray) -> np.ndarray:
         return draw(np.asarray(indices), self.seed)
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray]:
+        """The exact mask each shape was drawn with."""
+        return list(draw(np.asarray(indices), self.seed, masks=True)[1])
 
 
 def open_synthetic(argument: str | None) -> SyntheticDataset:

@@ -98,3 +98,23 @@ def pytest_sessionfinish(session, exitstatus):
         for report in skipped[:20]:
             reporter.write_line(f"  {report.nodeid}: {report.longrepr[-1]}")
         session.exitstatus = 1
+
+
+@pytest.fixture(scope="session")
+def fashion_model(tmp_path_factory):
+    """The small CNN (the demo's widths) trained two epochs on 12,000 Fashion-MNIST images,
+    and those images."""
+    from vizkit.jobs.train import TrainConfig, train
+    from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
+    from vizkit.store import Store
+
+    require_fashion_mnist()
+    root = tmp_path_factory.mktemp("fashion")
+    name = "fashion-mnist[:12000]"
+    store = Store(root / "s.duckdb")
+    train(store, get_registry().open_dataset(name),
+          TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=2, eval_images=500,
+                      anchors=10, model_kwargs={"widths": [16, 32, 64]}),  # the demo's widths
+          "f", checkpoint_dir=root / "ck", progress=False)
+    return load_model(None, checkpoint="f", store=store), get_registry().open_dataset(name)

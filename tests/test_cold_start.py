@@ -113,7 +113,7 @@ def _browse(url: str, first_text: str | None, wait_s: float) -> list[str]:
             expect(page.get_by_role("heading", name=heading).first).to_be_visible(
                 timeout=120_000)
             _idle(page)
-            assert page.locator('[data-testid="stException"]').count() == 0, name
+            assert page.locator('[data-testid="stException"]').count() == 0, visualizer.name
         browser.close()
     return blocked
 

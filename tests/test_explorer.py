@@ -33,25 +33,6 @@ def trained(evolved_store):
         get_registry().open_dataset("digits[test]")
 
 
-@pytest.fixture(scope="module")
-def fashion_model(tmp_path_factory):
-    """The small CNN (the demo's widths) trained two epochs on 12,000 Fashion-MNIST images,
-    and those images."""
-    from conftest import require_fashion_mnist
-
-    from vizkit.jobs.train import TrainConfig, train
-
-    require_fashion_mnist()
-    root = tmp_path_factory.mktemp("fashion")
-    name = "fashion-mnist[:12000]"
-    store = Store(root / "s.duckdb")
-    train(store, get_registry().open_dataset(name),
-          TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=2, eval_images=500,
-                      anchors=10, model_kwargs={"widths": [16, 32, 64]}),  # the demo's widths
-          "f", checkpoint_dir=root / "ck", progress=False)
-    return load_model(None, checkpoint="f", store=store), get_registry().open_dataset(name)
-
-
 def test_optimised_image_excites_its_channel_far_more_than_noise_or_an_average_image(
         fashion_model):
     model, data = fashion_model

@@ -9,10 +9,10 @@ import numpy as np
 from test_scale import features_store
 
 from vizkit.jobs.index import build_index
-from vizkit.runtime import models
 from vizkit.read.catalog import Reader
 from vizkit.read.query import neighbours_of
 from vizkit.registry import get_registry
+from vizkit.runtime import models
 
 
 def test_searching_2000_queries_holds_a_bounded_block(tmp_path):

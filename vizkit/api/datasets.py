@@ -76,6 +76,16 @@ class Dataset:
         for datasets held in memory. Jobs report them when they finish."""
         return getattr(getattr(self, "base", None), "changed", {})
 
+    regions: str = ""  # what object_masks gives ("" = no regions), e.g. "foreground"
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        """Where the object is in each image at ``indices``: a boolean mask at the image's
+        own size (a segmentation, a box, the non-zero foreground; None for an image without
+        one), or None when the dataset provides no object regions (the default). Called by
+        the findings jobs, which carry each mask through the model's crop and resize exactly
+        as the pixels go."""
+        return None
+
     def class_name(self, label: int) -> str:
         """The class name of a label, or ``"(unlabelled)"`` for -1."""
         return self.classes[label] if 0 <= label < len(self.classes) else "(unlabelled)"
@@ -85,10 +95,21 @@ class ArrayDataset(Dataset):
     """A dataset held as one uint8 array of same-sized images."""
 
     def __init__(self, name: str, images: np.ndarray, labels: np.ndarray, splits: np.ndarray,
-                 ids: list[str], classes: list[str], fingerprint: str, description: str = ""):
+                 ids: list[str], classes: list[str], fingerprint: str, description: str = "",
+                 foreground: bool = False):
         self.name, self.images, self.labels, self.splits = name, images, labels, splits
         self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
         self.description, self.skipped = description, []
+        self.regions = "foreground" if foreground else ""
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        """With ``foreground``: every non-zero pixel (objects drawn on a black background,
+        as Fashion-MNIST and the digits are)."""
+        if not self.regions:
+            return None
+        images = self.images[np.asarray(indices)]
+        fg = images > 0 if images.ndim == 3 else (images > 0).any(axis=-1)
+        return list(fg)
 
     def image_array(self, index: int) -> np.ndarray:
         return self.images[index]
@@ -112,12 +133,31 @@ class FileListDataset(Dataset):
     def __init__(self, name: str, paths: list[str], labels: np.ndarray, splits: np.ndarray,
                  ids: list[str], classes: list[str], fingerprint: str,
                  skipped: list[tuple[str, str]], description: str = "",
-                 stats: list[tuple[int, int]] | None = None):
+                 stats: list[tuple[int, int]] | None = None,
+                 boxes: dict[int, tuple[int, int, float, float, float, float]] | None = None):
         self.name, self.paths, self.labels, self.splits = name, paths, labels, splits
         self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
         self.skipped, self.description = skipped, description
         self.stats = stats
+        self.boxes = boxes or {}  # index -> (width, height, x, y, w, h) in the image's pixels
+        self.regions = "box" if self.boxes else ""
         self._changed: dict[str, str] = {}
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray | None] | None:
+        """With ``boxes``: each boxed image's box as a mask at its own size (None for an
+        image the boxes do not name)."""
+        if not self.boxes:
+            return None
+        out: list[np.ndarray | None] = []
+        for i in np.asarray(indices):
+            if int(i) not in self.boxes:
+                out.append(None)
+                continue
+            width, height, x, y, w, h = self.boxes[int(i)]
+            mask = np.zeros((height, width), bool)
+            mask[int(round(y)): int(round(y + h)), int(round(x)): int(round(x + w))] = True
+            out.append(mask)
+        return out
 
     @property
     def changed(self) -> dict[str, str]:
@@ -147,6 +187,7 @@ class SubsetDataset(Dataset):
         self.labels, self.splits = base.labels[:n], base.splits[:n]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{n}", base.skipped
         self.description = f"the first {n} images of {base.name}"
+        self.regions = base.regions
         self.recall_ks = base.recall_ks
         self.metadata = {k: v[:n] for k, v in base.metadata.items()}
 
@@ -155,6 +196,9 @@ class SubsetDataset(Dataset):
 
     def batch_images(self, indices: np.ndarray):
         return self.base.batch_images(indices)
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        return self.base.object_masks(indices)
 
 
 class SplitDataset(Dataset):
@@ -177,6 +221,7 @@ class SplitDataset(Dataset):
         self.labels, self.splits = base.labels[self.positions], base.splits[self.positions]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{split}", base.skipped
         self.description = f"the {split} split of {base.name}"
+        self.regions = base.regions
         self.recall_ks = base.recall_ks
         self.metadata = {k: v[self.positions] for k, v in base.metadata.items()}
 
@@ -185,6 +230,9 @@ class SplitDataset(Dataset):
 
     def batch_images(self, indices: np.ndarray):
         return self.base.batch_images(self.positions[np.asarray(indices)])
+
+    def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
+        return self.base.object_masks(self.positions[np.asarray(indices)])
 
 
 def _contiguous(indices: np.ndarray) -> bool:

@@ -58,6 +58,13 @@ PAGES = (
                             " and the feature maps of any image."),
                command="precompute",
                example="--dataset D --checkpoint RUN --channel-vis --layers L"),
+    Visualizer(name="findings", title="Findings", page=_page("findings_page"),
+               icon=":material/insights:", order=29,
+               description=("What similarity attends to over a whole dataset: the share of "
+                            "the maps on the object vs chance, A against B with intervals."),
+               command="findings",
+               example="object --dataset D --checkpoint A --layer L --compare "
+                       "--b-checkpoint B"),
     Visualizer(name="projection", title="Projections", page=_page("projection_page"),
                icon=":material/scatter_plot:", order=30,
                description=("A dataset in 2-D under a layer (UMAP, PCA, t-SNE), its "

@@ -12,8 +12,10 @@ queries (so the similarity page needs no model to show them), lays out every che
 embedding of 1,000 test images on one aligned UMAP with k-means clusters and the
 classifier's predictions, and, for the model explorer, optimised images of 16 channels per
 stage of both runs (one batched optimisation per stage) and the test images that excite
-every channel most. A second run finds everything in the store and takes seconds.
-``--quick`` (:data:`QUICK`) is the reduced version a hosted app builds on its first start.
+every channel most, and, for the Findings page, how much of each run's similarity lies on
+the garment (300 test queries x top 10, against chance). A second run finds everything in
+the store and takes seconds. ``--quick`` (:data:`QUICK`) is the reduced version a hosted
+app builds on its first start.
 """
 from __future__ import annotations
 
@@ -25,6 +27,7 @@ import torch
 from vizkit.api.datasets import Dataset
 from vizkit.compute.spectrum import recall_at_1
 from vizkit.jobs.explore import explore
+from vizkit.jobs.findings import object_centricity
 from vizkit.jobs.keys import features_meta
 from vizkit.jobs.layouts import evolve_run
 from vizkit.jobs.maps import precompute_maps
@@ -62,11 +65,12 @@ class DemoPlan:
     steps: int  # optimisation steps per channel image
     widths: tuple[int, int, int] = (16, 32, 64)
     grid_images: int = 0  # test images of the Models x layers grid (0: no grid)
+    findings_queries: int = 0  # test queries of the object-centricity finding (0: none)
 
 
 FULL = DemoPlan(epochs=3, batches_per_epoch=360, metric_epochs=2, metric_batches=50,
                 eval_images=1500, layout_images=1000, channels=16, map_queries=40,
-                steps=48, grid_images=600)
+                steps=48, grid_images=600, findings_queries=300)
 PRETRAINED = "efficientnet_lite0.imagenet"  # the example plugin's model, when installed
 PRETRAINED_SIZE = 64  # px: Fashion-MNIST's 28 px upsampled, a fraction of 224's cost
 QUICK = DemoPlan(epochs=1, batches_per_epoch=100, metric_epochs=1, metric_batches=40,
@@ -154,6 +158,11 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
     if plan.grid_images:
         results += models_by_layers(store, dataset, plan, checkpoint(DEMO_RUN), device, amp,
                                     progress)
+    if plan.findings_queries:  # the Findings page: cross-entropy (A) against EPSHN (B)
+        test = get_registry().open_dataset(f"{dataset}[test]")
+        for run in histories:
+            results.append(object_centricity(store, test, checkpoint(run), "embedding",
+                                             queries=plan.findings_queries, progress=progress))
     return {"run": DEMO_RUN, "runs": list(histories), "history": histories[DEMO_RUN],
             "histories": histories, "results": len(results) + len(layouts),
             "checkpoint": model.checkpoint,

@@ -26,6 +26,7 @@ from vizkit.read.rows import (
     ClustersRow,
     DatasetRef,
     FeaturesRow,
+    FindingsRow,
     IndexRow,
     LayoutRow,
     MapsRow,
@@ -82,6 +83,7 @@ class Catalog:
     clusters: list[ClustersRow] = field(default_factory=list)
     predictions: list[PredictionsRow] = field(default_factory=list)
     maps: list[MapsRow] = field(default_factory=list)
+    findings: list[FindingsRow] = field(default_factory=list)
     indexes: list[IndexRow] = field(default_factory=list)
     files: dict[str, dict[str, shards.Shard]] = field(default_factory=dict)  # key -> name -> file
     runs: dict[str, RunRow] = field(default_factory=dict)
@@ -160,6 +162,10 @@ def load_catalog(store: Store) -> Catalog:
             cat.indexes.append(IndexRow(r["result_key"], r["source_key"], r["metric"],
                                         params.get("index", "?"), bool(params.get("exact")),
                                         params))
+        elif kind == "findings" and r["source_key"] in cat.features:
+            cat.findings.append(FindingsRow(r["result_key"], r["source_key"],
+                                            params.get("finding", "?"), r["metric"],
+                                            int(r["k"]), params))
         elif kind == "simmaps":
             cat.maps.append(MapsRow(r["result_key"], r["source_key"], r["metric"],
                                     params.get("map_metric", r["metric"]), int(r["k"]),

@@ -130,6 +130,20 @@ class MapsRow:
 
 
 @dataclass(frozen=True)
+class FindingsRow:
+    """A finding measured over a features result's images (``finding``: "object"): its
+    metric, results per query, and the summary the job stored (object_share, area_share,
+    ci95, n_queries, per_class)."""
+
+    result_key: str
+    source_key: str
+    finding: str
+    metric: str
+    k: int
+    summary: dict = field(compare=False)
+
+
+@dataclass(frozen=True)
 class CheckpointRow:
     """One epoch of a training run: its file (resolved against the store's folder), the
     file's SHA-256, the weights' fingerprint and the metrics measured at it."""

@@ -1,0 +1,84 @@
+"""Findings from similarity maps, measured over many queries: how much of a map's positive
+mass lies on the object, against chance, with seeded bootstrap intervals (paired when two
+configurations answer the same queries)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+BOOTSTRAP_SAMPLES = 2000
+
+
+def _area_weights(n_in: int, n_out: int) -> np.ndarray:
+    """``[n_out, n_in]``: how much of input pixel j each of ``n_out`` equal output cells
+    covers, as a share of the cell (rows sum to 1)."""
+    edges = np.arange(n_out + 1) * n_in / n_out
+    lo, hi = edges[:-1, None], edges[1:, None]
+    j = np.arange(n_in)[None, :]
+    return np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None) / (hi - lo)
+
+
+def region_on_grid(mask: np.ndarray, crop_box: tuple[int, int, int, int],
+                   grid: tuple[int, int]) -> np.ndarray:
+    """The share of each map cell ``[h, w]`` that a boolean image mask covers, after the
+    model's centre crop ``crop_box`` (top, left, height, width in the image's pixels) and
+    its resize: each cell's exact area average of the cropped mask."""
+    top, left, ch, cw = crop_box
+    sub = np.asarray(mask[top: top + ch, left: left + cw], np.float64)
+    h, w = grid
+    return (_area_weights(sub.shape[0], h) @ sub @ _area_weights(sub.shape[1], w).T).clip(0, 1)
+
+
+def positive_share(values: np.ndarray, region: np.ndarray) -> float:
+    """The share of a map's positive mass (cells that add to the similarity) that lies in
+    ``region`` (each cell's covered share, same shape); NaN for a map with none."""
+    positive = np.clip(values, 0, None)
+    total = positive.sum()
+    return float((positive * region).sum() / total) if total > 0 else float("nan")
+
+
+def bootstrap_ci(values: np.ndarray, seed: int = 0, samples: int = BOOTSTRAP_SAMPLES,
+                 level: float = 0.95) -> tuple[float, float]:
+    """The percentile bootstrap interval of the mean of ``values`` (NaN ignored), from
+    ``samples`` resamples drawn with ``seed``: the same numbers give the same interval."""
+    values = np.asarray(values, np.float64)
+    values = values[~np.isnan(values)]
+    if len(values) == 0:
+        return float("nan"), float("nan")
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (samples, len(values)))].mean(axis=1)
+    tail = (1 - level) / 2 * 100
+    return float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
+
+
+def paired_diff_ci(a: np.ndarray, b: np.ndarray, seed: int = 0,
+                   samples: int = BOOTSTRAP_SAMPLES) -> tuple[float, float]:
+    """The bootstrap interval of mean(a - b) over the queries both answered, resampling
+    queries (pairs stay together)."""
+    a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
+    keep = ~(np.isnan(a) | np.isnan(b))
+    return bootstrap_ci(a[keep] - b[keep], seed, samples)
+
+
+@dataclass(frozen=True)
+class ObjectShares:
+    """Per query: the mean share of positive map mass on the object over its results' maps
+    (query side and result side), and the mean share of the image area the object covers
+    in the same maps (chance)."""
+
+    idx: np.ndarray  # query image indices
+    labels: np.ndarray  # their classes
+    share: np.ndarray  # [n] positive mass on the object
+    area: np.ndarray  # [n] the object's share of the area
+
+    def summary(self, classes: list[str], seed: int = 0) -> dict:
+        """The finding's numbers: object_share, area_share, ci95, n_queries, per_class."""
+        ok = ~np.isnan(self.share)
+        lo, hi = bootstrap_ci(self.share, seed)
+        per_class = {classes[c]: round(float(np.nanmean(self.share[self.labels == c])), 4)
+                     for c in np.unique(self.labels[ok]) if 0 <= c < len(classes)}
+        return {"object_share": round(float(np.nanmean(self.share)), 4),
+                "area_share": round(float(np.nanmean(self.area)), 4),
+                "ci95": [round(lo, 4), round(hi, 4)], "n_queries": int(ok.sum()),
+                "per_class": per_class}
