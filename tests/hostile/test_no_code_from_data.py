@@ -141,7 +141,7 @@ def test_a_crafted_weights_file_is_refused_and_runs_nothing(tmp_path):
 
 def test_a_crafted_checkpoint_with_a_matching_digest_runs_nothing(tmp_path):
     """Even when the store's digest is made to match, the file is read as tensors only."""
-    from vizkit.compute.weights import sha256_file
+    from vizkit.files import sha256_file
     from vizkit.jobs.train import TrainConfig, train
     from vizkit.store import Store
 

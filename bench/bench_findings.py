@@ -1,0 +1,67 @@
+"""``vizkit findings object`` on the demo store ÷ the bare cost of the maps it needs: one
+forward pass (spatial features) per image it touches — the queries and their top-k results —
+in batches of 64, timed in the same run. Features of the dataset are extracted first and
+not counted on either side.
+
+Usage: python bench/bench_findings.py [--store data/vizkit.duckdb] [--queries 500] [--k 10]
+"""
+from __future__ import annotations
+
+import argparse
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from vizkit.compute.nearest import topk
+from vizkit.compute.similarity import Decomposer
+from vizkit.jobs.findings import object_centricity, query_positions
+from vizkit.jobs.precompute import precompute
+from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
+from vizkit.store import Store
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--store", default="data/vizkit.duckdb")
+    ap.add_argument("--queries", type=int, default=500)
+    ap.add_argument("--k", type=int, default=10)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        for name in ("vizkit.duckdb", "checkpoints"):
+            src = Path(args.store).parent / name
+            (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(tmp) / name)
+        store = Store(Path(tmp) / "vizkit.duckdb")
+        data = get_registry().open_dataset("fashion-mnist[test]")
+        model = load_model(None, checkpoint="demo", store=store)
+        frow = precompute(store, data, model, ["embedding"], [], progress=False)[0]
+        matrix = store.features(frow["result_key"])
+        qidx = query_positions(data, args.queries)
+        nbrs, _ = topk(get_registry().metric("cosine"), matrix[qidx], matrix, args.k,
+                       exclude=qidx)
+        seen = np.unique(np.concatenate([qidx, nbrs.ravel()]))
+        decomposer = Decomposer(model, "embedding")
+        rounds = []
+        for seed in range(3):  # alternate: bare, job, bare, job, ...
+            t = time.perf_counter()
+            for lo in range(0, len(seen), 64):
+                decomposer.images(list(data.batch_images(seen[lo: lo + 64])))
+            bare = time.perf_counter() - t
+            t = time.perf_counter()
+            object_centricity(store, data, model, "embedding", queries=args.queries, k=args.k,
+                              seed=seed + 100, progress=False)  # a new key each round
+            job = time.perf_counter() - t
+            rounds.append((bare, job))
+    ratios = sorted(j / b for b, j in rounds)
+    bare = float(np.median([b for b, _ in rounds]))
+    job = float(np.median([j for _, j in rounds]))
+    print(f"findings object, {len(qidx)} queries x top-{args.k} ({len(seen):,} images): job "
+          f"{job:.2f} s, bare forwards {bare:.2f} s -> job ÷ bare {job / bare:.2f} "
+          f"[{ratios[0]:.2f}-{ratios[-1]:.2f}] over {len(rounds)} rounds")
+
+
+if __name__ == "__main__":
+    main()
