@@ -144,7 +144,7 @@ def test_cli_json_and_compare_then_the_page_states_a_against_b(tmp_path, monkeyp
                              default_timeout=120).run()
     assert not at.exception and not at.error, (at.exception, at.error)
     said = next(m.value for m in at.markdown if m.value.startswith("**A**"))
-    assert f"{out['object_share']:.0%}" in said and "**B**" in said and "Chance" in said
+    assert f"{out['object_share']:.1%}" in said and "**B**" in said and "Chance" in said
     assert any("paired queries" in i.value for i in at.info)
     assert {m.label for m in at.metric} >= {"A on the object", "chance", "A − B (paired)"}
 

@@ -16,7 +16,7 @@ NONE = "—"
 
 
 def _pct(x: float) -> str:
-    return f"{x:.0%}"
+    return f"{x:.1%}"
 
 
 def render() -> None:
