@@ -31,7 +31,7 @@ def main() -> None:
     ap.add_argument("--k", type=int, default=10)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        for name in ("vizkit.duckdb", "checkpoints"):
+        for name in ("vizkit.duckdb", "checkpoints", "shards"):
             src = Path(args.store).parent / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(tmp) / name)
         store = Store(Path(tmp) / "vizkit.duckdb")

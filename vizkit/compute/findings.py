@@ -3,6 +3,7 @@ mass lies on the object, against chance, with seeded bootstrap intervals (paired
 configurations answer the same queries)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,13 +11,16 @@ import numpy as np
 BOOTSTRAP_SAMPLES = 2000
 
 
+@functools.lru_cache(maxsize=256)
 def _area_weights(n_in: int, n_out: int) -> np.ndarray:
     """``[n_out, n_in]``: how much of input pixel j each of ``n_out`` equal output cells
-    covers, as a share of the cell (rows sum to 1)."""
+    covers, as a share of the cell (rows sum to 1); one array per size pair, read-only."""
     edges = np.arange(n_out + 1) * n_in / n_out
     lo, hi = edges[:-1, None], edges[1:, None]
     j = np.arange(n_in)[None, :]
-    return np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None) / (hi - lo)
+    weights = np.clip(np.minimum(hi, j + 1) - np.maximum(lo, j), 0, None) / (hi - lo)
+    weights.flags.writeable = False
+    return weights
 
 
 def region_on_grid(mask: np.ndarray, crop_box: tuple[int, int, int, int],

@@ -20,6 +20,7 @@ from vizkit.jobs.keys import derived_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
+from vizkit.runtime.devices import blas_beside_torch
 from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
@@ -66,24 +67,31 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     crop = model.preprocess.crop_box
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
     with tqdm(total=len(qidx), desc=f"object-centricity {layer} {metric}", unit="query",
-              disable=not progress) as bar:
+              disable=not progress) as bar, blas_beside_torch():
         for lo in range(0, len(qidx), chunk):
             part = qidx[lo: lo + chunk]
             nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part)
             seen = np.unique(np.concatenate([part, nbrs.ravel()]))
             masks = dict(zip(seen.tolist(), dataset.object_masks(seen)))
+            regions: dict[tuple, np.ndarray | None] = {}  # (image, grid) -> cell coverage
+
+            def region(image: int, grid: tuple[int, int]) -> np.ndarray | None:
+                if (image, grid) not in regions:
+                    mask = masks[image]
+                    regions[(image, grid)] = None if mask is None else \
+                        region_on_grid(mask, crop(*mask.shape[:2]), grid)
+                return regions[(image, grid)]
             service.dataset_features(seen)
             for j, (q, nbr) in enumerate(zip(part, nbrs)):
                 _, maps = service.maps(service.dataset_features([q])[0], nbr, metric)
                 shares, areas = [], []
                 for n, m in zip(nbr, maps):
                     for image, values in ((int(q), m.query), (int(n), m.result)):
-                        mask = masks[image]
-                        if mask is None:  # an image without a region: not counted
+                        cells = region(image, values.shape)
+                        if cells is None:  # an image without a region: not counted
                             continue
-                        region = region_on_grid(mask, crop(*mask.shape[:2]), values.shape)
-                        shares.append(positive_share(values, region))
-                        areas.append(region.mean())
+                        shares.append(positive_share(values, cells))
+                        areas.append(cells.mean())
                 share[lo + j] = np.nanmean(shares) if not np.isnan(shares).all() else np.nan
                 area[lo + j] = np.mean(areas) if areas else np.nan
             bar.update(len(part))

@@ -17,6 +17,7 @@ from vizkit.jobs.keys import derived_meta, digest, features_meta
 from vizkit.jobs.precompute import precompute
 from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
+from vizkit.runtime.devices import blas_beside_torch
 from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
@@ -67,7 +68,7 @@ def precompute_maps(store: Store, dataset: Dataset, model: LoadedModel, layer: s
     service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
     rows = []
     with tqdm(total=len(qidx), desc=f"maps {layer} {metric}", unit="query",
-              disable=not progress) as bar:
+              disable=not progress) as bar, blas_beside_torch():
         for lo in range(0, len(qidx), chunk):
             part = qidx[lo: lo + chunk]
             nbrs, scores = topk(metric_obj, matrix[part], matrix, k, exclude=part)

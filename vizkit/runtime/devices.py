@@ -147,3 +147,14 @@ class HalvingRunner:
         if len(parts) == 1:
             return parts[0]
         return {k: torch.cat([p[k] for p in parts]) for k in parts[0]}
+
+
+@contextlib.contextmanager
+def blas_beside_torch():
+    """For a loop that interleaves numpy's matrix products with torch forwards on the CPU:
+    numpy's BLAS on one thread, so that its idle threads do not spin beside torch's
+    (measured in bench/bench_findings.py: each forward 2.7 times slower otherwise)."""
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1, user_api="blas"):
+        yield
