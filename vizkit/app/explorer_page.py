@@ -121,6 +121,13 @@ def _channel(reader: Reader, model: LoadedModel, layer: str, channel: int,
             st.caption(f"{row['objective']}, {row['steps']} steps at {row['size']} px")
         else:
             st.caption("Not rendered yet.")
+        concept = explorer.channel_concept(reader, model.weights_fingerprint, layer, channel)
+        if concept is not None:
+            st.markdown(f"Dissection: **{concept['concept']}**, IoU {concept['iou']:.3f}"
+                        + (" — a detector" if concept["detector"] else " (below 0.04: not "
+                           "a detector)"), help=f"`vizkit dissect` on {concept['dataset']}: "
+                        "the region where this channel fires in its top 0.5% of activations, "
+                        "against each concept's region (the object, each class's object).")
         _render_controls(reader, model, layer, channel, again=not mine.empty)
     with right:
         _top_images(reader, model, layer, channel)

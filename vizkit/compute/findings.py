@@ -34,6 +34,26 @@ def region_on_grid(mask: np.ndarray, crop_box: tuple[int, int, int, int],
     return (_area_weights(sub.shape[0], h) @ sub @ _area_weights(sub.shape[1], w).T).clip(0, 1)
 
 
+def regions_on_grid(masks: list[np.ndarray | None], crop_box, grid: tuple[int, int]
+                    ) -> list[np.ndarray | None]:
+    """:func:`region_on_grid` of many masks (None stays None), those of one size in one
+    product; ``crop_box(h, w)`` gives each size's crop."""
+    out: list[np.ndarray | None] = [None] * len(masks)
+    by_shape: dict[tuple, list[int]] = {}
+    for i, m in enumerate(masks):
+        if m is not None:
+            by_shape.setdefault(m.shape[:2], []).append(i)
+    for (h0, w0), where in by_shape.items():
+        top, left, ch, cw = crop_box(h0, w0)
+        stack = np.stack([masks[i][top: top + ch, left: left + cw] for i in where])
+        cells = np.einsum("hi,nij,wj->nhw", _area_weights(ch, grid[0]),
+                          stack.astype(np.float64), _area_weights(cw, grid[1]),
+                          optimize=True).clip(0, 1)
+        for i, c in zip(where, cells):
+            out[i] = c
+    return out
+
+
 def positive_share(values: np.ndarray, region: np.ndarray) -> float:
     """The share of a map's positive mass (cells that add to the similarity) that lies in
     ``region`` (each cell's covered share, same shape); NaN for a map with none."""

@@ -13,7 +13,8 @@ embedding of 1,000 test images on one aligned UMAP with k-means clusters and the
 classifier's predictions, and, for the model explorer, optimised images of 16 channels per
 stage of both runs (one batched optimisation per stage) and the test images that excite
 every channel most, and, for the Findings page, how much of each run's similarity lies on
-the garment (300 test queries x top 10, against chance). A second run finds everything in
+the garment (300 test queries x top 10, against chance), and which concept each channel of
+the last stage stands for (``vizkit dissect``). A second run finds everything in
 the store and takes seconds. ``--quick`` (:data:`QUICK`) is the reduced version a hosted
 app builds on its first start.
 """
@@ -26,6 +27,7 @@ import torch
 
 from vizkit.api.datasets import Dataset
 from vizkit.compute.spectrum import recall_at_1
+from vizkit.jobs.dissect import dissect
 from vizkit.jobs.explore import explore
 from vizkit.jobs.findings import object_centricity
 from vizkit.jobs.keys import features_meta
@@ -163,6 +165,9 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
         for run in histories:
             results.append(object_centricity(store, test, checkpoint(run), "embedding",
                                              queries=plan.findings_queries, progress=progress))
+            # and, for the explorer, the concept each channel of the last stage stands for
+            results.append(dissect(store, test, checkpoint(run), DEMO_EXPLORER_LAYERS[-1],
+                                   progress=progress))
     return {"run": DEMO_RUN, "runs": list(histories), "history": histories[DEMO_RUN],
             "histories": histories, "results": len(results) + len(layouts),
             "checkpoint": model.checkpoint,

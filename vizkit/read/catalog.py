@@ -25,6 +25,7 @@ from vizkit.read.rows import (
     CheckpointRow,
     ClustersRow,
     DatasetRef,
+    DissectionRow,
     FeaturesRow,
     FindingsRow,
     IndexRow,
@@ -84,6 +85,7 @@ class Catalog:
     predictions: list[PredictionsRow] = field(default_factory=list)
     maps: list[MapsRow] = field(default_factory=list)
     findings: list[FindingsRow] = field(default_factory=list)
+    dissections: list[DissectionRow] = field(default_factory=list)
     indexes: list[IndexRow] = field(default_factory=list)
     files: dict[str, dict[str, shards.Shard]] = field(default_factory=dict)  # key -> name -> file
     runs: dict[str, RunRow] = field(default_factory=dict)
@@ -166,6 +168,9 @@ def load_catalog(store: Store) -> Catalog:
             cat.findings.append(FindingsRow(r["result_key"], r["source_key"],
                                             params.get("finding", "?"), r["metric"],
                                             int(r["k"]), params))
+        elif kind == "dissection":
+            cat.dissections.append(DissectionRow(r["result_key"], dataset_ref(
+                r["dataset_key"], cat.datasets), r["weights_fp"], r["layer"], params))
         elif kind == "simmaps":
             cat.maps.append(MapsRow(r["result_key"], r["source_key"], r["metric"],
                                     params.get("map_metric", r["metric"]), int(r["k"]),

@@ -114,3 +114,17 @@ def feature_maps_of(model: LoadedModel, layer: str, image: np.ndarray) -> np.nda
     from vizkit.compute.channels import feature_maps
 
     return feature_maps(model, layer, image)
+
+
+def channel_concept(reader: Reader, weights_fp: str, layer: str, channel: int) -> dict | None:
+    """What `vizkit dissect` found channel ``channel`` of ``layer`` stands for (its best
+    concept, IoU, the dataset and whether it counts as a detector), or None."""
+    from vizkit.compute.dissection import IOU_THRESHOLD
+
+    rows = [d for d in reader.catalog().dissections
+            if d.weights_fp == weights_fp and d.layer == layer]
+    if not rows or channel >= len(rows[-1].params.get("channels", [])):
+        return None
+    found = dict(rows[-1].params["channels"][channel])
+    return {**found, "dataset": rows[-1].dataset.name,
+            "detector": found["iou"] > IOU_THRESHOLD}

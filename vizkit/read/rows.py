@@ -144,6 +144,18 @@ class FindingsRow:
 
 
 @dataclass(frozen=True)
+class DissectionRow:
+    """A layer's channels dissected over a dataset's object regions: per channel its best
+    concept and IoU (``params["channels"]``), and the detector count per concept."""
+
+    result_key: str
+    dataset: DatasetRef
+    weights_fp: str
+    layer: str
+    params: dict = field(compare=False)
+
+
+@dataclass(frozen=True)
 class CheckpointRow:
     """One epoch of a training run: its file (resolved against the store's folder), the
     file's SHA-256, the weights' fingerprint and the metrics measured at it."""

@@ -1,0 +1,94 @@
+"""Channel dissection (issue 25, item 4): the IoU counts equal a brute-force loop on a tiny
+case, the CLI prints every channel's concept as JSON and refuses a dataset without regions,
+and the model explorer shows a channel's concept beside its images."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from streamlit.testing.v1 import AppTest
+
+from vizkit import plugins
+from vizkit.compute.dissection import IoUCounts, best_concepts, detector_counts
+
+CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+def test_iou_counts_equal_a_loop_over_images_and_concepts():
+    rng = np.random.default_rng(0)
+    acts = torch.from_numpy(rng.normal(size=(5, 3, 2, 2)).astype(np.float32))
+    objects = torch.from_numpy(rng.random((5, 4, 4)) > 0.5)
+    labels = np.array([0, 1, 1, -1, 0])
+    thresholds = torch.tensor([0.0, 0.5, -0.2])
+    counts = IoUCounts.empty(3, 2)
+    counts.add(acts[:3], thresholds, objects[:3], labels[:3])  # two batches
+    counts.add(acts[3:], thresholds, objects[3:], labels[3:])
+    on = F.interpolate(acts, size=(4, 4), mode="bilinear", align_corners=False) > \
+        thresholds.view(1, -1, 1, 1)
+    for c in range(3):
+        for k, concept in enumerate(["object", 0, 1]):
+            inter = union = 0
+            for n in range(5):
+                region = objects[n] if concept == "object" or labels[n] == concept \
+                    else torch.zeros(4, 4, dtype=torch.bool)
+                inter += (on[n, c] & region).sum().item()
+                union += (on[n, c] | region).sum().item()
+            assert counts.iou()[c, k] == (inter / union if union else 0), (c, k)
+    found = best_concepts(counts.iou(), ["object", "a", "b"])
+    assert [f["channel"] for f in found] == [0, 1, 2]
+    assert sum(detector_counts(found, ["object", "a", "b"], 0.0).values()) == 3
+
+
+def test_cli_json_then_the_explorer_shows_the_concept(tmp_path, monkeypatch):
+    from vizkit.jobs.precompute import precompute
+    from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
+    from vizkit.store import Store
+
+    store = tmp_path / "s.duckdb"
+    precompute(Store(store), get_registry().open_dataset("synthetic:300"),  # the explorer's
+               load_model("vizkit_small_cnn", "random"), ["stages.1"], [], progress=False)
+    out = subprocess.run(CLI + ["--store", str(store), "dissect", "--dataset", "synthetic:300",
+                                "--model", "vizkit_small_cnn", "--weights", "random",
+                                "--layer", "stages.1", "--sample", "100", "--quiet", "--json"],
+                         capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    found = json.loads(out.stdout)
+    assert list(found) == ["channels", "summary"] and len(found["channels"]) == 64
+    concepts = {"object", "disk", "square", "triangle", "ring", "cross", "horizontal bar",
+                "vertical bar", "stripes", "checks", "dots"}
+    assert set(found["summary"]) == concepts
+    assert all(c["concept"] in concepts and 0 <= c["iou"] <= 1 for c in found["channels"])
+    assert any(c["iou"] > 0 for c in found["channels"])
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(store))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('explorer')",
+                             default_timeout=120)
+    at.query_params["model"] = "vizkit_small_cnn"
+    at.query_params["weights"] = "random"
+    at.query_params["layer"] = "stages.1"
+    at.query_params["channel"] = "3"
+    at.run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    said = [m.value for m in at.markdown if m.value.startswith("Dissection:")]
+    want = found["channels"][3]
+    assert said and f"**{want['concept']}**, IoU {want['iou']:.3f}" in said[0], said
+
+
+def test_a_dataset_without_regions_is_refused(tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for i in range(3):
+        Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(folder / f"{i}.png")
+    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "dissect", "--dataset",
+                                f"folder:{folder}", "--model", "vizkit_small_cnn",
+                                "--weights", "random", "--layer", "stages.1"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "provides no object regions" in out.stderr
+    assert not (tmp_path / "s.duckdb").exists()

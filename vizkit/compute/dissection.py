@@ -1,0 +1,79 @@
+"""Network Dissection for a layer (Bau et al., CVPR 2017) on the concepts a dataset's object
+regions give: each channel's activation map, upsampled to the model input, is cut at the
+channel's top quantile over the dataset (0.995 by default); the region above it is scored by
+IoU, summed over all images, against every concept — the object region of every image
+("object") and the object region of the images of each class (the class's name)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+QUANTILE = 0.995
+IOU_THRESHOLD = 0.04  # the paper's: a channel "detects" a concept above it
+
+
+def channel_thresholds(samples: torch.Tensor, quantile: float = QUANTILE) -> torch.Tensor:
+    """Per channel, the ``quantile`` of its activations ``[N, C, h, w]`` over every image
+    and position (the sample the caller gathered)."""
+    flat = samples.transpose(0, 1).reshape(samples.shape[1], -1).float()
+    return torch.quantile(flat, quantile, dim=1) if flat.shape[1] <= 16_000_000 else \
+        torch.stack([torch.quantile(row[torch.randperm(len(row))[:16_000_000]], quantile)
+                     for row in flat])
+
+
+@dataclass
+class IoUCounts:
+    """Running intersections and unions ``[C, 1 + classes]`` over the images seen: concept
+    0 is every image's object region, concept 1 + k the object region of class k's images
+    (empty in every other image)."""
+
+    inter: np.ndarray
+    union: np.ndarray
+
+    @classmethod
+    def empty(cls, channels: int, classes: int) -> IoUCounts:
+        return cls(np.zeros((channels, 1 + classes)), np.zeros((channels, 1 + classes)))
+
+    def add(self, activations: torch.Tensor, thresholds: torch.Tensor, objects: torch.Tensor,
+            labels: np.ndarray) -> None:
+        """One batch: ``activations`` ``[N, C, h, w]``, ``objects`` bool ``[N, H, W]`` at the
+        model input's size (the activations are upsampled bilinearly to it), ``labels``
+        ``[N]`` (-1: no class)."""
+        up = F.interpolate(activations.float(), size=objects.shape[-2:], mode="bilinear",
+                           align_corners=False)
+        on = (up > thresholds.view(1, -1, 1, 1)).flatten(2).float()  # [N, C, P]
+        mask = objects.flatten(1).float()  # [N, P]
+        inter = torch.einsum("ncp,np->nc", on, mask).numpy()  # [N, C]
+        area_on, area_mask = on.sum(2).numpy(), mask.sum(1).numpy()  # [N, C], [N]
+        self.inter[:, 0] += inter.sum(0)
+        self.union[:, 0] += (area_on + area_mask[:, None] - inter).sum(0)
+        self.union[:, 1:] += area_on.sum(0)[:, None]  # every image's firing area ...
+        for k in np.unique(labels[labels >= 0]):
+            mine = labels == k  # ... plus, in class k's images, the object outside it
+            self.inter[:, 1 + k] += inter[mine].sum(0)
+            self.union[:, 1 + k] += (area_mask[mine][:, None] - inter[mine]).sum(0)
+
+    def iou(self) -> np.ndarray:
+        """``[C, concepts]``: intersection over union, 0 where both were empty."""
+        return np.divide(self.inter, self.union, out=np.zeros_like(self.inter),
+                         where=self.union > 0)
+
+
+def best_concepts(iou: np.ndarray, concepts: list[str]) -> list[dict]:
+    """Per channel: its best concept and that IoU."""
+    best = iou.argmax(axis=1)
+    return [{"channel": c, "concept": concepts[k], "iou": round(float(iou[c, k]), 4)}
+            for c, k in enumerate(best)]
+
+
+def detector_counts(channels: list[dict], concepts: list[str],
+                    threshold: float = IOU_THRESHOLD) -> dict[str, int]:
+    """Per concept, how many channels have it as their best concept above ``threshold``."""
+    counts = {name: 0 for name in concepts}
+    for c in channels:
+        if c["iou"] > threshold:
+            counts[c["concept"]] += 1
+    return counts

@@ -1,0 +1,83 @@
+"""``vizkit dissect``: which concept each channel of a layer stands for (Network
+Dissection on the dataset's object regions), stored for the model explorer and printed.
+
+Two passes: the channel thresholds from the first ``sample`` images (default 2,000: the
+0.995 quantile of a channel is stable well before), then the IoU of every image."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import torch
+
+from vizkit.api.datasets import Dataset
+from vizkit.compute.channels import check_channel
+from vizkit.compute.dissection import (
+    IOU_THRESHOLD,
+    QUANTILE,
+    IoUCounts,
+    best_concepts,
+    channel_thresholds,
+    detector_counts,
+)
+from vizkit.compute.findings import regions_on_grid
+from vizkit.jobs.findings import check_regions
+from vizkit.jobs.keys import derived_meta, features_meta
+from vizkit.progress import bar as tqdm
+from vizkit.runtime.devices import blas_beside_torch
+from vizkit.runtime.loaded import LoadedModel
+from vizkit.store import Store
+
+DISSECT_CODE_VERSION = 1
+
+
+def _objects(dataset: Dataset, model: LoadedModel, idx: np.ndarray) -> torch.Tensor:
+    """The object masks of images ``idx`` carried to the model input ``[N, H, W]`` (the
+    crop and resize the pixels take; an image without a region: empty)."""
+    h, w = model.config.height, model.config.width
+    out = np.zeros((len(idx), h, w), bool)
+    cells = regions_on_grid(dataset.object_masks(idx), model.preprocess.crop_box, (h, w))
+    for n, region in enumerate(cells):
+        if region is not None:
+            out[n] = region >= 0.5
+    return torch.from_numpy(out)
+
+
+def dissect(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+            quantile: float = QUANTILE, sample: int = 2000, batch_size: int = 128,
+            progress: bool = True) -> dict:
+    """Dissect ``layer`` over ``dataset`` (unless stored); return the result's catalog row,
+    whose ``params`` hold the concepts, each channel's best concept and IoU, and the
+    detector counts."""
+    check_regions(dataset)
+    check_channel(model, layer, spatial=True)
+    source = features_meta(dataset, model, layer)  # its identity; the images need not be
+    meta = derived_meta("d", source, {"finding": "dissection", "quantile": quantile,
+                                      "sample": sample, "code": DISSECT_CODE_VERSION},
+                        kind="dissection", code_version=DISSECT_CODE_VERSION)
+    row = store.result(meta["result_key"])
+    if row is not None:
+        return row
+    n = len(dataset)
+    with torch.inference_mode():
+        acts = [model.activations(model.preprocess(b.images), [layer])[layer].half()
+                for b in tqdm(list(dataset.iter_batches(batch_size, stop=min(sample, n))),
+                              desc=f"thresholds of {layer}", unit="batch",
+                              disable=not progress)]
+        thresholds = channel_thresholds(torch.cat(acts), quantile)
+        counts = IoUCounts.empty(len(thresholds), len(dataset.classes))
+        with blas_beside_torch(), tqdm(total=n, desc=f"dissecting {layer} on {dataset.name}",
+                                       unit="img", disable=not progress) as bar:
+            for b in dataset.iter_batches(batch_size):
+                act = model.activations(model.preprocess(b.images), [layer])[layer]
+                counts.add(act, thresholds, _objects(dataset, model, b.indices),
+                           np.asarray(b.labels))
+                bar.update(len(b.indices))
+    concepts = ["object", *dataset.classes]
+    channels = best_concepts(counts.iou(), concepts)
+    summary = detector_counts(channels, concepts, IOU_THRESHOLD)
+    params = {"finding": "dissection", "layer": layer, "quantile": quantile,
+              "concepts": concepts, "channels": channels, "summary": summary}
+    return store.put_shards(dict(meta, n=n, params=json.dumps(params)),
+                            {"iou": counts.iou().astype(np.float32),
+                             "thresholds": thresholds.float().numpy()})
