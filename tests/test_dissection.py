@@ -92,3 +92,30 @@ def test_a_dataset_without_regions_is_refused(tmp_path):
                          capture_output=True, text=True)
     assert out.returncode == 2 and "provides no object regions" in out.stderr
     assert not (tmp_path / "s.duckdb").exists()
+
+
+def test_the_findings_page_lists_the_detectors_and_opens_the_explorer(tmp_path, monkeypatch):
+    from vizkit.jobs.dissect import dissect
+    from vizkit.jobs.findings import object_centricity
+    from vizkit.registry import get_registry
+    from vizkit.runtime.models import load_model
+    from vizkit.store import Store
+
+    store = Store(tmp_path / "s.duckdb")
+    data = get_registry().open_dataset("digits[test]")
+    model = load_model("vizkit_small_cnn", "random")
+    object_centricity(store, data, model, "stages.2", queries=20, k=3, progress=False)
+    row = dissect(store, data, model, "stages.1", sample=100, progress=False)
+    found = json.loads(row["params"])["channels"]
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(store.path))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('findings')",
+                             default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    detectors = sum(c["iou"] > 0.04 for c in found)
+    assert any(m.value.startswith(f"**{detectors} of {len(found)}** channels of stages.1")
+               for m in at.markdown)
+    best = max(found, key=lambda c: c["iou"])
+    assert at.selectbox(key="find_dissect_open").value == best["channel"]
+    link = next(c.value for c in at.caption if "→ explorer?" in c.value)
+    assert f"channel={best['channel']}" in link and "layer=stages.1" in link

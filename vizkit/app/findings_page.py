@@ -10,7 +10,16 @@ from vizkit import palette
 from vizkit.app import data, links, pickers
 from vizkit.app.router import page_link
 from vizkit.errors import ResultMissingError
-from vizkit.read.findings import compare, driving_queries, findings, load, per_class
+from vizkit.read.findings import (
+    IOU_THRESHOLD,
+    compare,
+    detector_table,
+    dissections,
+    driving_queries,
+    findings,
+    load,
+    per_class,
+)
 
 NONE = "—"
 
@@ -48,6 +57,7 @@ def render() -> None:
     _sentence(a, b)
     _per_class(a, b)
     _drivers(reader, a, b)
+    _dissection(reader)
 
 
 def _sentence(a, b) -> None:
@@ -127,3 +137,36 @@ def _drivers(reader, a, b) -> None:
     page_link("compare" if b is not None else "similarity",
               "Open it in Compare embeddings (A and B)" if b is not None else
               "Open it in Similarity maps", params)
+
+
+def _dissection(reader) -> None:
+    """The stored dissections: per concept, how many channels detect it; the channels, best
+    first, each opening in the model explorer."""
+    found = dissections(reader)
+    if not found:
+        st.caption("No channel dissection stored: `vizkit dissect --dataset D --checkpoint A "
+                   "--layer L` says which concept each channel stands for.")
+        return
+    st.subheader("What single channels stand for (channel dissection)")
+    names = [f"{label} · {row.layer} · on {row.dataset.name}" for label, row in found]
+    i = st.selectbox("Dissection", range(len(found)), key="find_dissect",
+                     format_func=names.__getitem__)
+    label, row = found[i]
+    table = detector_table(row)
+    detectors = table[table["iou"] > IOU_THRESHOLD]
+    st.markdown(f"**{len(detectors)} of {len(table)}** channels of {row.layer} detect a "
+                "concept (IoU above 0.04, Network Dissection's threshold): "
+                + (", ".join(f"{c} {n}" for c, n in detectors["concept"].value_counts().items())
+                   or "none") + ".")
+    st.dataframe(table.head(12), hide_index=True, key="find_dissect_table",
+                 column_config={"iou": st.column_config.NumberColumn("IoU", format="%.3f")})
+    pick = st.selectbox("Open a channel in the model explorer", table["channel"].head(12),
+                        key="find_dissect_open", format_func=lambda c: f"channel {c} · "
+                        f"{table.set_index('channel').loc[c, 'concept']}")
+    ref = next((f for f in reader.catalog().features.values()
+                if f.weights_fp == row.weights_fp), None)
+    params = {"layer": row.layer, "channel": str(int(pick)), "tab": "Channel"}
+    if ref is not None:
+        params.update({"model": ref.model, **({"checkpoint": ref.checkpoint}
+                                               if ref.checkpoint else {"weights": ref.weights})})
+    page_link("explorer", f"Open channel {int(pick)} of {label}", params)

@@ -6,10 +6,12 @@ IoU, summed over all images, against every concept — the object region of ever
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
-import torch.nn.functional as F
+
+if TYPE_CHECKING:  # torch is imported where it runs: the pages read these constants
+    import torch
 
 QUANTILE = 0.995
 IOU_THRESHOLD = 0.04  # the paper's: a channel "detects" a concept above it
@@ -18,6 +20,8 @@ IOU_THRESHOLD = 0.04  # the paper's: a channel "detects" a concept above it
 def channel_thresholds(samples: torch.Tensor, quantile: float = QUANTILE) -> torch.Tensor:
     """Per channel, the ``quantile`` of its activations ``[N, C, h, w]`` over every image
     and position (the sample the caller gathered)."""
+    import torch
+
     flat = samples.transpose(0, 1).reshape(samples.shape[1], -1).float()
     return torch.quantile(flat, quantile, dim=1) if flat.shape[1] <= 16_000_000 else \
         torch.stack([torch.quantile(row[torch.randperm(len(row))[:16_000_000]], quantile)
@@ -42,6 +46,9 @@ class IoUCounts:
         """One batch: ``activations`` ``[N, C, h, w]``, ``objects`` bool ``[N, H, W]`` at the
         model input's size (the activations are upsampled bilinearly to it), ``labels``
         ``[N]`` (-1: no class)."""
+        import torch
+        import torch.nn.functional as F
+
         up = F.interpolate(activations.float(), size=objects.shape[-2:], mode="bilinear",
                            align_corners=False)
         on = (up > thresholds.view(1, -1, 1, 1)).flatten(2).float()  # [N, C, P]

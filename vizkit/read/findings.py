@@ -1,6 +1,6 @@
 """Findings as the Findings page and ``vizkit findings`` read them: each stored finding with
-the configuration it measured, its per-query numbers, and two findings compared on the
-queries both answered (the paired difference and its interval)."""
+the configuration it measured, its per-query numbers, two findings compared on the queries
+both answered (the paired difference and its interval), and the stored dissections."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -8,9 +8,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from vizkit.compute.dissection import IOU_THRESHOLD as IOU_THRESHOLD  # detectors
 from vizkit.compute.findings import bootstrap_ci, paired_diff_ci
 from vizkit.read.catalog import Reader
-from vizkit.read.rows import FeaturesRow, FindingsRow
+from vizkit.read.rows import DissectionRow, FeaturesRow, FindingsRow
 from vizkit.store import shards
 
 
@@ -80,3 +81,19 @@ def driving_queries(a: Finding, b: Finding | None = None, n: int = 12) -> pd.Dat
         q = a.queries.merge(b.queries[["idx", "share"]], on="idx", suffixes=("", "_b"))
         q = q.assign(gap=(q["share"] - q["share_b"]).abs())
     return q.sort_values("gap", ascending=False, kind="stable").head(n)
+
+
+def dissections(reader: Reader) -> list[tuple[str, DissectionRow]]:
+    """Every stored dissection with the label of the model it dissected (a checkpoint's
+    run and epoch, or the features' model label), newest last."""
+    cat = reader.catalog()
+    labels = {f.weights_fp: f.label for f in cat.features.values()}
+    labels.update({ck.weights_fp: f"{cat.runs[ck.run].model} @ {ck.label}"
+                   for ck in cat.checkpoints.values() if ck.run in cat.runs})
+    return [(labels.get(d.weights_fp, d.weights_fp[:12]), d) for d in cat.dissections]
+
+
+def detector_table(row: DissectionRow) -> pd.DataFrame:
+    """A dissection's channels, detectors first (best IoU down): channel, concept, iou."""
+    table = pd.DataFrame(row.params.get("channels", []), columns=["channel", "concept", "iou"])
+    return table.sort_values("iou", ascending=False, kind="stable").reset_index(drop=True)
