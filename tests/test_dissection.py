@@ -117,5 +117,16 @@ def test_the_findings_page_lists_the_detectors_and_opens_the_explorer(tmp_path, 
                for m in at.markdown)
     best = max(found, key=lambda c: c["iou"])
     assert at.selectbox(key="find_dissect_open").value == best["channel"]
-    link = next(c.value for c in at.caption if "→ explorer?" in c.value)
-    assert f"channel={best['channel']}" in link and "layer=stages.1" in link
+    from vizkit.app.findings_page import explorer_link
+    from vizkit.read.catalog import Reader
+
+    reader = Reader(store.path)
+    link = explorer_link(reader, reader.catalog().dissections[-1], best["channel"])
+    explorer = AppTest.from_string(
+        "from vizkit.app.router import run_page\nrun_page('explorer')", default_timeout=120)
+    for k, v in link.items():
+        explorer.query_params[k] = v
+    explorer.run()  # the link lands on that channel, with its concept beside it
+    assert not explorer.exception and explorer.session_state["exp_channel"] == best["channel"]
+    assert any(m.value.startswith(f"Dissection: **{best['concept']}**")
+               for m in explorer.markdown)

@@ -163,10 +163,16 @@ def _dissection(reader) -> None:
     pick = st.selectbox("Open a channel in the model explorer", table["channel"].head(12),
                         key="find_dissect_open", format_func=lambda c: f"channel {c} · "
                         f"{table.set_index('channel').loc[c, 'concept']}")
+    page_link("explorer", f"Open channel {int(pick)} of {label}",
+              explorer_link(reader, row, int(pick)))
+
+
+def explorer_link(reader, row, channel: int) -> dict[str, str]:
+    """The model explorer's link parameters for ``channel`` of a dissection's layer."""
     ref = next((f for f in reader.catalog().features.values()
                 if f.weights_fp == row.weights_fp), None)
-    params = {"layer": row.layer, "channel": str(int(pick)), "tab": "Channel"}
+    params = {"layer": row.layer, "channel": str(channel), "tab": "Channel"}
     if ref is not None:
         params.update({"model": ref.model, **({"checkpoint": ref.checkpoint}
                                                if ref.checkpoint else {"weights": ref.weights})})
-    page_link("explorer", f"Open channel {int(pick)} of {label}", params)
+    return params
