@@ -2,9 +2,12 @@
 split as the literature splits it (class-disjoint: no test class is seen in training):
 
 - ``cub200:<path>``: CUB-200-2011 (``images.txt``, ``image_class_labels.txt``,
-  ``classes.txt``, ``images/``); classes 1-100 train, 101-200 test;
+  ``classes.txt``, ``images/``); classes 1-100 train, 101-200 test; with
+  ``bounding_boxes.txt`` the bird's box is each image's object region, with
+  ``parts/parts.txt`` and ``parts/part_locs.txt`` its 15 named part points (visible ones);
 - ``cars196:<path>``: Cars196 (``cars_annos.mat``, ``car_ims/``); classes 1-98 train,
-  99-196 test (the file's own train/test flag is the classification split, not used);
+  99-196 test (the file's own train/test flag is the classification split, not used); the
+  annotation's ``bbox_x1..bbox_y2`` is each image's object region;
 - ``sop:<path>``: Stanford Online Products (``Ebay_train.txt``, ``Ebay_test.txt``, one
   folder per super-class); its train and test files, classes 1-11,318 and 11,319-22,634;
   the super-class kept per image as ``metadata["super_class"]``; Recall@1/10/100/1000.
@@ -73,6 +76,57 @@ def _dataset(kind: str, argument: str, root: Path, rel_paths: list[str], labels:
                            fingerprint, [], description)
 
 
+def _numbers(kind: str, path: Path, columns: str, known: dict[int, int]
+             ) -> list[tuple[int, list[float]]]:
+    """The rows of a whitespace-separated annotation file ``id v1 v2 ...`` (``columns``
+    names them, for the error), each as (image index, values); a malformed line, or an id
+    that ``known`` (image id -> index) does not hold, is an error naming the line."""
+    width = len(columns.split())
+    out = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        fields = line.split()
+        try:
+            if len(fields) != width:
+                raise ValueError
+            image, values = int(fields[0]), [float(v) for v in fields[1:]]
+        except ValueError:
+            raise DatasetMissingError(f"{kind}: {path} line {number} is not "
+                                      f"'{columns}' (got {line[:80]!r}).") from None
+        if image not in known:
+            raise DatasetMissingError(f"{kind}: {path} line {number} names image {image}, "
+                                      "which images.txt does not list.")
+        out.append((known[image], values))
+    return out
+
+
+def _cub_regions(root: Path, ids: list[int]) -> tuple[dict, dict, tuple[str, ...]]:
+    """CUB's boxes (index -> (0, 0, x, y, w, h): the size is read when a mask is made)
+    and visible part points (index -> {part: (x, y)}) with the part names, from the
+    optional ``bounding_boxes.txt`` and ``parts/``; empty without them. CUB's coordinates
+    are pixels from the image's top-left corner."""
+    index_of = {image_id: i for i, image_id in enumerate(ids)}
+    boxes, parts, names = {}, {}, ()
+    if (root / "bounding_boxes.txt").is_file():
+        boxes = {i: (0, 0, x, y, w, h) for i, (x, y, w, h) in
+                 _numbers("cub200", root / "bounding_boxes.txt", "image_id x y width height",
+                          index_of)}
+    if (root / "parts" / "parts.txt").is_file() and (root / "parts" / "part_locs.txt").is_file():
+        named = {}
+        for line in (root / "parts" / "parts.txt").read_text(encoding="utf-8").splitlines():
+            part_id, _, name = line.strip().partition(" ")
+            if part_id.isdigit() and name.strip():
+                named[int(part_id)] = name.strip()
+        names = tuple(named[k] for k in sorted(named))
+        for i, (part_id, x, y, visible) in _numbers(
+                "cub200", root / "parts" / "part_locs.txt", "image_id part_id x y visible",
+                index_of):
+            if visible and int(part_id) in named:
+                parts.setdefault(i, {})[named[int(part_id)]] = (x, y)
+    return boxes, parts, names
+
+
 def _by_class(labels: np.ndarray, n_train_classes: int) -> np.ndarray:
     """The class-disjoint split: the first ``n_train_classes`` classes train, the rest test."""
     return np.where(labels < n_train_classes, "train", "test")
@@ -90,9 +144,15 @@ def open_cub200(argument: str | None) -> FileListDataset:
     rel = [f"images/{paths[i]}" for i in ids]
     _check_images("cub200", root, rel, "images.txt")
     labels = np.array([label_of[i] - 1 for i in ids])
-    return _dataset("cub200", argument, root, rel, labels, classes, _by_class(labels, 100),
-                    _digest(root, needs[:3]), "CUB-200-2011: 200 bird species; classes "
-                    "1-100 train, 101-200 test")
+    annotations = [f for f in ("bounding_boxes.txt", "parts/parts.txt", "parts/part_locs.txt")
+                   if (root / f).is_file()]
+    ds = _dataset("cub200", argument, root, rel, labels, classes, _by_class(labels, 100),
+                  _digest(root, needs[:3] + annotations), "CUB-200-2011: 200 bird species; "
+                  "classes 1-100 train, 101-200 test")
+    ds.boxes, ds.parts, names = _cub_regions(root, ids)
+    ds.regions = "box" if ds.boxes else ""
+    ds.part_names = names if ds.parts else ()
+    return ds
 
 
 def open_cars196(argument: str | None) -> FileListDataset:
@@ -107,13 +167,20 @@ def open_cars196(argument: str | None) -> FileListDataset:
         rel = [str(p) for p in annos["relative_im_path"]]
         labels = np.asarray(annos["class"], np.int64) - 1
         classes = [str(c) for c in mat["class_names"]]
+        corners = np.stack([np.asarray(annos[f"bbox_{c}"], np.float64)
+                            for c in ("x1", "y1", "x2", "y2")], axis=1).reshape(len(rel), 4)
     except (KeyError, ValueError, TypeError) as e:
         raise DatasetMissingError(f"cars196: {root / 'cars_annos.mat'} is not the Cars196 "
                                   f"annotation file ({type(e).__name__}: {e}).") from None
     _check_images("cars196", root, rel, "cars_annos.mat")
-    return _dataset("cars196", argument, root, rel, labels, classes, _by_class(labels, 98),
-                    _digest(root, needs[:1]), "Cars196: 196 car models; classes 1-98 train, "
-                    "99-196 test")
+    ds = _dataset("cars196", argument, root, rel, labels, classes, _by_class(labels, 98),
+                  _digest(root, needs[:1]), "Cars196: 196 car models; classes 1-98 train, "
+                  "99-196 test")
+    # MATLAB's boxes count pixels from 1 and include both corners
+    ds.boxes = {i: (0, 0, x1 - 1, y1 - 1, x2 - x1 + 1, y2 - y1 + 1)
+                for i, (x1, y1, x2, y2) in enumerate(corners) if x2 >= x1 and y2 >= y1}
+    ds.regions = "box" if ds.boxes else ""
+    return ds
 
 
 def open_sop(argument: str | None) -> FileListDataset:

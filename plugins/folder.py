@@ -2,10 +2,11 @@
 
 ``folder:<path>``. Optional split level: ``<path>/train/<class>/…`` and
 ``<path>/test/<class>/…`` (also ``val``/``valid``). An optional ``boxes.csv`` at its root
-gives object boxes (:mod:`vizkit_plugins.folder_boxes`), which the findings jobs use. Every
-file is decoded once when the folder is opened; files that cannot be read are left out and
-listed in ``skipped``. Any file name works, also one that is not valid UTF-8: it is read by
-its real name and shown with the undecodable bytes escaped (``\\xe9``).
+gives object boxes, an optional ``parts.csv`` part points
+(:mod:`vizkit_plugins.folder_boxes`), which the findings jobs use. Every file is decoded
+once when the folder is opened; files that cannot be read are left out and listed in
+``skipped``. Any file name works, also one that is not valid UTF-8: it is read by its real
+name and shown with the undecodable bytes escaped (``\\xe9``).
 """
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import os
 from pathlib import Path
 
 import numpy as np
-from vizkit_plugins.folder_boxes import read_boxes
+from vizkit_plugins.folder_boxes import read_boxes, read_parts
 
 from vizkit import hookimpl
 from vizkit.api.datasets import DatasetEntry, FileListDataset
@@ -85,11 +86,16 @@ def open_folder(argument: str | None) -> FileListDataset:
         raise DatasetMissingError(
             f"No readable images in {root} ({len(skipped)} files skipped). Supported: "
             f"{supported_types()}.")
-    boxes, raw = read_boxes(root, {rel: i for i, rel in enumerate(ids)}, paths)
-    digest.update(raw)  # other boxes, other results
+    index_of = {rel: i for i, rel in enumerate(ids)}
+    boxes, raw_boxes = read_boxes(root, index_of, paths)
+    parts, part_names, raw_parts = read_parts(root, index_of, paths)
+    digest.update(raw_boxes)  # other annotations, other results
+    if raw_parts:
+        digest.update(b"\0parts\0" + raw_parts)
     return FileListDataset(f"folder:{argument}", paths, np.asarray(labels, np.int64),
                            np.asarray(splits), ids, classes, digest.hexdigest()[:16], skipped,
-                           f"Images from {shown_name(str(root))}", stats=stats, boxes=boxes)
+                           f"Images from {shown_name(str(root))}", stats=stats, boxes=boxes,
+                           parts=parts, part_names=part_names)
 
 
 @hookimpl

@@ -23,6 +23,10 @@ CLASSES = ["disk", "square", "triangle", "ring", "cross", "horizontal bar", "ver
            "stripes", "checks", "dots"]
 MAX_IMAGES = 100_000_000
 VERSION = 1  # of the generator: part of the fingerprint
+# named points: the shape's centre, and a control point on the background (the corner
+# farthest from the centre, 3 px in), which an object-centric map should not favour
+PARTS = ("centre", "background")
+CORNER_INSET = 3.0
 
 
 def _hash(values: np.ndarray, salt: int) -> np.ndarray:
@@ -102,6 +106,7 @@ class SyntheticDataset(Dataset):
         self.classes = CLASSES
         self.description = f"{n:,} generated 32x32 images of 10 shapes (seed {seed})."
         self.regions = "shape"
+        self.part_names = PARTS
         self.skipped = []
         self.fingerprint = hashlib.sha256(f"synthetic v{VERSION} {n} {seed}".encode()
                                           ).hexdigest()[:16]
@@ -123,9 +128,23 @@ class SyntheticDataset(Dataset):
     def batch_images(self, indices: np.ndarray) -> np.ndarray:
         return draw(np.asarray(indices), self.seed)
 
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        return [(SIZE, SIZE)] * len(np.asarray(indices))
+
     def object_masks(self, indices: np.ndarray) -> list[np.ndarray]:
         """The exact mask each shape was drawn with."""
         return list(draw(np.asarray(indices), self.seed, masks=True)[1])
+
+    def part_points(self, indices: np.ndarray) -> list[dict[str, tuple[float, float]]]:
+        """The centre each shape was drawn around and the background control point, in
+        pixels (pixel ``i`` spans ``[i, i + 1)``)."""
+        idx = np.asarray(indices, np.int64)
+        cx = 10 + 12 * _uniform(idx, self.seed, 0).astype(np.float32) + 0.5
+        cy = 10 + 12 * _uniform(idx, self.seed, 1).astype(np.float32) + 0.5
+        far, near = SIZE - CORNER_INSET, CORNER_INSET
+        bx, by = np.where(cx < SIZE / 2, far, near), np.where(cy < SIZE / 2, far, near)
+        return [{"centre": (float(x), float(y)), "background": (float(u), float(v))}
+                for x, y, u, v in zip(cx, cy, bx, by)]
 
 
 def open_synthetic(argument: str | None) -> SyntheticDataset:

@@ -24,8 +24,28 @@ CUB_CLASSES = (1, 2, 3, 4, 101, 102, 103, 104)  # both sides of the 100 / 101 sp
 CARS_CLASSES = (1, 2, 3, 4, 99, 100, 101, 102)  # both sides of the 98 / 99 split
 
 
-def make_cub(root: Path, class_ids=CUB_CLASSES, per_class: int = 4) -> Path:
-    """A ``CUB_200_2011``-shaped folder: all 200 class names, images of ``class_ids``."""
+CUB_PARTS = ["back", "beak", "belly", "breast", "crown", "forehead", "left eye", "left leg",
+             "left wing", "nape", "right eye", "right leg", "right wing", "tail", "throat"]
+
+
+def cub_box(i: int) -> tuple[float, float, float, float]:
+    """The replica's bounding box of image id ``i`` (x, y, width, height; 40 x 30 images)."""
+    return (2.0 + i % 5, 3.0, 20.0 + i % 7, 15.0)
+
+
+def cub_part(i: int, part: int) -> tuple[float, float, int]:
+    """The replica's part ``part`` (1-15) of image id ``i``: (x, y, visible); every third
+    part of each image is not visible (written, as CUB writes it, as 0 0 0)."""
+    if (i + part) % 3 == 0:
+        return 0.0, 0.0, 0
+    return float(1 + (i * 7 + part * 3) % 38), float(1 + (i * 5 + part * 2) % 28), 1
+
+
+def make_cub(root: Path, class_ids=CUB_CLASSES, per_class: int = 4,
+             annotations: bool = True) -> Path:
+    """A ``CUB_200_2011``-shaped folder: all 200 class names, images of ``class_ids``; with
+    ``annotations``, ``bounding_boxes.txt`` and ``parts/parts.txt`` + ``parts/part_locs.txt``
+    (15 parts, some not visible) as the archive ships them."""
     root = root / "CUB_200_2011"
     names = [f"{c:03d}.Bird_{c}" for c in range(1, 201)]
     images, labels = [], []
@@ -40,6 +60,16 @@ def make_cub(root: Path, class_ids=CUB_CLASSES, per_class: int = 4) -> Path:
     (root / "image_class_labels.txt").write_text(
         "".join(f"{i} {c}\n" for i, c in enumerate(labels, 1)))
     (root / "classes.txt").write_text("".join(f"{i} {n}\n" for i, n in enumerate(names, 1)))
+    if annotations:
+        ids = range(1, len(images) + 1)
+        (root / "bounding_boxes.txt").write_text("".join(
+            f"{i} {' '.join(f'{v:.1f}' for v in cub_box(i))}\n" for i in ids))
+        (root / "parts").mkdir()
+        (root / "parts" / "parts.txt").write_text(
+            "".join(f"{k} {name}\n" for k, name in enumerate(CUB_PARTS, 1)))
+        (root / "parts" / "part_locs.txt").write_text("".join(
+            f"{i} {k} {x:.1f} {y:.1f} {v}\n" for i in ids
+            for k in range(1, 16) for x, y, v in [cub_part(i, k)]))
     return root
 
 

@@ -29,6 +29,9 @@ WORK_SHORT_SIDE = 512  # decoded images are reduced to at most this short side b
 _SIXTEEN_BIT = ("I;16", "I;16B", "I;16L", "I;16N")
 
 
+ORIENTATION_TAG = 0x0112  # EXIF
+
+
 def supported_types() -> str:
     """The accepted file types, for messages: ``JPG, JPEG, PNG, ...``."""
     return ", ".join(x.lstrip(".").upper() for x in SUPPORTED_EXTENSIONS)
@@ -72,6 +75,17 @@ def decode_image(data: bytes | str | os.PathLike, *,
     except Exception as e:  # PIL raises many types for bad data (OSError, SyntaxError, ...)
         raise ImageDecodeError(f"not a readable image ({type(e).__name__}: {e}). "
                                f"Supported: {supported_types()}.") from None
+
+
+def image_size(path: str | os.PathLike) -> tuple[int, int]:
+    """``(height, width)`` of an image file as :func:`decode_image` orients it (EXIF
+    rotations by 90 degrees swap the two), from its header alone: the pixels boxes and part
+    points are given in. Raises OSError for a file that is not an image."""
+    with Image.open(path) as img:
+        width, height = img.size
+        if img.getexif().get(ORIENTATION_TAG) in (5, 6, 7, 8):
+            width, height = height, width
+    return height, width
 
 
 def _too_many_bytes(size: int) -> str:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image
 
 from vizkit.errors import ImageDecodeError
-from vizkit.images import decode_image, to_array
+from vizkit.images import decode_image, image_size, to_array
 
 
 @dataclass
@@ -61,6 +61,11 @@ class Dataset:
         """The images at ``indices`` (see :class:`Batch` for the shape)."""
         return [self.image_array(int(i)) for i in indices]
 
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        """``(height, width)`` of each image at ``indices``, in pixels (what part points and
+        boxes are measured in). Datasets that know sizes without decoding override it."""
+        return [tuple(self.image_array(int(i)).shape[:2]) for i in np.asarray(indices)]
+
     def iter_batches(self, batch_size: int = 256, start: int = 0,
                      stop: int | None = None) -> Iterator[Batch]:
         """Yield :class:`Batch` objects covering positions ``start`` to ``stop`` in order."""
@@ -84,6 +89,17 @@ class Dataset:
         one), or None when the dataset provides no object regions (the default). Called by
         the findings jobs, which carry each mask through the model's crop and resize exactly
         as the pixels go."""
+        return None
+
+    part_names: tuple[str, ...] = ()  # the named points part_points gives (() = none)
+
+    def part_points(self, indices: np.ndarray) -> list[dict[str, tuple[float, float]] | None] \
+            | None:
+        """Named part points of each image at ``indices``: ``{part: (x, y)}`` in the image's
+        own pixels (x to the right, y down), visible parts only (a part missing from the
+        dict is not visible in that image; None for an image without annotations), or None
+        when the dataset names no parts (the default). Called by ``vizkit findings parts``,
+        which carries each point through the model's crop and resize as the pixels go."""
         return None
 
     def class_name(self, label: int) -> str:
@@ -114,6 +130,9 @@ class ArrayDataset(Dataset):
     def image_array(self, index: int) -> np.ndarray:
         return self.images[index]
 
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        return [tuple(self.images.shape[1:3])] * len(np.asarray(indices))
+
     def batch_images(self, indices: np.ndarray) -> np.ndarray:
         return self.images[indices[0]: indices[-1] + 1] if _contiguous(indices) \
             else self.images[indices]
@@ -134,13 +153,19 @@ class FileListDataset(Dataset):
                  ids: list[str], classes: list[str], fingerprint: str,
                  skipped: list[tuple[str, str]], description: str = "",
                  stats: list[tuple[int, int]] | None = None,
-                 boxes: dict[int, tuple[int, int, float, float, float, float]] | None = None):
+                 boxes: dict[int, tuple[int, int, float, float, float, float]] | None = None,
+                 parts: dict[int, dict[str, tuple[float, float]]] | None = None,
+                 part_names: tuple[str, ...] = ()):
         self.name, self.paths, self.labels, self.splits = name, paths, labels, splits
         self.ids, self.classes, self.fingerprint = ids, classes, fingerprint
         self.skipped, self.description = skipped, description
         self.stats = stats
-        self.boxes = boxes or {}  # index -> (width, height, x, y, w, h) in the image's pixels
+        # index -> (width, height, x, y, w, h) in the image's pixels; width 0: read the size
+        # from the file's header when a mask is asked for
+        self.boxes = boxes or {}
         self.regions = "box" if self.boxes else ""
+        self.parts = parts or {}  # index -> {part: (x, y)} in the image's pixels, visible ones
+        self.part_names = tuple(part_names) if self.parts else ()
         self._changed: dict[str, str] = {}
 
     def object_masks(self, indices: np.ndarray) -> list[np.ndarray | None] | None:
@@ -154,9 +179,32 @@ class FileListDataset(Dataset):
                 out.append(None)
                 continue
             width, height, x, y, w, h = self.boxes[int(i)]
+            if not width:
+                try:
+                    height, width = image_size(self.paths[int(i)])
+                except OSError:  # gone or not an image: no region (the job reports the file)
+                    out.append(None)
+                    continue
             mask = np.zeros((height, width), bool)
             mask[int(round(y)): int(round(y + h)), int(round(x)): int(round(x + w))] = True
             out.append(mask)
+        return out
+
+    def part_points(self, indices: np.ndarray):
+        """With ``parts``: each image's visible part points (None for an image the parts do
+        not name)."""
+        if not self.parts:
+            return None
+        return [self.parts.get(int(i)) for i in np.asarray(indices)]
+
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        """From each file's header (the placeholder's size for a file that is gone)."""
+        out = []
+        for i in np.asarray(indices):
+            try:
+                out.append(image_size(self.paths[int(i)]))
+            except OSError:
+                out.append(self.PLACEHOLDER.shape)
         return out
 
     @property
@@ -187,7 +235,7 @@ class SubsetDataset(Dataset):
         self.labels, self.splits = base.labels[:n], base.splits[:n]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{n}", base.skipped
         self.description = f"the first {n} images of {base.name}"
-        self.regions = base.regions
+        self.regions, self.part_names = base.regions, base.part_names
         self.recall_ks = base.recall_ks
         self.metadata = {k: v[:n] for k, v in base.metadata.items()}
 
@@ -199,6 +247,12 @@ class SubsetDataset(Dataset):
 
     def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
         return self.base.object_masks(indices)
+
+    def part_points(self, indices: np.ndarray):
+        return self.base.part_points(indices)
+
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        return self.base.image_sizes(indices)
 
 
 class SplitDataset(Dataset):
@@ -221,7 +275,7 @@ class SplitDataset(Dataset):
         self.labels, self.splits = base.labels[self.positions], base.splits[self.positions]
         self.fingerprint, self.skipped = f"{base.fingerprint}-{split}", base.skipped
         self.description = f"the {split} split of {base.name}"
-        self.regions = base.regions
+        self.regions, self.part_names = base.regions, base.part_names
         self.recall_ks = base.recall_ks
         self.metadata = {k: v[self.positions] for k, v in base.metadata.items()}
 
@@ -233,6 +287,12 @@ class SplitDataset(Dataset):
 
     def object_masks(self, indices: np.ndarray) -> list[np.ndarray] | None:
         return self.base.object_masks(self.positions[np.asarray(indices)])
+
+    def part_points(self, indices: np.ndarray):
+        return self.base.part_points(self.positions[np.asarray(indices)])
+
+    def image_sizes(self, indices: np.ndarray) -> list[tuple[int, int]]:
+        return self.base.image_sizes(self.positions[np.asarray(indices)])
 
 
 def _contiguous(indices: np.ndarray) -> bool:

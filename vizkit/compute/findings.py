@@ -54,6 +54,27 @@ def regions_on_grid(masks: list[np.ndarray | None], crop_box, grid: tuple[int, i
     return out
 
 
+def disc_mask(size: tuple[int, int], point: tuple[float, float], radius: float) -> np.ndarray:
+    """The pixels of an image of ``size`` (height, width) whose centres lie within
+    ``radius`` of ``point`` (x, y; pixel ``i`` spans ``[i, i + 1)``): a part as a disc."""
+    h, w = size
+    x, y = point
+    yy, xx = np.ogrid[:h, :w]
+    return (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius ** 2
+
+
+def part_ratio(values: np.ndarray, cover: np.ndarray) -> float:
+    """How strongly a map's positive part (what adds to the similarity) lies on a part:
+    its mean over the cells the part's disc covers (weighted by the covered share) ÷ its
+    mean over the whole map. 1 is chance; NaN when the map has no positive mass or the
+    disc falls outside what the model sees (the crop)."""
+    positive = np.clip(values, 0, None)
+    mean, covered = positive.mean(), cover.sum()
+    if mean <= 0 or covered <= 0:
+        return float("nan")
+    return float((positive * cover).sum() / covered / mean)
+
+
 def positive_share(values: np.ndarray, region: np.ndarray) -> float:
     """The share of a map's positive mass (cells that add to the similarity) that lies in
     ``region`` (each cell's covered share, same shape); NaN for a map with none."""
@@ -83,6 +104,33 @@ def paired_diff_ci(a: np.ndarray, b: np.ndarray, seed: int = 0,
     a, b = np.asarray(a, np.float64), np.asarray(b, np.float64)
     keep = ~(np.isnan(a) | np.isnan(b))
     return bootstrap_ci(a[keep] - b[keep], seed, samples)
+
+
+def ratio_summary(values: np.ndarray, seed: int = 0) -> dict:
+    """Mean (NaN ignored), its seeded bootstrap interval and how many values it rests on."""
+    values = np.asarray(values, np.float64)
+    n = int((~np.isnan(values)).sum())
+    if not n:
+        return {"ratio": float("nan"), "ci95": [float("nan")] * 2, "n": 0}
+    lo, hi = bootstrap_ci(values, seed)
+    return {"ratio": round(float(np.nanmean(values)), 4), "ci95": [round(lo, 4), round(hi, 4)],
+            "n": n}
+
+
+@dataclass(frozen=True)
+class PartRatios:
+    """Per query and part: the mean :func:`part_ratio` over the query's pairs (query side
+    and result side, where the part is visible); NaN where it never is."""
+
+    idx: np.ndarray  # query image indices
+    parts: tuple[str, ...]
+    ratio: np.ndarray  # [n, parts]
+
+    def summary(self, seed: int = 0) -> dict:
+        """``{"parts": {name: {"ratio", "ci95", "n"}}}``: over the queries where the part
+        was seen (``n`` of them), with the seeded bootstrap interval of the mean."""
+        return {"parts": {name: ratio_summary(self.ratio[:, j], seed)
+                          for j, name in enumerate(self.parts)}}
 
 
 @dataclass(frozen=True)

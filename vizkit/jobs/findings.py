@@ -1,17 +1,31 @@
-"""``vizkit findings object``: how object-centric a configuration's similarity is, measured
-over a dataset with object regions. For each of the first ``queries`` labelled images and
-each of its top ``k`` results, the share of the pair's similarity maps' positive mass that
-lies on the object (query side and result side), against the share of the image the object
-covers (chance); stored as a result (the per-query numbers as files, the summary in its
-catalog row) that the Findings page reads."""
+"""``vizkit findings``: what a configuration's similarity attends to, measured over a
+dataset. For each of the first ``queries`` labelled images and each of its top ``k``
+results, the pair's similarity maps (query side and result side) are scored against the
+dataset's annotations:
+
+- ``object``: the share of the maps' positive mass that lies on the object, against the
+  share of the image the object covers (chance);
+- ``parts``: per named part, the maps' positive mean within a disc around the part point
+  ÷ their mean over the image (1 = chance), where the part is visible.
+
+Each is stored as a result (the per-query numbers as files, the summary in its catalog row)
+that the Findings page reads."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 
 import numpy as np
 
 from vizkit.api.datasets import Dataset
-from vizkit.compute.findings import ObjectShares, positive_share, region_on_grid
+from vizkit.compute.findings import (
+    ObjectShares,
+    PartRatios,
+    disc_mask,
+    part_ratio,
+    positive_share,
+    region_on_grid,
+)
 from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
@@ -25,7 +39,14 @@ from vizkit.runtime.loaded import LoadedModel
 from vizkit.store import Store
 
 FINDINGS_CODE_VERSION = 1
-WITH_REGIONS = ("fashion-mnist", "digits", "synthetic:N", "folder:PATH with a boxes.csv")
+WITH_REGIONS = ("fashion-mnist", "digits", "synthetic:N", "cub200:PATH",
+                "cars196:PATH", "folder:PATH with a boxes.csv")
+WITH_PARTS = ("cub200:PATH (with parts/)", "synthetic:N (centre and background)",
+              "folder:PATH with a parts.csv")
+PREFIXES = {"object": "o", "parts": "pt"}  # of the result keys
+PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
+
+Region = Callable[[int, tuple[int, int]], "np.ndarray | None"]
 
 
 def check_regions(dataset: Dataset) -> None:
@@ -33,6 +54,13 @@ def check_regions(dataset: Dataset) -> None:
     if not dataset.regions:
         raise BadArgumentError(f"{dataset.name} provides no object regions, which this "
                                f"finding needs. Datasets that do: {', '.join(WITH_REGIONS)}.")
+
+
+def check_parts(dataset: Dataset) -> None:
+    """Refuse, before any work, a dataset without part points."""
+    if not dataset.part_names:
+        raise BadArgumentError(f"{dataset.name} names no parts, which this finding needs. "
+                               f"Datasets that do: {', '.join(WITH_PARTS)}.")
 
 
 def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
@@ -43,6 +71,59 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
     return labelled
 
 
+def _pair_maps(store: Store, dataset: Dataset, model: LoadedModel, decomposer: Decomposer,
+               frow: dict, qidx: np.ndarray, metric: str, k: int, chunk: int, desc: str,
+               progress: bool) -> Iterator[tuple[np.ndarray, Iterator]]:
+    """Per chunk of queries: the images it touches, and an iterator of (position, query,
+    its top-``k`` results, their maps)."""
+    matrix = store.features(frow["result_key"])
+    metric_obj = get_registry().metric(metric)
+    service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
+    with tqdm(total=len(qidx), desc=desc, unit="query", disable=not progress) as bar, \
+            blas_beside_torch():
+        for lo in range(0, len(qidx), chunk):
+            part = qidx[lo: lo + chunk]
+            nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part)
+            seen = np.unique(np.concatenate([part, nbrs.ravel()]))
+            service.dataset_features(seen)
+
+            def pairs(part=part, nbrs=nbrs, lo=lo):
+                for j, (q, nbr) in enumerate(zip(part, nbrs)):
+                    _, maps = service.maps(service.dataset_features([q])[0], nbr, metric)
+                    yield lo + j, int(q), nbr, maps
+            yield seen, pairs()
+            bar.update(len(part))
+
+
+def _sides(q: int, nbr: np.ndarray, maps) -> Iterator[tuple[int, np.ndarray]]:
+    """Each map side of a query's pairs: (image, map values)."""
+    for n, m in zip(nbr, maps):
+        yield q, m.query
+        yield int(n), m.result
+
+
+def _regions(masks: dict, crop) -> Region:
+    """Each image's region on a map grid, computed once per (image, grid)."""
+    cache: dict[tuple, np.ndarray | None] = {}
+
+    def region(image: int, grid: tuple[int, int]) -> np.ndarray | None:
+        if (image, grid) not in cache:
+            mask = masks[image]
+            cache[(image, grid)] = None if mask is None else \
+                region_on_grid(mask, crop(*mask.shape[:2]), grid)
+        return cache[(image, grid)]
+    return region
+
+
+def _stored_or_meta(store: Store, frow: dict, finding: str, metric: str, k: int, n: int,
+                    seed: int, extra: dict | None = None) -> tuple[dict, dict | None]:
+    meta = derived_meta(PREFIXES[finding], frow,
+                        {"finding": finding, "metric": metric, "k": k, "queries": n,
+                         "seed": seed, "code": FINDINGS_CODE_VERSION, **(extra or {})},
+                        kind="findings", metric=metric, k=k, code_version=FINDINGS_CODE_VERSION)
+    return meta, store.result(meta["result_key"])
+
+
 def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                       metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
                       chunk: int = 32, progress: bool = True) -> dict:
@@ -51,54 +132,82 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     (object_share, area_share, ci95, n_queries, per_class)."""
     check_regions(dataset)
     decomposer = Decomposer(model, layer)  # refuses layers without an exact map first
-    metric_obj = get_registry().metric(metric)
     qidx = query_positions(dataset, queries)
     frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
-    meta = derived_meta("o", frow, {"finding": "object", "metric": metric, "k": k,
-                                    "queries": len(qidx), "seed": seed,
-                                    "code": FINDINGS_CODE_VERSION},
-                        kind="findings", metric=metric, k=k,
-                        code_version=FINDINGS_CODE_VERSION)
-    row = store.result(meta["result_key"])
+    meta, row = _stored_or_meta(store, frow, "object", metric, k, len(qidx), seed)
     if row is not None:
         return row
-    matrix = store.features(frow["result_key"])
-    service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
-    crop = model.preprocess.crop_box
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
-    with tqdm(total=len(qidx), desc=f"object-centricity {layer} {metric}", unit="query",
-              disable=not progress) as bar, blas_beside_torch():
-        for lo in range(0, len(qidx), chunk):
-            part = qidx[lo: lo + chunk]
-            nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part)
-            seen = np.unique(np.concatenate([part, nbrs.ravel()]))
-            masks = dict(zip(seen.tolist(), dataset.object_masks(seen)))
-            regions: dict[tuple, np.ndarray | None] = {}  # (image, grid) -> cell coverage
-
-            def region(image: int, grid: tuple[int, int]) -> np.ndarray | None:
-                if (image, grid) not in regions:
-                    mask = masks[image]
-                    regions[(image, grid)] = None if mask is None else \
-                        region_on_grid(mask, crop(*mask.shape[:2]), grid)
-                return regions[(image, grid)]
-            service.dataset_features(seen)
-            for j, (q, nbr) in enumerate(zip(part, nbrs)):
-                _, maps = service.maps(service.dataset_features([q])[0], nbr, metric)
-                shares, areas = [], []
-                for n, m in zip(nbr, maps):
-                    for image, values in ((int(q), m.query), (int(n), m.result)):
-                        cells = region(image, values.shape)
-                        if cells is None:  # an image without a region: not counted
-                            continue
-                        shares.append(positive_share(values, cells))
-                        areas.append(cells.mean())
-                share[lo + j] = np.nanmean(shares) if not np.isnan(shares).all() else np.nan
-                area[lo + j] = np.mean(areas) if areas else np.nan
-            bar.update(len(part))
-    found = ObjectShares(qidx, dataset.labels[qidx], share, area)
-    summary = found.summary(list(dataset.classes), seed)
+    for seen, pairs in _pair_maps(store, dataset, model, decomposer, frow, qidx, metric, k,
+                                  chunk, f"object-centricity {layer} {metric}", progress):
+        region = _regions(dict(zip(seen.tolist(), dataset.object_masks(seen))),
+                          model.preprocess.crop_box)
+        for at, q, nbr, maps in pairs:
+            shares, areas = [], []
+            for image, values in _sides(q, nbr, maps):
+                cells = region(image, values.shape)
+                if cells is None:  # an image without a region: not counted
+                    continue
+                shares.append(positive_share(values, cells))
+                areas.append(cells.mean())
+            share[at] = np.nanmean(shares) if not np.isnan(shares).all() else np.nan
+            area[at] = np.mean(areas) if areas else np.nan
+    summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
+        list(dataset.classes), seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer)
     return store.put_shards(
         dict(meta, n=len(qidx), params=json.dumps({"finding": "object", **summary})),
         {"idx": qidx.astype(np.int32), "share": share.astype(np.float32),
          "area": area.astype(np.float32)})
+
+
+def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+                   metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
+                   radius: float = PART_RADIUS, chunk: int = 32, progress: bool = True) -> dict:
+    """Measure (unless stored) and store how strongly (model, layer, metric)'s similarity
+    maps lie on each named part of ``dataset``: per part the ratio of the maps' positive
+    mean within ``radius`` (a share of the image's short side) of the part point to their
+    mean over the image; return the result's catalog row (``params``: the summary)."""
+    check_parts(dataset)
+    if not 0 < radius <= 0.5:
+        raise BadArgumentError(f"--radius {radius:g}: give a share of the short side, "
+                               "above 0 and at most 0.5 (default 0.0625, 1/16).")
+    decomposer = Decomposer(model, layer)
+    qidx = query_positions(dataset, queries)
+    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
+    names = tuple(dataset.part_names)
+    meta, row = _stored_or_meta(store, frow, "parts", metric, k, len(qidx), seed,
+                                {"radius": radius, "parts": list(names)})
+    if row is not None:
+        return row
+    column = {name: j for j, name in enumerate(names)}
+    crop = model.preprocess.crop_box
+    ratio = np.full((len(qidx), len(names)), np.nan)
+    for seen, pairs in _pair_maps(store, dataset, model, decomposer, frow, qidx, metric, k,
+                                  chunk, f"part attention {layer} {metric}", progress):
+        points = dict(zip(seen.tolist(), dataset.part_points(seen)))
+        sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
+        discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage
+
+        def disc(image: int, part: str, grid: tuple[int, int]) -> np.ndarray:
+            if (image, part, grid) not in discs:
+                size = sizes[image]
+                mask = disc_mask(size, points[image][part], radius * min(size))
+                discs[(image, part, grid)] = region_on_grid(mask, crop(*size), grid)
+            return discs[(image, part, grid)]
+        for at, q, nbr, maps in pairs:
+            found: dict[str, list[float]] = {}
+            for image, values in _sides(q, nbr, maps):
+                for part in points.get(image) or {}:
+                    if part in column:
+                        found.setdefault(part, []).append(
+                            part_ratio(values, disc(image, part, values.shape)))
+            for part, values in found.items():
+                if not np.isnan(values).all():
+                    ratio[at, column[part]] = np.nanmean(values)
+    summary = PartRatios(qidx, names, ratio).summary(seed)
+    summary.update(map_metric=map_metric(metric), k=k, layer=layer, radius=radius,
+                   n_queries=int((~np.isnan(ratio)).any(axis=1).sum()))
+    return store.put_shards(
+        dict(meta, n=len(qidx), params=json.dumps({"finding": "parts", **summary})),
+        {"idx": qidx.astype(np.int32), "ratio": ratio.astype(np.float32)})

@@ -1,6 +1,7 @@
 """Findings as the Findings page and ``vizkit findings`` read them: each stored finding with
-the configuration it measured, its per-query numbers, two findings compared on the queries
-both answered (the paired difference and its interval), and the stored dissections."""
+the configuration it measured, its per-query numbers (object shares, or one ratio column
+per part), two findings compared on the queries both answered (the paired difference and
+its interval), and the stored dissections."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ from vizkit.store import shards
 @dataclass(frozen=True)
 class Finding:
     """A stored finding, the features it was measured on, and its per-query numbers
-    (``queries``: idx, class, share, area)."""
+    (``queries``: idx, class, then share and area for "object", or one ratio column per
+    part for "parts", NaN where the part was not seen)."""
 
     row: FindingsRow
     features: FeaturesRow
@@ -43,11 +45,15 @@ def load(reader: Reader, row: FindingsRow) -> Finding:
         frow = reader.catalog().features[row.source_key]
         images = reader.images(frow.dataset)
         idx = np.asarray(shards.open_verified(files["idx"]), np.int64)
-        table = pd.DataFrame({"idx": idx,
-                              "class": [images.class_name(int(images.labels[i])) for i in idx],
-                              "share": np.asarray(shards.open_verified(files["share"])),
-                              "area": np.asarray(shards.open_verified(files["area"]))})
-        return Finding(row, frow, table)
+        columns = {"idx": idx,
+                   "class": [images.class_name(int(images.labels[i])) for i in idx]}
+        if row.finding == "parts":
+            ratio = np.asarray(shards.open_verified(files["ratio"]), np.float64)
+            columns.update({name: ratio[:, j] for j, name in enumerate(part_names(row))})
+        else:
+            columns.update(share=np.asarray(shards.open_verified(files["share"])),
+                           area=np.asarray(shards.open_verified(files["area"])))
+        return Finding(row, frow, pd.DataFrame(columns))
     return reader.memo("finding", row.result_key, make, keep=16)
 
 
@@ -61,6 +67,40 @@ def compare(a: Finding, b: Finding, seed: int = 0) -> dict:
             "diff_ci95": [round(lo, 4), round(hi, 4)]}
 
 
+def part_names(row: FindingsRow) -> list[str]:
+    """The parts a parts finding measured, in the dataset's order."""
+    return list(row.summary.get("parts", {}))
+
+
+def compare_parts(a: Finding, b: Finding, seed: int = 0) -> dict:
+    """Per part, on the queries where both saw it: the paired mean of A - B and its
+    interval (``{part: {"diff", "diff_ci95", "n_paired"}}``)."""
+    both = a.queries.merge(b.queries, on="idx", suffixes=("_a", "_b"))
+    out = {}
+    for name in part_names(a.row):
+        if f"{name}_b" not in both:
+            continue
+        x, y = both[f"{name}_a"].to_numpy(), both[f"{name}_b"].to_numpy()
+        keep = ~(np.isnan(x) | np.isnan(y))
+        lo, hi = paired_diff_ci(x, y, seed)
+        out[name] = {"diff": round(float(np.mean(x[keep] - y[keep])), 4) if keep.any()
+                     else float("nan"), "diff_ci95": [round(lo, 4), round(hi, 4)],
+                     "n_paired": int(keep.sum())}
+    return out
+
+
+def part_bars(findings: dict[str, Finding]) -> pd.DataFrame:
+    """One row per (configuration, part): the mean ratio, its interval and how many queries
+    saw the part — what the page draws as bars (1 = chance)."""
+    rows = []
+    for side, f in findings.items():
+        for name, s in f.row.summary.get("parts", {}).items():
+            rows.append({"configuration": side, "part": name, "ratio": s["ratio"],
+                         "lo": s["ci95"][0], "hi": s["ci95"][1], "queries": s["n"]})
+    return pd.DataFrame(rows, columns=["configuration", "part", "ratio", "lo", "hi",
+                                       "queries"])
+
+
 def per_class(finding: Finding, seed: int = 0) -> pd.DataFrame:
     """Per query class: the mean object share with its bootstrap interval, and chance."""
     rows = []
@@ -72,14 +112,17 @@ def per_class(finding: Finding, seed: int = 0) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def driving_queries(a: Finding, b: Finding | None = None, n: int = 12) -> pd.DataFrame:
-    """The queries that drive a finding: with B, those where A and B differ most; alone,
-    those farthest from the mean."""
+def driving_queries(a: Finding, b: Finding | None = None, n: int = 12,
+                    column: str = "share") -> pd.DataFrame:
+    """The queries that drive a finding's ``column`` (the object share, or a part's
+    ratio): with B, those where A and B differ most; alone, those farthest from the mean.
+    Queries without a value are left out."""
+    q = a.queries.dropna(subset=[column])
     if b is None:
-        q = a.queries.assign(gap=(a.queries["share"] - a.queries["share"].mean()).abs())
+        q = q.assign(gap=(q[column] - q[column].mean()).abs())
     else:
-        q = a.queries.merge(b.queries[["idx", "share"]], on="idx", suffixes=("", "_b"))
-        q = q.assign(gap=(q["share"] - q["share_b"]).abs())
+        q = q.merge(b.queries[["idx", column]].dropna(), on="idx", suffixes=("", "_b"))
+        q = q.assign(gap=(q[column] - q[f"{column}_b"]).abs())
     return q.sort_values("gap", ascending=False, kind="stable").head(n)
 
 

@@ -131,9 +131,9 @@ class MapsRow:
 
 @dataclass(frozen=True)
 class FindingsRow:
-    """A finding measured over a features result's images (``finding``: "object"): its
-    metric, results per query, and the summary the job stored (object_share, area_share,
-    ci95, n_queries, per_class)."""
+    """A finding measured over a features result's images: its metric, results per query,
+    and the summary the job stored — ``finding`` "object": object_share, area_share, ci95,
+    n_queries, per_class; "parts": parts ({name: ratio, ci95, n}), radius, n_queries."""
 
     result_key: str
     source_key: str

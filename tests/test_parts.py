@@ -1,0 +1,184 @@
+"""Part attention (issue 25, item 3) and the datasets' annotations it reads: the CUB and Cars
+readers give boxes and visible part points from their official layouts (splits unchanged);
+a part point follows a non-square image through the model's crop and resize; every figure
+equals a brute-force computation; the CLI's JSON, A against B, and its refusals; a bad
+``parts.csv`` is one line naming the row."""
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from PIL import Image
+from replicas import CUB_PARTS, cub_box, cub_part, make_cars, make_cub
+
+from vizkit.compute.findings import disc_mask, part_ratio, region_on_grid
+from vizkit.jobs.findings import part_attention
+from vizkit.registry import get_registry
+from vizkit.runtime.models import load_model
+from vizkit.store import Store
+
+CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+def test_the_cub_reader_gives_boxes_and_only_visible_parts_and_keeps_its_split(tmp_path):
+    plain = get_registry().open_dataset(f"cub200:{make_cub(tmp_path / 'plain', annotations=False)}")
+    ds = get_registry().open_dataset(f"cub200:{make_cub(tmp_path)}")
+    assert (ds.splits == plain.splits).all() and ds.ids == plain.ids  # split unchanged
+    assert not plain.regions and plain.part_names == () and plain.part_points([0]) is None
+    assert ds.regions == "box" and list(ds.part_names) == CUB_PARTS
+    n = len(ds)
+    masks = ds.object_masks(np.arange(n))
+    points = ds.part_points(np.arange(n))
+    for i in range(n):  # image ids are 1-based, in images.txt order
+        x, y, w, h = cub_box(i + 1)
+        want = np.zeros((30, 40), bool)
+        want[int(y): int(y + h), int(x): int(x + w)] = True
+        assert (masks[i] == want).all(), i
+        visible = {CUB_PARTS[k - 1]: cub_part(i + 1, k)[:2] for k in range(1, 16)
+                   if cub_part(i + 1, k)[2]}
+        assert points[i] == visible and len(visible) < 15, i  # invisible parts left out
+    sub = get_registry().open_dataset(f"cub200:{tmp_path / 'CUB_200_2011'}[test]")
+    assert sub.part_names == ds.part_names
+    assert sub.part_points([0]) == [points[int(np.flatnonzero(ds.splits == "test")[0])]]
+
+
+def test_the_cars_reader_gives_each_annotation_box(tmp_path):
+    ds = get_registry().open_dataset(f"cars196:{make_cars(tmp_path)}")
+    mask = ds.object_masks([0])[0]
+    assert ds.regions == "box" and mask.shape == (32, 48)
+    # bbox_x1=1, y1=1, x2=40, y2=30 in MATLAB's 1-based, both corners included
+    assert mask.sum() == 40 * 30 and mask[0:30, 0:40].all()
+    assert ds.part_names == () and ds.part_points([0]) is None
+
+
+def _folder(root, parts: str | None):
+    (root / "a").mkdir(parents=True)
+    Image.new("RGB", (80, 40), (90, 30, 200)).save(root / "a" / "wide.png")
+    Image.new("RGB", (24, 16), (20, 90, 20)).save(root / "a" / "small.png")
+    if parts is not None:
+        (root / "parts.csv").write_text("path,part,x,y\n" + parts)
+    return f"folder:{root}"
+
+
+def _brute_cover(mask: np.ndarray, crop, grid) -> np.ndarray:
+    """Each cell's share covered by ``mask`` after the crop, pixel by pixel."""
+    top, left, ch, cw = crop
+    sub = mask[top: top + ch, left: left + cw]
+    out = np.zeros(grid)
+    for i in range(grid[0]):
+        for j in range(grid[1]):
+            y0, y1 = i * ch / grid[0], (i + 1) * ch / grid[0]
+            x0, x1 = j * cw / grid[1], (j + 1) * cw / grid[1]
+            for y, x in zip(*np.nonzero(sub)):
+                out[i, j] += max(0, min(y1, y + 1) - max(y0, y)) * \
+                    max(0, min(x1, x + 1) - max(x0, x))
+            out[i, j] /= (y1 - y0) * (x1 - x0)
+    return out
+
+
+def test_a_part_point_follows_a_non_square_image_through_crop_and_resize(tmp_path):
+    data = get_registry().open_dataset(_folder(tmp_path / "p", "a/wide.png,eye,50,20\n"))
+    wide = data.ids.index("a/wide.png")
+    assert data.part_points([wide]) == [{"eye": (50.0, 20.0)}]
+    assert data.part_points([1 - wide]) == [None] and data.image_sizes([wide]) == [(40, 80)]
+    model = load_model("vizkit_small_cnn", "random")
+    crop = model.preprocess.crop_box(40, 80)
+    assert crop == (0, 20, 40, 40)  # the centre square, as the pixels
+    disc = disc_mask((40, 80), (50.0, 20.0), 40 / 16)
+    # pixel centres lie 0.5, 1.5, 2.5 px off the point on each axis; within 2.5 px:
+    # (0.5, 0.5) x4, (0.5, 1.5) x8, (1.5, 1.5) x4 — (0.5, 2.5) is 2.55 px away
+    assert disc.sum() == 16 and disc[18:22, 48:52].sum() == 16 and disc[19:21, 48:52].all()
+    cells = region_on_grid(disc, crop, (7, 7))
+    assert cells == pytest.approx(_brute_cover(disc, crop, (7, 7)), abs=1e-9)
+    # x = 50 - 20 = 30 of the 40-px crop: column 30 / 40 * 7 = 5.25; y = 20: row 3.5
+    assert np.unravel_index(cells.argmax(), cells.shape) == (3, 5)
+    assert cells[:, :4].sum() < cells[:, 5].sum() and cells[:, :3].sum() == 0
+
+
+def test_the_part_ratio_equals_brute_force_on_a_tiny_case():
+    values = np.array([[0.6, -0.2], [0.2, 0.0]])
+    cover = np.array([[0.5, 0.0], [0.0, 0.0]])
+    # positive mean (0.6 + 0.2) / 4 = 0.2; on the part 0.6 * 0.5 / 0.5 = 0.6: ratio 3
+    assert part_ratio(values, cover) == pytest.approx(3.0)
+    assert part_ratio(values, np.full((2, 2), 0.25)) == pytest.approx(1.0)  # everywhere
+    assert np.isnan(part_ratio(-np.ones((2, 2)), cover))  # no positive mass
+    assert np.isnan(part_ratio(values, np.zeros((2, 2))))  # outside the crop
+
+
+def test_the_stored_ratios_equal_a_computation_by_hand(tmp_path):
+    from vizkit.compute.nearest import topk
+    from vizkit.compute.pairmaps import query_maps
+    from vizkit.compute.similarity import Decomposer
+
+    store = Store(tmp_path / "s.duckdb")
+    data = get_registry().open_dataset("synthetic:120")
+    model = load_model("vizkit_small_cnn", "random", input_size=32)
+    row = part_attention(store, data, model, "stages.2", queries=5, k=3, progress=False)
+    ratio = np.load(store.shard_files(row["result_key"])["ratio"].path)
+    assert ratio.shape == (5, 2) and list(json.loads(row["params"])["parts"]) == \
+        ["centre", "background"]
+    feats = np.asarray(store.features(row["source_key"]))
+    nbrs, _ = topk(get_registry().metric("cosine"), feats[:5], feats, 3, exclude=np.arange(5))
+    decomposer = Decomposer(model, "stages.2")
+    for q, nbr in enumerate(nbrs):
+        images = np.array([q, *nbr])
+        spatial = decomposer.images(list(data.batch_images(images)))
+        maps = query_maps(spatial[0], spatial[1:], "cosine")
+        points = data.part_points(images)
+        for j, part in enumerate(("centre", "background")):
+            values = []
+            for n, m in enumerate(maps, 1):
+                for image, side in ((0, m.query), (n, m.result)):
+                    disc = disc_mask((32, 32), points[image][part], 2.0)
+                    cover = region_on_grid(disc, model.preprocess.crop_box(32, 32), side.shape)
+                    values.append(part_ratio(side, cover))
+            assert ratio[q, j] == pytest.approx(np.nanmean(values), rel=1e-4), (q, part)
+
+
+def test_cli_parts_json_a_against_b_and_refusals(tmp_path):
+    store = tmp_path / "s.duckdb"
+    base = CLI + ["--store", str(store), "findings", "parts", "--dataset", "synthetic:200",
+                  "--model", "vizkit_small_cnn", "--weights", "random", "--input-size", "32",
+                  "--layer", "stages.2", "--queries", "30", "--k", "3", "--quiet", "--json"]
+    two = subprocess.run(base + ["--compare", "--b-layer", "stages.1"], capture_output=True,
+                         text=True)
+    assert two.returncode == 0, two.stderr
+    out = json.loads(two.stdout)
+    assert set(out) == {"parts", "n_queries", "radius", "b", "diff"}
+    for side in (out, out["b"]):
+        assert set(side["parts"]) == {"centre", "background"}
+        for s in side["parts"].values():
+            assert set(s) == {"ratio", "ci95", "n"} and s["ci95"][0] <= s["ratio"] <= \
+                s["ci95"][1] and s["n"] == 30
+    for part, d in out["diff"].items():
+        lo, hi = d["diff_ci95"]
+        assert lo <= out["parts"][part]["ratio"] - out["b"]["parts"][part]["ratio"] <= hi
+    empty = tmp_path / "e.duckdb"
+    refused = subprocess.run(CLI + ["--store", str(empty), "findings", "parts", "--dataset",
+                                    "digits", "--model", "vizkit_small_cnn", "--weights",
+                                    "random", "--layer", "stages.2"],
+                             capture_output=True, text=True)
+    assert refused.returncode == 2 and "names no parts" in refused.stderr
+    assert "cub200" in refused.stderr and "parts.csv" in refused.stderr
+    assert not empty.exists()  # nothing written
+    radius = subprocess.run(base + ["--radius", "0.9"], capture_output=True, text=True)
+    assert radius.returncode == 2 and "--radius" in radius.stderr
+
+
+@pytest.mark.parametrize("rows,said", [
+    ("a/wide.png,eye,1,2\nz/9.png,eye,0,0\n", "row 3: 'z/9.png' is not an image of this folder"),
+    ("a/small.png,eye,30,2\n", "row 2: the point x=30 y=2 is not inside a/small.png (24 x 16"),
+    ("a/wide.png,,3,4\n", "row 2: give path,part,x,y"),
+    ("a/wide.png,eye,one,4\n", "row 2: give path,part,x,y"),
+])
+def test_a_bad_parts_file_is_one_line_naming_the_row(tmp_path, rows, said):
+    name = _folder(tmp_path / "photos", rows)
+    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "parts",
+                                "--dataset", name, "--model", "vizkit_small_cnn",
+                                "--weights", "random", "--layer", "stages.2"],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and said in out.stderr, out.stderr
+    assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.duckdb").exists()
