@@ -13,7 +13,9 @@ import numpy as np
 import pytest
 from PIL import Image
 from replicas import CUB_PARTS, cub_box, cub_part, make_cars, make_cub
+from streamlit.testing.v1 import AppTest
 
+from vizkit import plugins
 from vizkit.compute.findings import disc_mask, part_ratio, region_on_grid
 from vizkit.jobs.findings import part_attention
 from vizkit.registry import get_registry
@@ -138,7 +140,7 @@ def test_the_stored_ratios_equal_a_computation_by_hand(tmp_path):
             assert ratio[q, j] == pytest.approx(np.nanmean(values), rel=1e-4), (q, part)
 
 
-def test_cli_parts_json_a_against_b_and_refusals(tmp_path):
+def test_cli_parts_json_a_against_b_and_refusals(tmp_path, monkeypatch):
     store = tmp_path / "s.duckdb"
     base = CLI + ["--store", str(store), "findings", "parts", "--dataset", "synthetic:200",
                   "--model", "vizkit_small_cnn", "--weights", "random", "--input-size", "32",
@@ -156,6 +158,22 @@ def test_cli_parts_json_a_against_b_and_refusals(tmp_path):
     for part, d in out["diff"].items():
         lo, hi = d["diff_ci95"]
         assert lo <= out["parts"][part]["ratio"] - out["b"]["parts"][part]["ratio"] <= hi
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(store))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('findings')",
+                             default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    said = next(m.value for m in at.markdown if m.value.startswith("**A**"))
+    best = max(out["parts"], key=lambda p: out["parts"][p]["ratio"])
+    assert f"looks most at the **{best}**: {out['parts'][best]['ratio']:.2f}×" in said
+    clear = [p for p, d in out["diff"].items()
+             if d["diff_ci95"][0] > 0 or d["diff_ci95"][1] < 0]
+    info = " ".join(i.value for i in at.info)
+    assert all(f"the {p} than B" in info for p in clear) and (clear or "no part" in info)
+    assert any("No object finding stored" in c.value for c in at.caption)
+    at.selectbox(key="find_part").select("background").run()
+    assert not at.exception and at.selectbox(key="find_part").value == "background"
+    assert len(at.selectbox(key="find_part_open").options) == 12  # its driving queries
     empty = tmp_path / "e.duckdb"
     refused = subprocess.run(CLI + ["--store", str(empty), "findings", "parts", "--dataset",
                                     "digits", "--model", "vizkit_small_cnn", "--weights",

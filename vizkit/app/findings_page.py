@@ -1,6 +1,7 @@
 """Findings: what a configuration's similarity attends to, over a whole dataset, in
 sentences with numbers and intervals — A against B on the same queries — with the per-class
-figures and the queries that drive the difference, each opening in the compare page."""
+and per-part figures and the queries that drive each difference, each opening in the
+compare page; then what single channels stand for."""
 from __future__ import annotations
 
 import plotly.graph_objects as go
@@ -13,11 +14,14 @@ from vizkit.errors import ResultMissingError
 from vizkit.read.findings import (
     IOU_THRESHOLD,
     compare,
+    compare_parts,
     detector_table,
     dissections,
     driving_queries,
     findings,
     load,
+    part_bars,
+    part_names,
     per_class,
 )
 
@@ -32,32 +36,55 @@ def render() -> None:
     st.title("Findings")
     st.caption("Where similarity comes from, measured over many queries: of each similarity "
                "map's positive mass (the cells that add to the score), the share on the "
-               "object, against chance (the share of the image the object covers). "
-               "Intervals: seeded bootstrap over queries, 95%; A − B is paired.")
+               "object against chance (the share of the image the object covers), and how "
+               "strongly it lies on each named part (1 = chance). Intervals: seeded "
+               "bootstrap over queries, 95%; A − B is paired.")
     reader = data.reader()
-    rows = findings(reader, "object")
-    if not rows:
+    objects, parts = findings(reader, "object"), findings(reader, "parts")
+    if not objects and not parts and not dissections(reader):
         raise ResultMissingError("No findings stored yet.")
     url = links.incoming()
+    chosen: dict[str, str | None] = {}
+    if objects:
+        st.header("The object")
+        a, b = _pair(reader, objects, url, "", chosen)
+        _sentence(a, b)
+        _per_class(a, b)
+        _drivers(reader, a, b, "share", "find")
+    else:
+        st.caption("No object finding stored: `vizkit findings object --dataset D "
+                   "--checkpoint A --layer L` measures it.")
+    if parts:
+        st.header("Parts")
+        a, b = _pair(reader, parts, url, "part_", chosen)
+        _parts(reader, a, b, url, chosen)
+    else:
+        st.caption("No part finding stored: `vizkit findings parts --dataset D --checkpoint "
+                   "A --layer L` measures it on a dataset with part points (cub200, "
+                   "synthetic:N, a folder with parts.csv).")
+    links.publish(chosen)
+    _dissection(reader)
+
+
+def _pair(reader, rows, url, prefix: str, chosen: dict):
+    """Pick A and B (another finding on the same dataset, the same queries) among ``rows``;
+    their choice goes into ``chosen`` under ``prefix`` + a / b."""
     found = {r.result_key: load(reader, r) for r in rows}
     keys = list(found)
     c1, c2 = st.columns(2)
-    links.choose(url, "a", "find_a", keys)
-    a_key = c1.selectbox("A", keys, key="find_a",
+    links.choose(url, f"{prefix}a", f"find_{prefix}a", keys)
+    a_key = c1.selectbox("A", keys, key=f"find_{prefix}a",
                          format_func=lambda k: found[k].label)
     a = found[a_key]
     others = [k for k in keys if k != a_key
               and found[k].features.dataset.key == a.features.dataset.key]
-    links.choose(url, "b", "find_b", [NONE, *others])
+    links.choose(url, f"{prefix}b", f"find_{prefix}b", [NONE, *others])
     b_key = c2.selectbox("B (the same queries)", [NONE, *others],
-                         index=1 if others else 0, key="find_b",
+                         index=1 if others else 0, key=f"find_{prefix}b",
                          format_func=lambda k: k if k == NONE else found[k].label)
     b = found.get(b_key)
-    links.publish({"a": a_key, "b": b_key if b else None})
-    _sentence(a, b)
-    _per_class(a, b)
-    _drivers(reader, a, b)
-    _dissection(reader)
+    chosen.update({f"{prefix}a": a_key, f"{prefix}b": b_key if b else None})
+    return a, b
 
 
 def _sentence(a, b) -> None:
@@ -116,19 +143,26 @@ def _per_class(a, b) -> None:
     st.plotly_chart(fig, key="find_classes")
 
 
-def _drivers(reader, a, b) -> None:
+def _drivers(reader, a, b, column: str, key: str, shown=_pct) -> None:
+    """The queries that drive ``column`` (with B: where A and B differ most), as
+    thumbnails with their values, and a link that opens one in the similarity or compare
+    page."""
     st.subheader("The queries that drive it" if b is None else
                  "The queries where A and B differ most")
-    rows = driving_queries(a, b)
+    rows = driving_queries(a, b, column=column)
+    if rows.empty:
+        st.caption("No query has a value here.")
+        return
     images = reader.images(a.features.dataset)
     thumbs = reader.thumbnails(a.features.dataset, rows["idx"].tolist())
     cols = st.columns(6)
-    for i, r in enumerate(rows.itertuples()):
-        caption = f"{r._2} · A {_pct(r.share)}" + (f" · B {_pct(r.share_b)}" if b else
-                                                     f" · chance {_pct(r.area)}")
-        cols[i % 6].image(thumbs[int(r.idx)], width=84, caption=caption)
-    ids = {int(r.idx): str(images.table["image_id"].iloc[int(r.idx)]) for r in rows.itertuples()}
-    pick = st.selectbox("Open one", list(ids), key="find_open",
+    for i, r in enumerate(rows.to_dict("records")):
+        caption = f"{r['class']} · A {shown(r[column])}" + (
+            f" · B {shown(r[column + '_b'])}" if b is not None else
+            f" · chance {_pct(r['area'])}" if column == "share" else "")
+        cols[i % 6].image(thumbs[int(r["idx"])], width=84, caption=caption)
+    ids = {int(i): str(images.table["image_id"].iloc[int(i)]) for i in rows["idx"]}
+    pick = st.selectbox("Open one", list(ids), key=f"{key}_open",
                         format_func=images.caption)
     params = {**pickers.features_link(a.features, a.row.metric), "query": ids[pick]}
     if b is not None:
@@ -137,6 +171,61 @@ def _drivers(reader, a, b) -> None:
     page_link("compare" if b is not None else "similarity",
               "Open it in Compare embeddings (A and B)" if b is not None else
               "Open it in Similarity maps", params)
+
+
+def _ratio(x: float) -> str:
+    return f"{x:.2f}×"
+
+
+def _parts(reader, a, b, url, chosen: dict) -> None:
+    """Per part: the positive map mean within the part's disc ÷ the map's mean, A and B
+    with intervals, in sentences and bars; the queries that drive one part."""
+    s = a.row.summary
+    ranked = sorted(((v["ratio"], name) for name, v in s["parts"].items() if v["n"]),
+                    reverse=True)
+    if not ranked:
+        st.caption("No query of this finding saw any part.")
+        return
+    (top, best), (low, worst) = ranked[0], ranked[-1]
+    ci = s["parts"]
+    st.markdown(
+        f"**A** ({a.label}) looks most at the **{best}**: {_ratio(top)} "
+        f"[{ci[best]['ci95'][0]:.2f}, {ci[best]['ci95'][1]:.2f}] the map's mean within "
+        f"{s['radius']:.1%} of the image's short side of it; least at the **{worst}**: "
+        f"{_ratio(low)} "
+        f"[{ci[worst]['ci95'][0]:.2f}, {ci[worst]['ci95'][1]:.2f}]. 1× is chance. "
+        f"{s['n_queries']:,} queries, each with its top {a.row.k} results.")
+    if b is not None:
+        diffs = compare_parts(a, b)
+        clear = [(d["diff"], name, d["diff_ci95"]) for name, d in diffs.items()
+                 if d["n_paired"] and (d["diff_ci95"][0] > 0 or d["diff_ci95"][1] < 0)]
+        if clear:
+            st.info("Clearly different (the paired interval excludes 0): " + "; ".join(
+                f"A looks {'more' if d > 0 else 'less'} at the {name} than B "
+                f"({d:+.2f} [{lo:+.2f}, {hi:+.2f}])" for d, name, (lo, hi) in
+                sorted(clear, reverse=True)) + ".")
+        else:
+            st.info("A and B look at no part clearly differently (every paired interval "
+                    "spans 0).")
+    bars = part_bars({"A": a, **({"B": b} if b is not None else {})})
+    colours = palette.run_colours(["A", "B"])
+    fig = go.Figure()
+    for side, t in bars.groupby("configuration", sort=True):
+        fig.add_bar(x=t["part"], y=t["ratio"], name=side, marker_color=colours[side],
+                    error_y={"type": "data", "array": t["hi"] - t["ratio"],
+                             "arrayminus": t["ratio"] - t["lo"]},
+                    customdata=t["queries"],
+                    hovertemplate="%{x}: %{y:.2f}× chance, %{customdata} queries<extra>"
+                                  + side + "</extra>")
+    fig.add_hline(y=1, line_dash="dot", line_color=palette.IDEAL, annotation_text="chance")
+    fig.update_layout(barmode="group", height=340, margin={"t": 10},
+                      yaxis={"title": "map mean on the part ÷ map mean", "rangemode": "tozero"})
+    st.plotly_chart(fig, key="find_parts")
+    names = part_names(a.row)
+    links.choose(url, "part", "find_part", names)
+    part = st.selectbox("Part", names, key="find_part")
+    chosen["part"] = part
+    _drivers(reader, a, b, part, "find_part", _ratio)
 
 
 def _dissection(reader) -> None:
