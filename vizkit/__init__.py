@@ -16,7 +16,7 @@ _EXPORTS = {
     "ModelProvider": "vizkit.api.models", "LoadedModel": "vizkit.runtime.loaded",
     "Metric": "vizkit.api.metrics", "Loss": "vizkit.api.losses",
     "Visualizer": "vizkit.api.visualizers", "Command": "vizkit.api.commands",
-    "Index": "vizkit.api.indexes",
+    "Index": "vizkit.api.indexes", "Explainer": "vizkit.api.explainers",
 }
 __all__ = ["hookimpl", "__version__", *_EXPORTS]
 

@@ -23,6 +23,7 @@ import pluggy
 if TYPE_CHECKING:
     from vizkit.api.commands import Command
     from vizkit.api.datasets import DatasetEntry
+    from vizkit.api.explainers import Explainer
     from vizkit.api.indexes import Index
     from vizkit.api.losses import Loss
     from vizkit.api.metrics import Metric
@@ -123,6 +124,20 @@ def register_indexes(register: Callable[[Index], None]) -> None:
         folder, params) -> Searcher``. vizkit measures an approximate index's recall
         against exact search when it is built, re-ranks what it finds exactly, and searches
         exactly (with a note) for metrics it does not serve.
+
+    Returns nothing.
+    """
+
+
+@hookspec
+def register_explainers(register: Callable[[Explainer], None]) -> None:
+    """Called once, when the registry is built, to contribute similarity explanations that
+    ``vizkit faithfulness`` scores by deletion and insertion curves.
+
+    :param register: call it with a :class:`vizkit.Explainer`: a name (``--methods
+        NAME``), a description, ``explain(model, layer, metric, query, result) ->
+        relevance [H, W]`` over the query's input pixels, and ``applies(model, layer,
+        metric) -> None or why not``.
 
     Returns nothing.
     """

@@ -33,6 +33,7 @@ BUILTIN_PLUGINS: dict[str, Callable[[], ModuleType]] = {
     "vizkit_plugins.synthetic": lambda: importlib.import_module("vizkit_plugins.synthetic"),
     "vizkit_plugins.small_cnn": lambda: importlib.import_module("vizkit_plugins.small_cnn"),
     "vizkit_plugins.timm_models": lambda: importlib.import_module("vizkit_plugins.timm_models"),
+    "vizkit_plugins.explainers": lambda: importlib.import_module("vizkit_plugins.explainers"),
     # the built-in pages (under vizkit.app: they are pages) and the built-in commands
     "vizkit.app.pages": lambda: importlib.import_module("vizkit.app.pages"),
     "vizkit.cli.builtin": lambda: importlib.import_module("vizkit.cli.builtin"),

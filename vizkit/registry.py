@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from vizkit.api.commands import Command
 from vizkit.api.datasets import Dataset, DatasetEntry, SplitDataset, SubsetDataset
+from vizkit.api.explainers import Explainer
 from vizkit.api.indexes import Index
 from vizkit.api.losses import Loss
 from vizkit.api.metrics import Metric
@@ -29,6 +30,7 @@ KINDS = {
     "visualizer": ("register_visualizers", Visualizer),
     "command": ("register_commands", Command),
     "index": ("register_indexes", Index),
+    "explainer": ("register_explainers", Explainer),
 }
 
 
@@ -155,6 +157,17 @@ class Registry:
 
     def indexes(self) -> list[Index]:
         return list(self.items["index"].values())
+
+    def explainer(self, name: str) -> Explainer:
+        """The similarity explainer called ``name``."""
+        try:
+            return self.items["explainer"][name]
+        except KeyError:
+            raise UnknownNameError("explainer", name, self.items["explainer"]) from None
+
+    def explainers(self) -> list[Explainer]:
+        """Every registered explainer, in registration order (built-ins first)."""
+        return list(self.items["explainer"].values())
 
     def commands(self) -> list[Command]:
         """CLI commands in registration order (built-ins first)."""

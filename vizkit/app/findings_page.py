@@ -20,6 +20,7 @@ from vizkit.read.findings import (
     driving_queries,
     findings,
     load,
+    load_faithfulness,
     part_bars,
     part_names,
     per_class,
@@ -41,7 +42,8 @@ def render() -> None:
                "bootstrap over queries, 95%; A − B is paired.")
     reader = data.reader()
     objects, parts = findings(reader, "object"), findings(reader, "parts")
-    if not objects and not parts and not dissections(reader):
+    trust = findings(reader, "faithfulness")
+    if not objects and not parts and not trust and not dissections(reader):
         raise ResultMissingError("No findings stored yet.")
     url = links.incoming()
     chosen: dict[str, str | None] = {}
@@ -62,6 +64,7 @@ def render() -> None:
         st.caption("No part finding stored: `vizkit findings parts --dataset D --checkpoint "
                    "A --layer L` measures it on a dataset with part points (cub200, "
                    "synthetic:N, a folder with parts.csv).")
+    _faithfulness(reader, trust, url, chosen)
     links.publish(chosen)
     _dissection(reader)
 
@@ -226,6 +229,56 @@ def _parts(reader, a, b, url, chosen: dict) -> None:
     part = st.selectbox("Part", names, key="find_part")
     chosen["part"] = part
     _drivers(reader, a, b, part, "find_part", _ratio)
+
+
+def _faithfulness(reader, rows, url, chosen: dict) -> None:
+    """How far each kind of map can be trusted: deletion and insertion curves per method,
+    with their areas and intervals, the random order as the baseline."""
+    if not rows:
+        st.caption("No faithfulness measured: `vizkit faithfulness --dataset D --checkpoint A "
+                   "--layer L` scores every kind of map by deletion and insertion curves.")
+        return
+    st.header("How far each map can be trusted")
+    found = {r.result_key: load_faithfulness(reader, r) for r in rows}
+    keys = list(found)
+    links.choose(url, "trust", "find_trust", keys)
+    key = st.selectbox("Configuration", keys, key="find_trust",
+                       format_func=lambda k: found[k].label)
+    chosen["trust"] = key
+    f = found[key]
+    methods = f.row.summary["methods"]
+    random = next(iter(f.row.summary.get("random", [])), None)
+    better = [n for n, m in methods.items() if m.get("deletion_vs_random_ci95", [0, 0])[1] < 0]
+    st.markdown(
+        f"Remove the query's pixels (black) in the order each map ranks them, 5% at a time, "
+        f"and re-embed: the faster the score falls, the more the map is right about what "
+        f"made the pair similar (**deletion**: lower area is better; **insertion** reveals "
+        f"them instead: higher is better). {f.row.summary['pairs']:,} pairs of "
+        f"{f.features.dataset.name}. " + (
+            f"Clearly better than the random order ({random}) at deletion, paired: "
+            f"**{', '.join(better)}**." if better and random else
+            "No method is clearly better than the random order at deletion." if random
+            else ""))
+    colours = palette.run_colours(list(methods))
+    fig = go.Figure()
+    for name, t in f.curves.groupby("method", sort=False):
+        for curve, dash in (("deletion", "solid"), ("insertion", "dot")):
+            fig.add_scatter(x=t["removed"], y=t[curve], mode="lines", name=f"{name} · {curve}",
+                            line={"color": colours[name], "dash": dash},
+                            hovertemplate="%{x:.0%}: %{y:.2f}<extra>" + f"{name} · {curve}"
+                                          + "</extra>")
+    fig.update_layout(height=360, margin={"t": 10},
+                      xaxis={"title": "share of the query's pixels removed / revealed",
+                             "tickformat": ".0%"},
+                      yaxis={"title": "score ÷ unperturbed score"})
+    st.plotly_chart(fig, key="find_trust_curves")
+    st.dataframe(
+        [{"method": n, "deletion area": m["deletion_auc"],
+          "95% interval": f"[{m['ci95_deletion'][0]:.3f}, {m['ci95_deletion'][1]:.3f}]",
+          "insertion area": m["insertion_auc"]} for n, m in methods.items()],
+        hide_index=True, key="find_trust_table")
+    for name, why in f.row.summary.get("skipped", {}).items():
+        st.caption(f"{name}: not applicable here — {why}")
 
 
 def _dissection(reader) -> None:

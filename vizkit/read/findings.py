@@ -32,6 +32,38 @@ class Finding:
         return f"{self.features.label} · {self.features.layer} · {self.row.metric}"
 
 
+@dataclass(frozen=True)
+class Faithfulness:
+    """A stored faithfulness result: per method its mean deletion and insertion curves
+    (``curves``: method, step share, deletion, insertion) and the features it explained."""
+
+    row: FindingsRow
+    features: FeaturesRow
+    curves: pd.DataFrame
+
+    @property
+    def label(self) -> str:
+        return f"{self.features.label} · {self.features.layer} · {self.row.metric}"
+
+
+def load_faithfulness(reader: Reader, row: FindingsRow) -> Faithfulness:
+    """A faithfulness result with its mean curves per method (files checked first)."""
+    def make() -> Faithfulness:
+        files = reader.catalog().files.get(row.result_key, {})
+        parts = []
+        for j, name in enumerate(row.summary.get("methods", {})):
+            dele = np.asarray(shards.open_verified(files[f"deletion{j}"]), np.float64)
+            ins = np.asarray(shards.open_verified(files[f"insertion{j}"]), np.float64)
+            share = np.linspace(0, 1, dele.shape[1])
+            parts.append(pd.DataFrame({"method": name, "removed": share,
+                                       "deletion": np.nanmean(dele, axis=0),
+                                       "insertion": np.nanmean(ins, axis=0)}))
+        curves = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(
+            columns=["method", "removed", "deletion", "insertion"])
+        return Faithfulness(row, reader.catalog().features[row.source_key], curves)
+    return reader.memo("faithfulness", row.result_key, make, keep=8)
+
+
 def findings(reader: Reader, finding: str = "object") -> list[FindingsRow]:
     """The stored findings of one kind, oldest first."""
     cat = reader.catalog()

@@ -315,6 +315,26 @@ class LoadedModel:
         return self._run(x, lambda out: {n: pool(t.float()).cpu() for n, t in out.items()},
                          layers)
 
+    def pooled_with_grad(self, x: torch.Tensor, layer: str, pooled: bool = True
+                         ) -> torch.Tensor:
+        """The pooled features ``[N, C]`` (float32) of ``layer`` for the preprocessed batch
+        ``x``, with autograd on and on the model's device, for explanations that
+        differentiate a similarity (gradient x input, LRP); ``pooled=False``: the layer's
+        output as it is (``[N, C, H, W]``, tokens, or ``[N, C]``)."""
+        self.layer(layer)
+        modules = self.candidate_modules()
+        captured: dict[str, torch.Tensor] = {}
+        hook = modules[layer].register_forward_hook(
+            lambda _m, _i, o: captured.__setitem__(layer, o)) if layer in modules else None
+        try:
+            out = self._forward(x.to(self.device), want_pre_logits=layer == PRE_LOGITS,
+                                want_head=layer != PRE_LOGITS and layer not in captured)
+        finally:
+            if hook is not None:
+                hook.remove()
+        captured.update(out)
+        return pool(captured[layer].float()) if pooled else captured[layer]
+
     def outputs(self, images) -> torch.Tensor:
         """The module's own output (logits) for uint8 images, float32 on the CPU."""
         def piece(xs: torch.Tensor) -> dict[str, torch.Tensor]:
