@@ -75,6 +75,18 @@ def evolved_store(tmp_path_factory) -> Path:
     return store.path
 
 
+# Stores that one test builds as a user would and others may read afterwards: the cold-start
+# test's reduced demo (all 70,000 Fashion-MNIST images searchable) is the 70k browser test's
+# store, so the suite builds it once. See pytest_collection_modifyitems.
+BUILT_BY_TESTS: dict[str, Path] = {}
+
+
+def pytest_collection_modifyitems(session, config, items):
+    """Run the cold-start test first: the store it builds serves later tests."""
+    first = [i for i in items if i.nodeid.startswith("tests/test_cold_start.py::test_a_clean")]
+    items[:] = first + [i for i in items if i not in first]
+
+
 def fashion_mnist_available() -> bool:
     return Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").is_file()
 

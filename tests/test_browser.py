@@ -26,11 +26,15 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def fashion_store(tmp_path_factory) -> Path:
-    """All 70,000 Fashion-MNIST images under the demo's small CNN (random weights), with no
-    stored top-k lists (as the demo stores them): every click searches."""
-    from conftest import require_fashion_mnist
+    """All 70,000 Fashion-MNIST images under the demo's small CNN, with no stored top-k
+    lists (as the demo stores them): every click searches. The store the cold-start test
+    built (it runs first: the reduced demo, trained weights) when it ran; else the random-
+    weight network's features, made here."""
+    from conftest import BUILT_BY_TESTS, require_fashion_mnist
 
     require_fashion_mnist()
+    if "fashion70k" in BUILT_BY_TESTS:
+        return BUILT_BY_TESTS["fashion70k"]
     path = tmp_path_factory.mktemp("fashion70k") / "vizkit.duckdb"
     subprocess.run([sys.executable, "-m", "vizkit.cli", "--store", str(path), "precompute",
                     "--dataset", "fashion-mnist", "--model", "vizkit_small_cnn", "--weights",

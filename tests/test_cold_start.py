@@ -134,6 +134,9 @@ def test_a_clean_clone_builds_the_demo_on_its_first_start(tmp_path):
     assert (clone / "data" / "vizkit.duckdb").is_file()
     status = (clone / "data" / ".jobs" / "cold-start-demo.json").read_text()
     assert '"state": "done"' in status, status
+    from conftest import BUILT_BY_TESTS
+
+    BUILT_BY_TESTS["fashion70k"] = clone / "data" / "vizkit.duckdb"  # test_browser's 70k store
 
 
 def test_a_bundle_url_is_fetched_on_the_first_start(tmp_path, digits_store):

@@ -111,7 +111,7 @@ def test_changed_weights_get_new_results():
 
 def _precompute_cmd(store: Path, layers: str = "layer4,pre_logits") -> list[str]:
     return CLI + ["--store", str(store), "precompute", "--dataset", "digits", "--model",
-                  "resnet18", "--weights", "random", "--input-size", "64", "--layers", layers,
+                  "resnet18", "--weights", "random", "--input-size", "40", "--layers", layers,
                   "--metrics", "cosine", "--k", "10", "--batch-size", "64"]
 
 

@@ -7,9 +7,34 @@ and t-SNE take an initial layout) and is then aligned to it by orthogonal Procru
 """
 from __future__ import annotations
 
+import functools
+import sys
+
 import numpy as np
 
 METHODS = ("umap", "pca", "tsne")
+
+
+@functools.cache
+def umap_module():
+    """umap-learn, with numba's on-disk cache turned on for its compiled functions (umap
+    leaves it off): the first layout in a process otherwise spends ~8 s compiling them, in
+    every process (each ``vizkit project``, ``evolve``, the demo). The cache lives beside
+    the package (or in the user's cache folder where that is read-only) and is keyed by
+    the source files, so a new umap-learn compiles afresh."""
+    import umap
+    import umap.umap_  # noqa: F401 (the modules whose functions are compiled)
+    from numba.core.registry import CPUDispatcher
+
+    for name, module in list(sys.modules.items()):
+        if name == "umap" or name.startswith("umap."):
+            for value in vars(module).values():
+                if isinstance(value, CPUDispatcher):
+                    try:
+                        value.enable_caching()
+                    except Exception:  # noqa: BLE001 - uncacheable: compiled as before
+                        pass
+    return umap
 
 
 def normalise(coords: np.ndarray) -> np.ndarray:
@@ -29,9 +54,7 @@ def project(features: np.ndarray, method: str = "umap", seed: int = 0,
 
         return normalise(PCA(2, random_state=seed).fit_transform(x))
     if method == "umap":
-        import umap
-
-        reducer = umap.UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1),
+        reducer = umap_module().UMAP(n_components=2, n_neighbors=min(n_neighbors, len(x) - 1),
                             min_dist=min_dist, metric=metric, random_state=seed, n_jobs=1,
                             n_epochs=200,  # umap's own choice above 10k points; enough here
                             init=init.astype(np.float32) * 10 if init is not None else "spectral")
