@@ -1,9 +1,11 @@
-"""``vizkit findings object`` on the demo store ÷ the bare cost of the maps it needs: one
-forward pass (spatial features) per image it touches — the queries and their top-k results —
-in batches of 64, timed in the same run. Features of the dataset are extracted first and
-not counted on either side.
+"""``vizkit findings object`` (on the demo store) or ``findings parts`` (on ``synthetic:N``,
+whose images name their parts, with the small CNN's random weights: the demo's Fashion-MNIST
+has no parts) ÷ the bare cost of the maps it needs: one forward pass (spatial features) per
+image it touches — the queries and their top-k results — in batches of 64, timed in the
+same run. Features of the dataset are extracted first and not counted on either side.
 
 Usage: python bench/bench_findings.py [--store data/vizkit.duckdb] [--queries 500] [--k 10]
+       python bench/bench_findings.py --finding parts [--dataset synthetic:7000[test]]
 """
 from __future__ import annotations
 
@@ -17,7 +19,7 @@ import numpy as np
 
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
-from vizkit.jobs.findings import object_centricity, query_positions
+from vizkit.jobs.findings import object_centricity, part_attention, query_positions
 from vizkit.jobs.precompute import precompute
 from vizkit.registry import get_registry
 from vizkit.runtime.models import load_model
@@ -29,21 +31,29 @@ def main() -> None:
     ap.add_argument("--store", default="data/vizkit.duckdb")
     ap.add_argument("--queries", type=int, default=500)
     ap.add_argument("--k", type=int, default=10)
+    ap.add_argument("--finding", choices=["object", "parts"], default="object")
+    ap.add_argument("--dataset", default=None,
+                    help="default: fashion-mnist[test] (object), synthetic:7000[test] (parts)")
     args = ap.parse_args()
+    parts = args.finding == "parts"
     with tempfile.TemporaryDirectory() as tmp:
         for name in ("vizkit.duckdb", "checkpoints", "shards"):
             src = Path(args.store).parent / name
             (shutil.copytree if src.is_dir() else shutil.copy)(src, Path(tmp) / name)
         store = Store(Path(tmp) / "vizkit.duckdb")
-        data = get_registry().open_dataset("fashion-mnist[test]")
-        model = load_model(None, checkpoint="demo", store=store)
-        frow = precompute(store, data, model, ["embedding"], [], progress=False)[0]
+        data = get_registry().open_dataset(args.dataset or (
+            "synthetic:7000[test]" if parts else "fashion-mnist[test]"))
+        model = load_model("vizkit_small_cnn", "random", input_size=32) if parts else \
+            load_model(None, checkpoint="demo", store=store)
+        layer = "stages.2" if parts else "embedding"
+        frow = precompute(store, data, model, [layer], [], progress=False)[0]
         matrix = store.features(frow["result_key"])
         qidx = query_positions(data, args.queries)
         nbrs, _ = topk(get_registry().metric("cosine"), matrix[qidx], matrix, args.k,
                        exclude=qidx)
         seen = np.unique(np.concatenate([qidx, nbrs.ravel()]))
-        decomposer = Decomposer(model, "embedding")
+        decomposer = Decomposer(model, layer)
+        job_of = part_attention if parts else object_centricity
         rounds = []
         for seed in range(3):  # alternate: bare, job, bare, job, ...
             t = time.perf_counter()
@@ -51,14 +61,15 @@ def main() -> None:
                 decomposer.images(list(data.batch_images(seen[lo: lo + 64])))
             bare = time.perf_counter() - t
             t = time.perf_counter()
-            object_centricity(store, data, model, "embedding", queries=args.queries, k=args.k,
-                              seed=seed + 100, progress=False)  # a new key each round
+            job_of(store, data, model, layer, queries=args.queries, k=args.k,
+                   seed=seed + 100, progress=False)  # a new key each round
             job = time.perf_counter() - t
             rounds.append((bare, job))
     ratios = sorted(j / b for b, j in rounds)
     bare = float(np.median([b for b, _ in rounds]))
     job = float(np.median([j for _, j in rounds]))
-    print(f"findings object, {len(qidx)} queries x top-{args.k} ({len(seen):,} images): job "
+    print(f"findings {args.finding} on {data.name}, {len(qidx)} queries x top-{args.k} "
+          f"({len(seen):,} images): job "
           f"{job:.2f} s, bare forwards {bare:.2f} s -> job ÷ bare {job / bare:.2f} "
           f"[{ratios[0]:.2f}-{ratios[-1]:.2f}] over {len(rounds)} rounds")
 

@@ -54,18 +54,20 @@ def _decomposer(model, layer: str):
     return _decomposers[key]
 
 
-def decomposition(model, layer: str, metric: str, query: torch.Tensor,
-                  result: torch.Tensor) -> np.ndarray:
-    """The exact map of the query side, at the input's size."""
+def decomposition(model, layer: str, metric: str, queries: torch.Tensor,
+                  results: torch.Tensor) -> np.ndarray:
+    """The exact map of each query's side, at the input's size."""
     import torch
     import torch.nn.functional as F
 
     from vizkit.compute.pairmaps import query_maps
 
-    q, r = _decomposer(model, layer).spatial_features(torch.cat([query, result]))
-    cells = torch.from_numpy(query_maps(q, [r], metric)[0].query).float()[None, None]
-    return F.interpolate(cells, size=query.shape[-2:], mode="bilinear",
-                         align_corners=False)[0, 0].numpy()
+    spatial = _decomposer(model, layer).spatial_features(torch.cat([queries, results]))
+    b = len(queries)
+    cells = torch.from_numpy(np.stack([query_maps(spatial[i], [spatial[b + i]], metric)[0].query
+                                       for i in range(b)])).float()[:, None]
+    return F.interpolate(cells, size=queries.shape[-2:], mode="bilinear",
+                         align_corners=False)[:, 0].numpy()
 
 
 def decomposition_applies(model, layer: str, metric: str) -> str | None:
@@ -78,21 +80,22 @@ def decomposition_applies(model, layer: str, metric: str) -> str | None:
     return None
 
 
-def gradient_x_input(model, layer: str, metric: str, query: torch.Tensor,
-                     result: torch.Tensor) -> np.ndarray:
-    """d score / d pixel x pixel, summed over channels."""
+def gradient_x_input(model, layer: str, metric: str, queries: torch.Tensor,
+                     results: torch.Tensor) -> np.ndarray:
+    """d score / d pixel x pixel, summed over channels (the pairs are independent: the
+    model is in eval mode, so one backward pass of the summed scores serves them all)."""
     import torch
 
-    r = _result_embedding(model, layer, result)
-    x = query.detach().clone().requires_grad_(True)
+    r = _result_embedding(model, layer, results)
+    x = queries.detach().clone().requires_grad_(True)
     with torch.enable_grad():
         score = _scores(model, layer, metric, model.pooled_with_grad(x, layer), r).sum()
         (grad,) = torch.autograd.grad(score, x)
-    return (grad * x.detach()).sum(dim=1)[0].cpu().numpy()
+    return (grad * x.detach()).sum(dim=1).cpu().numpy()
 
 
-def bilrp(model, layer: str, metric: str, query: torch.Tensor,
-          result: torch.Tensor) -> np.ndarray:
+def bilrp(model, layer: str, metric: str, queries: torch.Tensor,
+          results: torch.Tensor) -> np.ndarray:
     """LRP of <e(query), target> where target makes the relevance sum to the score: the
     result's embedding (dot), divided by both norms (cosine). The relevance the layer's
     output starts with is each position's exact share of the score (its activation times
@@ -101,9 +104,9 @@ def bilrp(model, layer: str, metric: str, query: torch.Tensor,
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import EpsilonPlusFlat
 
-    r = _result_embedding(model, layer, result)
+    r = _result_embedding(model, layer, results)
     with torch.no_grad():
-        e = model.pooled_with_grad(query, layer)
+        e = model.pooled_with_grad(queries, layer)
     target = r / (e.norm(dim=1, keepdim=True) * r.norm(dim=1, keepdim=True)).clamp_min(1e-12) \
         if metric == "cosine" else r
     relus = [m for m in model.module.modules() if isinstance(m, torch.nn.ReLU) and m.inplace]
@@ -111,13 +114,13 @@ def bilrp(model, layer: str, metric: str, query: torch.Tensor,
         m.inplace = False
     try:
         composite = EpsilonPlusFlat(canonizers=[SequentialMergeBatchNorm()])
-        x = query.detach().clone().to(model.device).requires_grad_(True)
+        x = queries.detach().clone().to(model.device).requires_grad_(True)
         with composite.context(model.module), torch.enable_grad():
             out = model.pooled_with_grad(x, layer, pooled=False)
             start = out.detach().float()
-            if start.ndim == 4:  # [1, C, H, W]
+            if start.ndim == 4:  # [B, C, H, W]
                 start = start * target[:, :, None, None] / (start.shape[2] * start.shape[3])
-            elif start.ndim == 3:  # tokens [1, L, C]
+            elif start.ndim == 3:  # tokens [B, L, C]
                 start = start * target[:, None, :] / start.shape[1]
             else:
                 start = start * target
@@ -125,26 +128,25 @@ def bilrp(model, layer: str, metric: str, query: torch.Tensor,
     finally:
         for m in relus:
             m.inplace = True
-    return relevance.sum(dim=1)[0].detach().cpu().numpy()
+    return relevance.sum(dim=1).detach().cpu().numpy()
 
 
 RANDOM_GRID = 7  # cells per side of the random map: as coarse as a last stage's map
 
 
-def random_order(model, layer: str, metric: str, query: torch.Tensor,
-                 result: torch.Tensor) -> np.ndarray:
+def random_order(model, layer: str, metric: str, queries: torch.Tensor,
+                 results: torch.Tensor) -> np.ndarray:
     """A random map as smooth as the maps it is compared with — noise on a 7 x 7 grid,
     upsampled bilinearly (scattered single pixels would be deleted as salt and pepper, a
-    far stronger perturbation than any map's regions) — seeded by the query's pixels: the
+    far stronger perturbation than any map's regions) — seeded by each query's pixels: the
     same query, the same order."""
     import torch
     import torch.nn.functional as F
 
-    seed = zlib.crc32(query.detach().cpu().numpy().tobytes())
-    cells = torch.from_numpy(np.random.default_rng(seed).random(
-        (1, 1, RANDOM_GRID, RANDOM_GRID))).float()
-    return F.interpolate(cells, size=query.shape[-2:], mode="bilinear",
-                         align_corners=False)[0, 0].numpy()
+    cells = np.stack([np.random.default_rng(zlib.crc32(q.detach().cpu().numpy().tobytes()))
+                      .random((RANDOM_GRID, RANDOM_GRID)) for q in queries])
+    return F.interpolate(torch.from_numpy(cells).float()[:, None], size=queries.shape[-2:],
+                         mode="bilinear", align_corners=False)[:, 0].numpy()
 
 
 @hookimpl

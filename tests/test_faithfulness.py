@@ -92,7 +92,7 @@ def test_bilrp_conserves_the_score_on_a_small_network(metric):
     model = LoadedModel("bias-free", _BiasFree(), "random")
     x = torch.rand(2, 1, 12, 12, generator=torch.Generator().manual_seed(1))
     relevance = get_registry().explainer("bilrp").explain(model, "features", metric, x[:1],
-                                                          x[1:])
+                                                          x[1:])[0]
     with torch.no_grad():
         e, r = (model.pooled_with_grad(t, "features") for t in (x[:1], x[1:]))
     score = float(torch.nn.functional.cosine_similarity(e, r)) if metric == "cosine" else \
@@ -106,10 +106,10 @@ class _Centre:
 
     @hookimpl
     def register_explainers(register):
-        def explain(model, layer, metric, query, result):
-            h, w = query.shape[-2:]
+        def explain(model, layer, metric, queries, results):
+            h, w = queries.shape[-2:]
             yy, xx = np.mgrid[:h, :w]
-            return -np.hypot(yy - h / 2, xx - w / 2)
+            return np.repeat(-np.hypot(yy - h / 2, xx - w / 2)[None], len(queries), axis=0)
         register(Explainer("centre-first", "the centre first", explain))
 
 

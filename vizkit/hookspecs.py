@@ -135,9 +135,9 @@ def register_explainers(register: Callable[[Explainer], None]) -> None:
     ``vizkit faithfulness`` scores by deletion and insertion curves.
 
     :param register: call it with a :class:`vizkit.Explainer`: a name (``--methods
-        NAME``), a description, ``explain(model, layer, metric, query, result) ->
-        relevance [H, W]`` over the query's input pixels, and ``applies(model, layer,
-        metric) -> None or why not``.
+        NAME``), a description, ``explain(model, layer, metric, queries, results) ->
+        relevance [B, H, W]`` over each query's input pixels (a batch of pairs), and
+        ``applies(model, layer, metric) -> None or why not``.
 
     Returns nothing.
     """

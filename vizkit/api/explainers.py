@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     import numpy as np
     import torch
 
-# explain(model, layer, metric, query, result) -> relevance [H, W] over the query's input
+# explain(model, layer, metric, queries, results) -> relevance [B, H, W] over the queries' input
 Explain = Callable[[Any, str, str, "torch.Tensor", "torch.Tensor"], "np.ndarray"]
 
 
@@ -25,11 +25,12 @@ def _always(model: Any, layer: str, metric: str) -> str | None:
 class Explainer:
     """A kind of similarity explanation contributed by a plugin.
 
-    ``explain(model, layer, metric, query, result)`` gets the :class:`vizkit.LoadedModel`,
+    ``explain(model, layer, metric, queries, results)`` gets the :class:`vizkit.LoadedModel`,
     the layer whose pooled features are compared, the metric's name (``cosine`` or
-    ``dot``) and the query and result as preprocessed input tensors ``[1, C, H, W]`` (on
-    the CPU); it returns the query's relevance as a float array ``[H, W]`` at the input's
-    size — higher for pixels that add more to the similarity. ``applies(model, layer,
+    ``dot``) and a batch of pairs: the queries and their results as preprocessed input
+    tensors ``[B, C, H, W]`` (on the CPU, row i of each a pair); it returns each query's
+    relevance as a float array ``[B, H, W]`` at the input's size — higher for pixels that
+    add more to the pair's similarity. ``applies(model, layer,
     metric)`` returns None when the explainer can explain that configuration, else one
     sentence saying why not (the faithfulness report shows it). ``random`` marks the
     baseline every method must beat.

@@ -13,10 +13,11 @@ embedding of 1,000 test images on one aligned UMAP with k-means clusters and the
 classifier's predictions, and, for the model explorer, optimised images of 16 channels per
 stage of both runs (one batched optimisation per stage) and the test images that excite
 every channel most, and, for the Findings page, how much of each run's similarity lies on
-the garment (300 test queries x top 10, against chance), and which concept each channel of
-the last stage stands for (``vizkit dissect``). A second run finds everything in
-the store and takes seconds. ``--quick`` (:data:`QUICK`) is the reduced version a hosted
-app builds on its first start.
+the garment (300 test queries x top 10, against chance), which concept each channel of
+the last stage stands for (``vizkit dissect``), and how far each kind of map of the last
+stage can be trusted (``vizkit faithfulness``, 20 queries x top 2). A second run finds
+everything in the store and takes seconds. ``--quick`` (:data:`QUICK`) is the reduced
+version a hosted app builds on its first start.
 """
 from __future__ import annotations
 
@@ -29,6 +30,7 @@ from vizkit.api.datasets import Dataset
 from vizkit.compute.spectrum import recall_at_1
 from vizkit.jobs.dissect import dissect
 from vizkit.jobs.explore import explore
+from vizkit.jobs.faithfulness import faithfulness
 from vizkit.jobs.findings import object_centricity
 from vizkit.jobs.keys import features_meta
 from vizkit.jobs.layouts import evolve_run
@@ -168,6 +170,8 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
             # and, for the explorer, the concept each channel of the last stage stands for
             results.append(dissect(store, test, checkpoint(run), DEMO_EXPLORER_LAYERS[-1],
                                    progress=progress))
+        results.append(faithfulness(store, test, checkpoint(DEMO_RUN), DEMO_EXPLORER_LAYERS[-1],
+                                    queries=20, k=2, progress=progress))
     return {"run": DEMO_RUN, "runs": list(histories), "history": histories[DEMO_RUN],
             "histories": histories, "results": len(results) + len(layouts),
             "checkpoint": model.checkpoint,
