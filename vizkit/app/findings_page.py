@@ -259,7 +259,10 @@ def _faithfulness(reader, rows, url, chosen: dict) -> None:
             f"**{', '.join(better)}**." if better and random else
             "No method is clearly better than the random order at deletion." if random
             else ""))
-    colours = palette.run_colours(list(methods))
+    # colours of their own (A and B keep theirs); the random baseline in chance's colour
+    colours = palette.run_colours(["A", "B", *methods])
+    if random:
+        colours[random] = palette.IDEAL
     fig = go.Figure()
     for name, t in f.curves.groupby("method", sort=False):
         for curve, dash in (("deletion", "solid"), ("insertion", "dot")):
@@ -276,7 +279,9 @@ def _faithfulness(reader, rows, url, chosen: dict) -> None:
         [{"method": n, "deletion area": m["deletion_auc"],
           "95% interval": f"[{m['ci95_deletion'][0]:.3f}, {m['ci95_deletion'][1]:.3f}]",
           "insertion area": m["insertion_auc"]} for n, m in methods.items()],
-        hide_index=True, key="find_trust_table")
+        hide_index=True, key="find_trust_table",
+        column_config={c: st.column_config.NumberColumn(c, format="%.3f")
+                       for c in ("deletion area", "insertion area")})
     for name, why in f.row.summary.get("skipped", {}).items():
         st.caption(f"{name}: not applicable here — {why}")
 
