@@ -75,6 +75,26 @@ def part_ratio(values: np.ndarray, cover: np.ndarray) -> float:
     return float((positive * cover).sum() / covered / mean)
 
 
+def positive_shares(values: np.ndarray, regions: np.ndarray) -> np.ndarray:
+    """:func:`positive_share` of each map of a stack ``[n, h, w]`` against its region
+    (same shape), in one pass."""
+    positive = np.clip(values, 0, None)
+    total = positive.sum(axis=(1, 2))
+    on = (positive * regions).sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(total > 0, on / total, np.nan)
+
+
+def part_ratios(values: np.ndarray, covers: np.ndarray) -> np.ndarray:
+    """:func:`part_ratio` of each map of a stack ``[n, h, w]`` against its part's cover,
+    in one pass."""
+    positive = np.clip(values, 0, None)
+    mean, covered = positive.mean(axis=(1, 2)), covers.sum(axis=(1, 2))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where((mean > 0) & (covered > 0),
+                        (positive * covers).sum(axis=(1, 2)) / covered / mean, np.nan)
+
+
 def positive_share(values: np.ndarray, region: np.ndarray) -> float:
     """The share of a map's positive mass (cells that add to the similarity) that lies in
     ``region`` (each cell's covered share, same shape); NaN for a map with none."""

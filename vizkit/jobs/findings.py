@@ -22,8 +22,8 @@ from vizkit.compute.findings import (
     ObjectShares,
     PartRatios,
     disc_mask,
-    part_ratio,
-    positive_share,
+    part_ratios,
+    positive_shares,
     region_on_grid,
 )
 from vizkit.compute.mapservice import MapService, map_metric
@@ -95,11 +95,20 @@ def _pair_maps(store: Store, dataset: Dataset, model: LoadedModel, decomposer: D
             bar.update(len(part))
 
 
-def _sides(q: int, nbr: np.ndarray, maps) -> Iterator[tuple[int, np.ndarray]]:
-    """Each map side of a query's pairs: (image, map values)."""
+def _stacks(q: int, nbr: np.ndarray, maps) -> Iterator[tuple[tuple, list[int], np.ndarray]]:
+    """Every map side of a query's pairs (query side and result side), stacked by grid:
+    (grid, the image of each map, the maps ``[n, h, w]``)."""
+    by_grid: dict[tuple, list] = {}
     for n, m in zip(nbr, maps):
-        yield q, m.query
-        yield int(n), m.result
+        by_grid.setdefault(m.query.shape, []).append((q, m.query))
+        by_grid.setdefault(m.result.shape, []).append((int(n), m.result))
+    for grid, sides in by_grid.items():
+        yield grid, [image for image, _ in sides], np.stack([v for _, v in sides])
+
+
+def _mean_of(arrays: list[np.ndarray]) -> float:
+    values = np.concatenate(arrays) if arrays else np.array([np.nan])
+    return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
 
 
 def _regions(masks: dict, crop) -> Region:
@@ -144,14 +153,13 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
                           model.preprocess.crop_box)
         for at, q, nbr, maps in pairs:
             shares, areas = [], []
-            for image, values in _sides(q, nbr, maps):
-                cells = region(image, values.shape)
-                if cells is None:  # an image without a region: not counted
-                    continue
-                shares.append(positive_share(values, cells))
-                areas.append(cells.mean())
-            share[at] = np.nanmean(shares) if not np.isnan(shares).all() else np.nan
-            area[at] = np.mean(areas) if areas else np.nan
+            for grid, images, values in _stacks(q, nbr, maps):
+                keep = [j for j, im in enumerate(images) if region(im, grid) is not None]
+                if keep:  # an image without a region is not counted
+                    cells = np.stack([region(images[j], grid) for j in keep])
+                    shares.append(positive_shares(values[keep], cells))
+                    areas.append(cells.mean(axis=(1, 2)))
+            share[at], area[at] = _mean_of(shares), _mean_of(areas)
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
         list(dataset.classes), seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer)
@@ -196,15 +204,15 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
                 discs[(image, part, grid)] = region_on_grid(mask, crop(*size), grid)
             return discs[(image, part, grid)]
         for at, q, nbr, maps in pairs:
-            found: dict[str, list[float]] = {}
-            for image, values in _sides(q, nbr, maps):
-                for part in points.get(image) or {}:
-                    if part in column:
-                        found.setdefault(part, []).append(
-                            part_ratio(values, disc(image, part, values.shape)))
-            for part, values in found.items():
-                if not np.isnan(values).all():
-                    ratio[at, column[part]] = np.nanmean(values)
+            found: dict[str, list[np.ndarray]] = {}
+            for grid, images, values in _stacks(q, nbr, maps):
+                for part in column:
+                    keep = [i for i, im in enumerate(images) if part in (points.get(im) or {})]
+                    if keep:  # the maps of images where the part is visible
+                        covers = np.stack([disc(images[i], part, grid) for i in keep])
+                        found.setdefault(part, []).append(part_ratios(values[keep], covers))
+            for part, arrays in found.items():
+                ratio[at, column[part]] = _mean_of(arrays)
     summary = PartRatios(qidx, names, ratio).summary(seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer, radius=radius,
                    n_queries=int((~np.isnan(ratio)).any(axis=1).sum()))
