@@ -33,8 +33,13 @@ def _meta(kind: str, base: dict, params: dict) -> dict:
 
 def stored_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                     progress: bool = True) -> tuple[dict, np.ndarray]:
-    """The features of ``layer`` over ``dataset`` (extracted first when missing)."""
-    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
+    """The features of ``layer`` over ``dataset`` (extracted first when missing: then the
+    matrix just extracted, not read back)."""
+    computed: dict = {}
+    frow = precompute(store, dataset, model, [layer], [], progress=progress,
+                      computed=computed)[0]
+    if layer in computed:
+        return frow, np.ascontiguousarray(computed[layer], np.float32)
     return frow, store.features(frow["result_key"])
 
 
@@ -56,27 +61,41 @@ def check_layout_size(dataset: Dataset) -> None:
                                f"least {MIN_LAYOUT_IMAGES}. Add images, or search it instead.")
 
 
+def clusters_meta(frow: dict, n: int, k: int, seed: int = 0) -> dict:
+    """The catalog row of the k-means clusters of ``frow``'s ``n`` images."""
+    params = {"method": "kmeans", "k": max(1, min(k, n)), "seed": seed, "normalise": "l2"}
+    return _meta("clusters", frow, params)
+
+
 def put_clusters(store: Store, frow: dict, features: np.ndarray, k: int,
-                 seed: int = 0) -> dict:
+                 seed: int = 0, done: dict | None = None) -> dict:
     """k-means (on L2-normalised features) of ``frow``'s images, stored; return its row
-    (never more clusters than images)."""
+    (never more clusters than images). ``done``: stored rows by key, already read (else
+    the store is asked)."""
     k = max(1, min(k, len(features)))
-    params = {"method": "kmeans", "k": k, "seed": seed, "normalise": "l2"}
-    meta = _meta("clusters", frow, params)
-    row = store.result(meta["result_key"])
+    meta = clusters_meta(frow, len(features), k, seed)
+    row = done.get(meta["result_key"]) if done is not None else \
+        store.result(meta["result_key"])
     if row is not None:
         return row
     assignment, _, dist = kmeans(features, k, seed)
     return store.put_per_image("clusters", meta, np.arange(len(features)), assignment, dist)
 
 
+def predictions_meta(dataset: Dataset, model: LoadedModel) -> dict:
+    """The catalog row of the model's predictions over ``dataset``."""
+    return _meta("predictions", {**features_meta(dataset, model, "logits"), "layer": "logits"},
+                 {})
+
+
 def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
-                    batch_size: int = 512) -> dict | None:
+                    batch_size: int = 512, done: dict | None = None) -> dict | None:
     """The model's predicted class and confidence per image, when its classifier has one
-    output per class of ``dataset`` (else None)."""
-    base = {**features_meta(dataset, model, "logits"), "layer": "logits"}
-    meta = _meta("predictions", base, {})
-    row = store.result(meta["result_key"])
+    output per class of ``dataset`` (else None). ``done``: stored rows by key, already
+    read (else the store is asked)."""
+    meta = predictions_meta(dataset, model)
+    row = done.get(meta["result_key"]) if done is not None else \
+        store.result(meta["result_key"])
     if row is not None:
         return row
     preds, confs = [], []
@@ -132,8 +151,11 @@ def evolve_run(store: Store, dataset: Dataset, run: str, layer: str, method: str
         if device is not None:
             model.to(device, amp)
         frow, f = stored_features(store, dataset, model, layer, progress=False)
-        put_predictions(store, dataset, model)
-        put_clusters(store, frow, f, clusters, seed)
+        # one read for what this checkpoint's next two steps may find stored
+        done = store.results_of([predictions_meta(dataset, model)["result_key"],
+                                 clusters_meta(frow, len(f), clusters, seed)["result_key"]])
+        put_predictions(store, dataset, model, done=done)
+        put_clusters(store, frow, f, clusters, seed, done=done)
         frows.append(frow)
         feats.append(f)
     series = {"run": run, "layer": layer, "dataset": dataset_key(dataset)}

@@ -17,13 +17,15 @@ from vizkit.store import Store
 
 def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[str],
                metrics: list[str], k: int = 50, batch_size: int = 256,
-               progress: bool = True, extract=None) -> list[dict]:
+               progress: bool = True, extract=None,
+               computed: dict[str, object] | None = None) -> list[dict]:
     """Compute what is missing and return the catalog rows of every requested result.
 
     Results already in the store are not computed again; a killed run resumes from the
     extraction parts and neighbour-list blocks it had staged. ``extract`` is the engine:
     by default :func:`~vizkit.jobs.extract.extract_features` in this process, or the Ray
-    engine's ``extract_with_ray`` with its options bound.
+    engine's ``extract_with_ray`` with its options bound. ``computed``, when given, receives
+    the feature matrices extracted now, by layer (so a caller need not read them back).
     """
     registry = get_registry()
     for layer in layers:
@@ -35,12 +37,14 @@ def precompute(store: Store, dataset: Dataset, model: LoadedModel, layers: list[
     missing = [layer for layer in layers if fmetas[layer]["result_key"] not in stored]
     if missing:
         staging = staging_dir(store.path, [fmetas[layer]["result_key"] for layer in missing])
-        computed = (extract or extract_features)(dataset, model, missing, staging,
-                                                 batch_size, progress=progress)
-        written = store.put_many_features([(fmetas[layer], computed[layer])
+        extracted = (extract or extract_features)(dataset, model, missing, staging,
+                                                  batch_size, progress=progress)
+        written = store.put_many_features([(fmetas[layer], extracted[layer])
                                            for layer in missing])
         clear_staging(staging)
         stored.update({row["result_key"]: row for row in written})
+        if computed is not None:
+            computed.update({layer: extracted[layer] for layer in missing})
     done = [stored[m["result_key"]] for m in fmetas.values()]
     for layer in layers:
         for metric in metric_objs:

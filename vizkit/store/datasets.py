@@ -43,14 +43,16 @@ class DatasetTables(StoreFile):
         table = pa.Table.from_pandas(rows.assign(dataset_key=dataset_key)[
             ["dataset_key", "idx", "image_id", "label", "split", "thumb"]], preserve_index=False)
         with self.write() as con:
-            if con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
-                           [dataset_key]).fetchall()[0][0]:
-                return
-            con.register("new_images", table)
-            con.execute("INSERT INTO images SELECT * FROM new_images")
-            con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                        [dataset_key, name, fingerprint, len(rows), json.dumps(classes),
-                         description, json.dumps(skipped), now()])
+            if not con.execute("SELECT count(*) FROM datasets WHERE dataset_key = ?",
+                               [dataset_key]).fetchall()[0][0]:
+                con.register("new_images", table)
+                con.execute("INSERT INTO images SELECT * FROM new_images")
+                con.execute("INSERT INTO datasets VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [dataset_key, name, fingerprint, len(rows), json.dumps(classes),
+                             description, json.dumps(skipped), now()])
+        # committed: the next has_dataset of this file needs no connection
+        self.__dict__.setdefault("_known_datasets", set()).add(
+            (self.path.stat().st_ino, dataset_key))
 
     def datasets(self) -> pd.DataFrame:
         """All stored datasets (newest first)."""
