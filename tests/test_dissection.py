@@ -60,7 +60,7 @@ def test_cli_json_then_the_explorer_shows_the_concept(tmp_path, monkeypatch):
     found = json.loads(out.stdout)
     assert list(found) == ["channels", "summary"] and len(found["channels"]) == 64
     concepts = {"object", "disk", "square", "triangle", "ring", "cross", "horizontal bar",
-                "vertical bar", "stripes", "checks", "dots"}
+                "vertical bar", "stripes", "checks", "dots", "part: centre", "part: background"}
     assert set(found["summary"]) == concepts
     assert all(c["concept"] in concepts and 0 <= c["iou"] <= 1 for c in found["channels"])
     assert any(c["iou"] > 0 for c in found["channels"])
@@ -90,7 +90,7 @@ def test_a_dataset_without_regions_is_refused(tmp_path):
                                 f"folder:{folder}", "--model", "vizkit_small_cnn",
                                 "--weights", "random", "--layer", "stages.1"],
                          capture_output=True, text=True)
-    assert out.returncode == 2 and "provides no object regions" in out.stderr
+    assert out.returncode == 2 and "provides no object regions or parts" in out.stderr
     assert not (tmp_path / "s.duckdb").exists()
 
 

@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from replicas import CUB_PARTS, cub_box, cub_part, make_cars, make_cub
 from streamlit.testing.v1 import AppTest
@@ -200,3 +201,37 @@ def test_a_bad_parts_file_is_one_line_naming_the_row(tmp_path, rows, said):
                          capture_output=True, text=True)
     assert out.returncode == 2 and said in out.stderr, out.stderr
     assert len(out.stderr.strip().splitlines()) == 1 and not (tmp_path / "s.duckdb").exists()
+
+
+def test_parts_are_dissection_concepts_equal_to_a_count_by_hand(tmp_path):
+    """On synthetic:N (shapes and their two named points): the IoU of each channel with
+    each part's disc, summed over the images, equals a count pixel by pixel."""
+    import torch.nn.functional as F
+
+    from vizkit.jobs.dissect import _parts, dissect
+
+    data = get_registry().open_dataset("synthetic:64")
+    model = load_model("vizkit_small_cnn", "random", input_size=32)
+    row = dissect(Store(tmp_path / "s.duckdb"), data, model, "stages.1", progress=False)
+    params = json.loads(row["params"])
+    assert params["concepts"][-2:] == ["part: centre", "part: background"]
+    iou = np.load(Store(tmp_path / "s.duckdb").shard_files(row["result_key"])["iou"].path)
+    thresholds = np.load(Store(tmp_path / "s.duckdb").shard_files(
+        row["result_key"])["thresholds"].path)
+    idx = np.arange(len(data))
+    acts = model.activations(model.preprocess(data.batch_images(idx)), ["stages.1"])["stages.1"]
+    on = (F.interpolate(acts.float(), size=(32, 32), mode="bilinear", align_corners=False)
+          > torch.from_numpy(thresholds).view(1, -1, 1, 1)).numpy()  # [N, C, 32, 32]
+    discs = _parts(data, model, idx).numpy()  # [N, 2, 32, 32]
+    for c in (0, 5, 17):
+        for p in range(2):
+            inter = (on[:, c] & discs[:, p]).sum()
+            union = (on[:, c] | discs[:, p]).sum()
+            assert iou[c, -2 + p] == pytest.approx(inter / union if union else 0, rel=1e-5)
+    # a part is the disc of pixel centres within 2 px (1/16 of 32) of its point: 12 pixels
+    # around the background point (a pixel corner), centred on the shape's drawn centre
+    assert (discs[:, 1].sum(axis=(1, 2)) == 12).all()
+    for n, point in enumerate(data.part_points(idx[:8])):
+        yy, xx = np.nonzero(discs[n, 0])
+        assert abs(xx.mean() + 0.5 - point["centre"][0]) < 0.5
+        assert abs(yy.mean() + 0.5 - point["centre"][1]) < 0.5

@@ -11,12 +11,11 @@ from vizkit.cli import args as a
 
 def cmd_dissect(args) -> int:
     from vizkit.compute.dissection import IOU_THRESHOLD, detector_counts
-    from vizkit.jobs.dissect import dissect
-    from vizkit.jobs.findings import check_regions
+    from vizkit.jobs.dissect import check_dissectable, dissect
 
     store = a.store(args)
     dataset = a.dataset(args)
-    check_regions(dataset)  # before a model is loaded or anything is written
+    check_dissectable(dataset)  # before a model is loaded or anything is written
     model = a.model(args, store)
     row = dissect(store, dataset, model, args.layer, args.quantile, args.sample,
                   progress=not args.quiet)

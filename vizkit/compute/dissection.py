@@ -1,8 +1,9 @@
-"""Network Dissection for a layer (Bau et al., CVPR 2017) on the concepts a dataset's object
-regions give: each channel's activation map, upsampled to the model input, is cut at the
+"""Network Dissection for a layer (Bau et al., CVPR 2017) on the concepts a dataset's
+annotations give: each channel's activation map, upsampled to the model input, is cut at the
 channel's top quantile over the dataset (0.995 by default); the region above it is scored by
 IoU, summed over all images, against every concept — the object region of every image
-("object") and the object region of the images of each class (the class's name)."""
+("object"), the object region of the images of each class (the class's name), and each
+named part as a disc around its point (empty where the part is not visible)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -30,22 +31,23 @@ def channel_thresholds(samples: torch.Tensor, quantile: float = QUANTILE) -> tor
 
 @dataclass
 class IoUCounts:
-    """Running intersections and unions ``[C, 1 + classes]`` over the images seen: concept
-    0 is every image's object region, concept 1 + k the object region of class k's images
-    (empty in every other image)."""
+    """Running intersections and unions ``[C, 1 + classes + parts]`` over the images seen:
+    concept 0 is every image's object region, concept 1 + k the object region of class k's
+    images (empty in every other image), then one concept per part (its disc)."""
 
     inter: np.ndarray
     union: np.ndarray
 
     @classmethod
-    def empty(cls, channels: int, classes: int) -> IoUCounts:
-        return cls(np.zeros((channels, 1 + classes)), np.zeros((channels, 1 + classes)))
+    def empty(cls, channels: int, classes: int, parts: int = 0) -> IoUCounts:
+        return cls(np.zeros((channels, 1 + classes + parts)),
+                   np.zeros((channels, 1 + classes + parts)))
 
     def add(self, activations: torch.Tensor, thresholds: torch.Tensor, objects: torch.Tensor,
-            labels: np.ndarray) -> None:
+            labels: np.ndarray, parts: torch.Tensor | None = None) -> None:
         """One batch: ``activations`` ``[N, C, h, w]``, ``objects`` bool ``[N, H, W]`` at the
         model input's size (the activations are upsampled bilinearly to it), ``labels``
-        ``[N]`` (-1: no class)."""
+        ``[N]`` (-1: no class), ``parts`` bool ``[N, P, H, W]`` (the part discs) or None."""
         import torch
         import torch.nn.functional as F
 
@@ -57,11 +59,18 @@ class IoUCounts:
         area_on, area_mask = on.sum(2).numpy(), mask.sum(1).numpy()  # [N, C], [N]
         self.inter[:, 0] += inter.sum(0)
         self.union[:, 0] += (area_on + area_mask[:, None] - inter).sum(0)
-        self.union[:, 1:] += area_on.sum(0)[:, None]  # every image's firing area ...
+        first = self.inter.shape[1] - (parts.shape[1] if parts is not None else 0)
+        self.union[:, 1:first] += area_on.sum(0)[:, None]  # every image's firing area ...
         for k in np.unique(labels[labels >= 0]):
             mine = labels == k  # ... plus, in class k's images, the object outside it
             self.inter[:, 1 + k] += inter[mine].sum(0)
             self.union[:, 1 + k] += (area_mask[mine][:, None] - inter[mine]).sum(0)
+        if parts is not None and parts.shape[1]:
+            discs = parts.flatten(2).float()  # [N, P, pixels]
+            part_inter = torch.einsum("ncp,nkp->ck", on, discs).numpy()  # [C, P]
+            area_disc = discs.sum(2).sum(0).numpy()  # [P]
+            self.inter[:, first:] += part_inter
+            self.union[:, first:] += area_on.sum(0)[:, None] + area_disc[None, :] - part_inter
 
     def iou(self) -> np.ndarray:
         """``[C, concepts]``: intersection over union, 0 where both were empty."""
