@@ -235,3 +235,31 @@ def test_parts_are_dissection_concepts_equal_to_a_count_by_hand(tmp_path):
         yy, xx = np.nonzero(discs[n, 0])
         assert abs(xx.mean() + 0.5 - point["centre"][0]) < 0.5
         assert abs(yy.mean() + 0.5 - point["centre"][1]) < 0.5
+
+
+def test_a_researcher_compares_two_embeddings_on_cub_by_object_and_parts(tmp_path,
+                                                                         monkeypatch):
+    """The issue's path on the CUB layout (the replica): findings object and parts, A
+    against B, each as one command with JSON — then both on the Findings page."""
+    root = make_cub(tmp_path)
+    store = tmp_path / "s.duckdb"
+    common = ["--dataset", f"cub200:{root}", "--model",
+              "vizkit_small_cnn", "--weights", "random", "--input-size", "32", "--layer",
+              "stages.2", "--queries", "16", "--k", "3", "--compare", "--b-layer", "stages.1",
+              "--quiet", "--json"]
+    found = {}
+    for finding in ("object", "parts"):
+        out = subprocess.run(CLI + ["--store", str(store), "findings", finding] + common,
+                             capture_output=True, text=True)
+        assert out.returncode == 0, out.stderr
+        found[finding] = json.loads(out.stdout)
+    assert 0 < found["object"]["area_share"] < 1 and "diff_ci95" in found["object"]
+    assert set(found["parts"]["parts"]) <= set(CUB_PARTS) and found["parts"]["diff"]
+    assert all(s["n"] <= 16 for s in found["parts"]["parts"].values())  # visible ones only
+    plugins.reset()
+    monkeypatch.setenv("VIZKIT_STORE", str(store))
+    at = AppTest.from_string("from vizkit.app.router import run_page\nrun_page('findings')",
+                             default_timeout=120).run()
+    assert not at.exception and not at.error, (at.exception, at.error)
+    said = [m.value for m in at.markdown if m.value.startswith("**A**")]
+    assert len(said) == 2 and "on the object" in said[0] and "looks most at the" in said[1]
