@@ -26,14 +26,6 @@ if TYPE_CHECKING:  # torch is imported when an explainer runs: the light app nev
     import torch
 
 
-def _scores(model, layer: str, metric: str, e: torch.Tensor, r: torch.Tensor) -> torch.Tensor:
-    import torch.nn.functional as F
-
-    if metric == "cosine":
-        return F.cosine_similarity(e, r, dim=1)
-    return (e * r).sum(dim=1)
-
-
 def _result_embedding(model, layer: str, result: torch.Tensor) -> torch.Tensor:
     import torch
 
@@ -86,10 +78,12 @@ def gradient_x_input(model, layer: str, metric: str, queries: torch.Tensor,
     model is in eval mode, so one backward pass of the summed scores serves them all)."""
     import torch
 
+    from vizkit.compute.faithfulness import similarity
+
     r = _result_embedding(model, layer, results)
     x = queries.detach().clone().requires_grad_(True)
     with torch.enable_grad():
-        score = _scores(model, layer, metric, model.pooled_with_grad(x, layer), r).sum()
+        score = similarity(model.pooled_with_grad(x, layer), r, metric).sum()
         (grad,) = torch.autograd.grad(score, x)
     return (grad * x.detach()).sum(dim=1).cpu().numpy()
 

@@ -17,6 +17,14 @@ def black(mean: tuple[float, ...], std: tuple[float, ...]) -> torch.Tensor:
     return (-torch.tensor(mean) / torch.tensor(std)).float().view(1, -1, 1, 1)
 
 
+def similarity(e: torch.Tensor, r: torch.Tensor, metric: str) -> torch.Tensor:
+    """Row-wise scores of embeddings ``e`` against ``r`` (``[n, d]`` each): cosine or dot,
+    the metrics a score can be explained for (differentiable)."""
+    if metric == "cosine":
+        return torch.nn.functional.cosine_similarity(e, r, dim=1)
+    return (e * r).sum(dim=1)
+
+
 def pixel_order(relevance: np.ndarray) -> np.ndarray:
     """Pixel positions (flat) from the most to the least relevant; ties keep reading
     order, so the same map always gives the same order."""

@@ -19,6 +19,7 @@ from vizkit.compute.faithfulness import (
     normalised_scores,
     perturbed,
     pixel_order,
+    similarity,
 )
 from vizkit.compute.findings import bootstrap_ci, paired_diff_ci
 from vizkit.compute.nearest import topk
@@ -62,9 +63,7 @@ def _scores(model: LoadedModel, layer: str, metric: str, batch: torch.Tensor,
     re-embedded in pieces of ``chunk`` images."""
     feats = torch.cat([model.pooled_features(batch[lo: lo + chunk], [layer])[layer]
                        for lo in range(0, len(batch), chunk)])
-    if metric == "cosine":
-        return torch.nn.functional.cosine_similarity(feats, results, dim=1).numpy()
-    return (feats * results).sum(dim=1).numpy()
+    return similarity(feats, results, metric).numpy()
 
 
 def faithfulness(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
