@@ -22,6 +22,7 @@ from vizkit.read.findings import (
     load,
     load_faithfulness,
     part_bars,
+    part_column,
     part_names,
     per_class,
 )
@@ -228,7 +229,7 @@ def _parts(reader, a, b, url, chosen: dict) -> None:
     links.choose(url, "part", "find_part", names)
     part = st.selectbox("Part", names, key="find_part")
     chosen["part"] = part
-    _drivers(reader, a, b, part, "find_part", _ratio)
+    _drivers(reader, a, b, part_column(part), "find_part", _ratio)
 
 
 def _faithfulness(reader, rows, url, chosen: dict) -> None:

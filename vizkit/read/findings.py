@@ -20,7 +20,7 @@ from vizkit.store import shards
 class Finding:
     """A stored finding, the features it was measured on, and its per-query numbers
     (``queries``: idx, class, then share and area for "object", or one ratio column per
-    part for "parts", NaN where the part was not seen)."""
+    part for "parts" (:func:`part_column`), NaN where the part was not seen)."""
 
     row: FindingsRow
     features: FeaturesRow
@@ -81,7 +81,8 @@ def load(reader: Reader, row: FindingsRow) -> Finding:
                    "class": [images.class_name(int(images.labels[i])) for i in idx]}
         if row.finding == "parts":
             ratio = np.asarray(shards.open_verified(files["ratio"]), np.float64)
-            columns.update({name: ratio[:, j] for j, name in enumerate(part_names(row))})
+            columns.update({part_column(name): ratio[:, j]
+                            for j, name in enumerate(part_names(row))})
         else:
             columns.update(share=np.asarray(shards.open_verified(files["share"])),
                            area=np.asarray(shards.open_verified(files["area"])))
@@ -99,6 +100,12 @@ def compare(a: Finding, b: Finding, seed: int = 0) -> dict:
             "diff_ci95": [round(lo, 4), round(hi, 4)]}
 
 
+def part_column(name: str) -> str:
+    """The per-query column of a part in a parts finding's ``queries`` (prefixed: a part
+    may be called anything, "class" too)."""
+    return f"part: {name}"
+
+
 def part_names(row: FindingsRow) -> list[str]:
     """The parts a parts finding measured, in the dataset's order."""
     return list(row.summary.get("parts", {}))
@@ -110,9 +117,10 @@ def compare_parts(a: Finding, b: Finding, seed: int = 0) -> dict:
     both = a.queries.merge(b.queries, on="idx", suffixes=("_a", "_b"))
     out = {}
     for name in part_names(a.row):
-        if f"{name}_b" not in both:
+        column = part_column(name)
+        if f"{column}_b" not in both:
             continue
-        x, y = both[f"{name}_a"].to_numpy(), both[f"{name}_b"].to_numpy()
+        x, y = both[f"{column}_a"].to_numpy(), both[f"{column}_b"].to_numpy()
         keep = ~(np.isnan(x) | np.isnan(y))
         lo, hi = paired_diff_ci(x, y, seed)
         out[name] = {"diff": round(float(np.mean(x[keep] - y[keep])), 4) if keep.any()
