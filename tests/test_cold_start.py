@@ -70,9 +70,10 @@ IDLE = ('[data-testid="stApp"][data-test-connection-state="CONNECTED"]'
 
 
 def _idle(page) -> None:
+    """Wait for the page's script run to end. Called once the page's heading is drawn: the
+    script drew it, so the run has started (no fixed wait for it to begin)."""
     from playwright.sync_api import expect
 
-    page.wait_for_timeout(250)
     page.wait_for_selector(IDLE, timeout=180_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
 
