@@ -87,6 +87,41 @@ def pytest_collection_modifyitems(session, config, items):
     items[:] = first + [i for i in items if i not in first]
 
 
+def run_here(*args, store=None, ok: bool = True):
+    """``vizkit [--store STORE] ARGS`` as the command runs it (its ``main``), in this
+    process — no interpreter start-up or torch import per call: its exit code and what it
+    printed, as a ``CompletedProcess``. (The installed command's own process is tested in
+    tests/hostile/test_arguments.py, tests/test_wheel.py and the cold-start tests.)"""
+    import contextlib
+    import io
+    import subprocess
+    import sys
+
+    from vizkit.cli import main
+
+    argv = (["--store", str(store)] if store else []) + [str(a) for a in args]
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as e:  # argparse's own exit for a bad value
+            code = e.code if isinstance(e.code, int) else 2
+    done = subprocess.CompletedProcess([sys.executable, "-m", "vizkit.cli", *argv], code,
+                                       out.getvalue(), err.getvalue())
+    if ok:
+        assert done.returncode == 0, done.stderr
+    return done
+
+
+def here(cmd: list, **_subprocess_options):
+    """What ``subprocess.run(cmd, capture_output=True, text=True)`` of ``python -m
+    vizkit.cli ARGS`` gives, from :func:`run_here` in this process."""
+    import sys
+
+    assert cmd[:3] == [sys.executable, "-m", "vizkit.cli"], cmd[:3]
+    return run_here(*cmd[3:], ok=False)
+
+
 def fashion_mnist_available() -> bool:
     return Path("/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz").is_file()
 

@@ -4,12 +4,12 @@ and the model explorer shows a channel's concept beside its images."""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from conftest import here
 from streamlit.testing.v1 import AppTest
 
 from vizkit import plugins
@@ -52,7 +52,7 @@ def test_cli_json_then_the_explorer_shows_the_concept(tmp_path, monkeypatch):
     store = tmp_path / "s.duckdb"
     precompute(Store(store), get_registry().open_dataset("synthetic:300"),  # the explorer's
                load_model("vizkit_small_cnn", "random"), ["stages.1"], [], progress=False)
-    out = subprocess.run(CLI + ["--store", str(store), "dissect", "--dataset", "synthetic:300",
+    out = here(CLI + ["--store", str(store), "dissect", "--dataset", "synthetic:300",
                                 "--model", "vizkit_small_cnn", "--weights", "random",
                                 "--layer", "stages.1", "--sample", "100", "--quiet", "--json"],
                          capture_output=True, text=True)
@@ -86,7 +86,7 @@ def test_a_dataset_without_regions_is_refused(tmp_path):
     folder.mkdir()
     for i in range(3):
         Image.new("RGB", (20, 20), (i * 60, 0, 0)).save(folder / f"{i}.png")
-    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "dissect", "--dataset",
+    out = here(CLI + ["--store", str(tmp_path / "s.duckdb"), "dissect", "--dataset",
                                 f"folder:{folder}", "--model", "vizkit_small_cnn",
                                 "--weights", "random", "--layer", "stages.1"],
                          capture_output=True, text=True)

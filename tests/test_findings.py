@@ -5,11 +5,11 @@ dataset without regions before any work; the Findings page states A against B.""
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import here
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -111,7 +111,7 @@ def _folder(root, n: int = 12):
 
 def test_a_dataset_without_regions_is_refused_before_any_work(tmp_path):
     name = _folder(tmp_path / "photos")
-    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "object",
+    out = here(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "object",
                                 "--dataset", name, "--model", "vizkit_small_cnn",
                                 "--weights", "random", "--layer", "embedding"],
                          capture_output=True, text=True)
@@ -125,18 +125,18 @@ def test_cli_json_and_compare_then_the_page_states_a_against_b(tmp_path, monkeyp
     base = CLI + ["--store", str(store), "findings", "object", "--dataset", "digits[test]",
                   "--model", "vizkit_small_cnn", "--weights", "random", "--layer",
                   "stages.2", "--queries", "40", "--k", "4", "--quiet", "--json"]
-    one = subprocess.run(base, capture_output=True, text=True)
+    one = here(base, capture_output=True, text=True)
     assert one.returncode == 0, one.stderr
     assert list(json.loads(one.stdout)) == ["object_share", "area_share", "ci95",
                                             "n_queries", "per_class"]
-    two = subprocess.run(base + ["--compare", "--b-layer", "stages.1"], capture_output=True,
+    two = here(base + ["--compare", "--b-layer", "stages.1"], capture_output=True,
                          text=True)
     assert two.returncode == 0, two.stderr
     out = json.loads(two.stdout)
     assert {"b", "diff_ci95"} <= set(out) and out["n_queries"] == out["b"]["n_queries"] == 40
     lo, hi = out["diff_ci95"]
     assert lo <= out["object_share"] - out["b"]["object_share"] <= hi
-    same = subprocess.run(base + ["--compare"], capture_output=True, text=True)
+    same = here(base + ["--compare"], capture_output=True, text=True)
     assert same.returncode == 2 and "what B changes" in same.stderr
     plugins.reset()
     monkeypatch.setenv("VIZKIT_STORE", str(store))
@@ -157,7 +157,7 @@ def test_cli_json_and_compare_then_the_page_states_a_against_b(tmp_path, monkeyp
 def test_a_bad_boxes_file_is_one_line_naming_the_row(tmp_path, rows, said):
     name = _folder(tmp_path / "photos")
     (tmp_path / "photos" / "boxes.csv").write_text("path,x,y,w,h\n" + rows)
-    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "object",
+    out = here(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "object",
                                 "--dataset", name, "--model", "vizkit_small_cnn",
                                 "--weights", "random", "--layer", "stages.2"],
                          capture_output=True, text=True)

@@ -1,10 +1,10 @@
 """Projections, clusters, predictions and their evolution across training checkpoints."""
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import here
 from sklearn.datasets import load_digits
 from sklearn.metrics import normalized_mutual_info_score
 
@@ -108,17 +108,17 @@ def test_confusion_equals_one_computed_from_the_predictions(evolved_store):
 
 def test_cli_project_and_evolve(tmp_path, evolved_store):
     store = ["--store", str(tmp_path / "s.duckdb")]
-    ok = subprocess.run(CLI + store + ["project", "--dataset", "digits[test]", "--model",
+    ok = here(CLI + store + ["project", "--dataset", "digits[test]", "--model",
                                        "vizkit_small_cnn", "--weights", "random", "--layer",
                                        "embedding", "--method", "pca", "--clusters", "5",
                                        "--quiet"], capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "pca layout, 5 clusters and predictions of 359 images" in ok.stdout
-    missing = subprocess.run(CLI + store + ["evolve", "--run", "nope", "--dataset", "digits",
+    missing = here(CLI + store + ["evolve", "--run", "nope", "--dataset", "digits",
                                             "--layer", "embedding"], capture_output=True,
                              text=True)
     assert missing.returncode == 2 and "Unknown run 'nope'" in missing.stderr
-    split = subprocess.run(CLI + ["--store", str(evolved_store), "evolve", "--run", "t",
+    split = here(CLI + ["--store", str(evolved_store), "evolve", "--run", "t",
                                   "--dataset", "digits[val]", "--layer", "embedding"],
                            capture_output=True, text=True)
     assert split.returncode == 2 and "no images in split 'val'" in split.stderr

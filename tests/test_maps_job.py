@@ -1,12 +1,12 @@
 """`vizkit maps`: precomputed maps equal on-demand ones, and the page serves them when the
 images are gone; stores older than maps are migrated on the next write."""
 import shutil
-import subprocess
 import sys
 
 import duckdb
 import numpy as np
 import pytest
+from conftest import here
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 
@@ -60,13 +60,13 @@ def test_cli_maps_and_bad_input(tmp_path):
     env_store = ["--store", str(tmp_path / "s.duckdb")]
     base = CLI + env_store + ["maps", "--dataset", "digits[:60]", "--model", "vizkit_small_cnn",
                               "--weights", "random", "--k", "4"]
-    ok = subprocess.run(base + ["--layer", "embedding", "--queries", "first:5", "--quiet"],
+    ok = here(base + ["--layer", "embedding", "--queries", "first:5", "--quiet"],
                         capture_output=True, text=True)
     assert ok.returncode == 0, ok.stderr
     assert "maps of 5 queries x top-4" in ok.stdout
-    wrong = subprocess.run(base + ["--layer", "embeding"], capture_output=True, text=True)
+    wrong = here(base + ["--layer", "embeding"], capture_output=True, text=True)
     assert wrong.returncode == 2 and "Did you mean 'embedding'" in wrong.stderr
-    split = subprocess.run(base + ["--layer", "embedding", "--queries", "validation"],
+    split = here(base + ["--layer", "embedding", "--queries", "validation"],
                            capture_output=True, text=True)
     assert split.returncode == 2 and "no images in split 'validation'" in split.stderr
 

@@ -6,12 +6,12 @@ equals a brute-force computation; the CLI's JSON, A against B, and its refusals;
 from __future__ import annotations
 
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
 import torch
+from conftest import here
 from PIL import Image
 from replicas import CUB_PARTS, cub_box, cub_part, make_cars, make_cub
 from streamlit.testing.v1 import AppTest
@@ -146,7 +146,7 @@ def test_cli_parts_json_a_against_b_and_refusals(tmp_path, monkeypatch):
     base = CLI + ["--store", str(store), "findings", "parts", "--dataset", "synthetic:200",
                   "--model", "vizkit_small_cnn", "--weights", "random", "--input-size", "32",
                   "--layer", "stages.2", "--queries", "30", "--k", "3", "--quiet", "--json"]
-    two = subprocess.run(base + ["--compare", "--b-layer", "stages.1"], capture_output=True,
+    two = here(base + ["--compare", "--b-layer", "stages.1"], capture_output=True,
                          text=True)
     assert two.returncode == 0, two.stderr
     out = json.loads(two.stdout)
@@ -176,14 +176,14 @@ def test_cli_parts_json_a_against_b_and_refusals(tmp_path, monkeypatch):
     assert not at.exception and at.selectbox(key="find_part").value == "background"
     assert len(at.selectbox(key="find_part_open").options) == 12  # its driving queries
     empty = tmp_path / "e.duckdb"
-    refused = subprocess.run(CLI + ["--store", str(empty), "findings", "parts", "--dataset",
+    refused = here(CLI + ["--store", str(empty), "findings", "parts", "--dataset",
                                     "digits", "--model", "vizkit_small_cnn", "--weights",
                                     "random", "--layer", "stages.2"],
                              capture_output=True, text=True)
     assert refused.returncode == 2 and "names no parts" in refused.stderr
     assert "cub200" in refused.stderr and "parts.csv" in refused.stderr
     assert not empty.exists()  # nothing written
-    radius = subprocess.run(base + ["--radius", "0.9"], capture_output=True, text=True)
+    radius = here(base + ["--radius", "0.9"], capture_output=True, text=True)
     assert radius.returncode == 2 and "--radius" in radius.stderr
 
 
@@ -195,7 +195,7 @@ def test_cli_parts_json_a_against_b_and_refusals(tmp_path, monkeypatch):
 ])
 def test_a_bad_parts_file_is_one_line_naming_the_row(tmp_path, rows, said):
     name = _folder(tmp_path / "photos", rows)
-    out = subprocess.run(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "parts",
+    out = here(CLI + ["--store", str(tmp_path / "s.duckdb"), "findings", "parts",
                                 "--dataset", name, "--model", "vizkit_small_cnn",
                                 "--weights", "random", "--layer", "stages.2"],
                          capture_output=True, text=True)
@@ -249,7 +249,7 @@ def test_a_researcher_compares_two_embeddings_on_cub_by_object_and_parts(tmp_pat
               "--quiet", "--json"]
     found = {}
     for finding in ("object", "parts"):
-        out = subprocess.run(CLI + ["--store", str(store), "findings", finding] + common,
+        out = here(CLI + ["--store", str(store), "findings", finding] + common,
                              capture_output=True, text=True)
         assert out.returncode == 0, out.stderr
         found[finding] = json.loads(out.stdout)

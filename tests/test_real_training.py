@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 import torch
+from conftest import run_here
 from replicas import make_cars, make_cub, make_sop
 
 from vizkit.compute.augment import Augmenter, random_resized_box
@@ -35,15 +36,7 @@ def cli(*args, store=None, ok=True):
 
 def cli_here(*args, store) -> str:
     """``vizkit --store STORE ARGS`` in this process (no interpreter start-up); its stdout."""
-    import contextlib
-    import io
-
-    from vizkit.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert main(["--store", str(store), *map(str, args)]) == 0
-    return out.getvalue()
+    return run_here(*args, store=store).stdout
 
 
 # -- devices --------------------------------------------------------------------------

@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import require_fashion_mnist
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -123,23 +122,13 @@ def test_a_non_linear_head_is_refused_with_the_layers_to_use():
     assert Decomposer(model, "stages").mode == "spatial"
 
 
-def test_noise_on_half_of_the_query_moves_the_map_to_the_other_half(tmp_path):
-    """Behaviour, not a snapshot: with a briefly trained model, replacing the right half of
-    a query (whose result is the clean image) by noise shifts the query map's share of the
-    similarity to the left half."""
-    require_fashion_mnist()
-    from vizkit.jobs.train import TrainConfig, train
-    from vizkit.runtime.models import load_model
-    from vizkit.store import Store
-
-    name = "fashion-mnist[:6000]"
-    ds = get_registry().open_dataset(name)
-    store = Store(tmp_path / "s.duckdb")
-    train(store, ds, TrainConfig(model="vizkit_small_cnn", dataset=name, epochs=2,
-                                 batch_size=64, eval_images=500, anchors=10), "t",
-                      checkpoint_dir=tmp_path / "ck",
-          progress=False)
-    decomposer = Decomposer(load_model(None, checkpoint="t", store=store), "embedding")
+def test_noise_on_half_of_the_query_moves_the_map_to_the_other_half(fashion_model):
+    """Behaviour, not a snapshot: with a briefly trained model (the session's small CNN,
+    two epochs on 12,000 Fashion-MNIST images), replacing the right half of a query (whose
+    result is the clean image) by noise shifts the query map's share of the similarity to
+    the left half."""
+    model, ds = fashion_model
+    decomposer = Decomposer(model, "embedding")
     rng = np.random.default_rng(0)
 
     def left_share(m: np.ndarray) -> float:

@@ -1,11 +1,11 @@
 """Training with checkpoints (resumable), and the CLI end to end on digits."""
 import contextlib
 import json
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+from conftest import run_here
 from PIL import Image
 
 from vizkit.jobs.train import TrainConfig, train
@@ -118,12 +118,7 @@ def test_class_balanced_batches_are_n_classes_by_m_images_and_reproducible():
         assert seen.max() - seen.min() <= 1 or len(seen) < (labels == c).sum()
 
 
-def run_cli(*args, store=None, ok=True):
-    cmd = CLI + (["--store", str(store)] if store else []) + list(args)
-    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
-    if ok:
-        assert done.returncode == 0, done.stderr
-    return done
+run_cli = run_here  # every command of this file, in this process
 
 
 def test_cli_search_by_id_and_by_image_agree(digits_store, tmp_path):
