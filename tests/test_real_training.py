@@ -35,8 +35,11 @@ def cli(*args, store=None, ok=True):
 
 
 def cli_here(*args, store) -> str:
-    """``vizkit --store STORE ARGS`` in this process (no interpreter start-up); its stdout."""
-    return run_here(*args, store=store).stdout
+    """``vizkit --store STORE ARGS`` in this process (no interpreter start-up); its stdout
+    (what it wrote to stderr goes on to stderr, where capsys sees it)."""
+    done = run_here(*args, store=store)
+    sys.stderr.write(done.stderr)
+    return done.stdout
 
 
 # -- devices --------------------------------------------------------------------------
