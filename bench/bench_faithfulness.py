@@ -8,13 +8,14 @@ Usage: python bench/bench_faithfulness.py [--store data/vizkit.duckdb] [--layer 
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
+from timing import compare
 
 from vizkit.compute.faithfulness import STEPS
 from vizkit.jobs.faithfulness import chosen_explainers, faithfulness
@@ -41,25 +42,18 @@ def main() -> None:
         methods = len(chosen_explainers(model, args.layer, "cosine")[0])
         pairs = args.queries * args.k
         x = model.preprocess(data.batch_images(np.arange(2 * (STEPS + 1))))
-        faithfulness(store, data, model, args.layer, queries=2, k=1, progress=False)  # warm
-        rounds = []
-        for seed in range(3):  # alternate: bare, job, bare, job, ...
-            t = time.perf_counter()
+        seeds = itertools.count(100)  # a new key each call: the job runs, never reads
+
+        def bare():
             with blas_beside_torch(), torch.inference_mode():
                 for _ in range(pairs * methods):
                     model.pooled_features(x, [args.layer])
-            bare = time.perf_counter() - t
-            t = time.perf_counter()
-            faithfulness(store, data, model, args.layer, queries=args.queries, k=args.k,
-                         seed=seed + 100, progress=False)  # a new key each round
-            job = time.perf_counter() - t
-            rounds.append((bare, job))
-    ratios = sorted(j / b for b, j in rounds)
-    bare = float(np.median([b for b, _ in rounds]))
-    job = float(np.median([j for _, j in rounds]))
+        times = compare({"bare": bare, "job": lambda: faithfulness(
+            store, data, model, args.layer, queries=args.queries, k=args.k,
+            seed=next(seeds), progress=False)}, rounds=3)
     print(f"faithfulness {args.layer}, {pairs} pairs x {methods} methods x {STEPS} steps: job "
-          f"{job:.2f} s, bare forwards of the perturbed batches {bare:.2f} s -> job ÷ bare "
-          f"{job / bare:.2f} [{ratios[0]:.2f}-{ratios[-1]:.2f}] over {len(rounds)} rounds")
+          f"{times['job']}, bare forwards of the perturbed batches {times['bare']} -> "
+          f"job ÷ bare {times['job'].ratio(times['bare'])} over 3 rounds")
 
 
 if __name__ == "__main__":

@@ -10,12 +10,13 @@ Usage: python bench/bench_findings.py [--store data/vizkit.duckdb] [--queries 50
 from __future__ import annotations
 
 import argparse
+import itertools
 import shutil
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
+from timing import compare
 
 from vizkit.compute.nearest import topk
 from vizkit.compute.similarity import Decomposer
@@ -54,24 +55,17 @@ def main() -> None:
         seen = np.unique(np.concatenate([qidx, nbrs.ravel()]))
         decomposer = Decomposer(model, layer)
         job_of = part_attention if parts else object_centricity
-        rounds = []
-        for seed in range(3):  # alternate: bare, job, bare, job, ...
-            t = time.perf_counter()
+        seeds = itertools.count(100)  # a new key each call: the job runs, never reads
+
+        def bare():
             for lo in range(0, len(seen), 64):
                 decomposer.images(list(data.batch_images(seen[lo: lo + 64])))
-            bare = time.perf_counter() - t
-            t = time.perf_counter()
-            job_of(store, data, model, layer, queries=args.queries, k=args.k,
-                   seed=seed + 100, progress=False)  # a new key each round
-            job = time.perf_counter() - t
-            rounds.append((bare, job))
-    ratios = sorted(j / b for b, j in rounds)
-    bare = float(np.median([b for b, _ in rounds]))
-    job = float(np.median([j for _, j in rounds]))
+        times = compare({"bare": bare, "job": lambda: job_of(
+            store, data, model, layer, queries=args.queries, k=args.k, seed=next(seeds),
+            progress=False)}, rounds=3)
     print(f"findings {args.finding} on {data.name}, {len(qidx)} queries x top-{args.k} "
-          f"({len(seen):,} images): job "
-          f"{job:.2f} s, bare forwards {bare:.2f} s -> job ÷ bare {job / bare:.2f} "
-          f"[{ratios[0]:.2f}-{ratios[-1]:.2f}] over {len(rounds)} rounds")
+          f"({len(seen):,} images): job {times['job']}, bare forwards {times['bare']} -> "
+          f"job ÷ bare {times['job'].ratio(times['bare'])} over 3 rounds")
 
 
 if __name__ == "__main__":
