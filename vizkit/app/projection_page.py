@@ -8,8 +8,10 @@ import pandas as pd
 import streamlit as st
 
 from vizkit.app import data, links, pickers
+from vizkit.app.atlas_view import atlas_view
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
+from vizkit.read.atlas import atlas_for
 from vizkit.read.catalog import Reader
 from vizkit.read.layouts import centre_images, cluster_quality, layouts, point_table
 from vizkit.read.rows import LayoutRow
@@ -49,10 +51,19 @@ def render() -> None:
     c1, c2 = st.columns(2)
     links.choose(url, "color", "proj_color", options)
     color = c1.radio("Colour by", options, horizontal=True, key="proj_color")
-    links.choose(url, "draw", "proj_draw", DRAW)
-    draw = pick_drawing(c2, "proj")
+    atlas = atlas_for(reader, layout)
+    links.choose(url, "draw", "proj_draw", ["atlas", *DRAW] if atlas else DRAW)
+    draw = pick_drawing(c2, "proj", atlas=atlas is not None)
     links.publish({**pickers.features_link(frow, None), "method": layout.method,
                    "color": color, "draw": draw})
+    if draw == "atlas":
+        atlas_view(atlas, frow, color, key="proj_atlas")
+        if "cluster" in df:
+            _clusters(reader, layout, df)
+        return
+    if atlas is None:
+        st.caption("`vizkit atlas` with this dataset, model and layer puts every image on "
+                   "one zoomable map here.")
     drawn = df.iloc[drawn_sample(len(df), draw, "clusters use all of them")]
     selected = draw_scatter(reader, frow, drawn, color, draw, key="proj_chart")
     if selected:

@@ -19,10 +19,14 @@ LIMITS = {"points": plots.MAX_POINTS, "hover": plots.MAX_HOVER, "images": plots.
 IMAGE_BYTES = 8 * 2**20  # thumbnails one chart carries to the browser, whatever their size
 
 
-def pick_drawing(where, prefix: str, before: dict[str, str] | None = None) -> str:
+def pick_drawing(where, prefix: str, before: dict[str, str] | None = None,
+                 atlas: bool = False) -> str:
     """The "Draw" radio (in ``where``, a column or the page); returns a key of ``before``
-    (a page's own drawings, offered first) or of :data:`DRAW`."""
-    options = {**(before or {}), **DRAW}
+    (a page's own drawings, offered first) or of :data:`DRAW`. With an ``atlas`` stored,
+    it replaces the "images" drawing and comes first."""
+    options = {**(before or {}), **({"atlas": "atlas"} if atlas else {}), **DRAW}
+    if atlas:
+        del options["images"]
     return where.radio("Draw", list(options), horizontal=True, key=f"{prefix}_draw",
                        format_func=options.get,
                        help="hover: a point shows its image under the pointer; images: each "

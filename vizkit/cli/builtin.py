@@ -3,12 +3,23 @@ plugin's commands (so ``vizkit list commands`` shows who owns each)."""
 from __future__ import annotations
 
 from vizkit import hookimpl
-from vizkit.cli import compute, dissect, faithfulness, findings, listing, search, ship, training
+from vizkit.cli import (
+    atlas,
+    compute,
+    dissect,
+    faithfulness,
+    findings,
+    listing,
+    search,
+    ship,
+    training,
+)
 
 
 @hookimpl
 def register_commands(register):
     """Register every built-in command."""
-    for group in (listing, compute, search, training, ship, findings, dissect, faithfulness):
+    for group in (listing, compute, search, training, ship, findings, dissect, faithfulness,
+                  atlas):
         for command in group.COMMANDS:
             register(command)

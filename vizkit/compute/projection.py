@@ -71,6 +71,54 @@ def project(features: np.ndarray, method: str = "umap", seed: int = 0,
     raise UnknownNameError("projection method", method, METHODS)
 
 
+def place_by_neighbours(sample_features: np.ndarray, sample_coords: np.ndarray,
+                        features: np.ndarray, k: int = 10, dims: int = 64,
+                        chunk: int = 8192) -> np.ndarray:
+    """Coordinates for ``features`` ``[m, d]`` from a layout of ``sample_features``: each
+    point goes to the mean of its ``k`` most cosine-similar sampled points' coordinates,
+    weighted by nearness (``1 / (1 - cos)``). Features are compared after a PCA to ``dims``
+    dimensions fitted on the sample, so a million points take seconds, not minutes."""
+    def unit(x):
+        x = np.asarray(x, np.float32)
+        return x / np.maximum(np.linalg.norm(x, axis=1, keepdims=True), 1e-12)
+
+    ref, x = unit(sample_features), np.asarray(features, np.float32)
+    if ref.shape[1] > dims:
+        mean = ref.mean(0)
+        basis = np.linalg.svd(ref - mean, full_matrices=False)[2][:dims].T
+        ref = unit((ref - mean) @ basis)
+    else:
+        mean, basis = None, None
+    k = max(1, min(k, len(ref)))
+    out = np.empty((len(x), 2), np.float32)
+    for a in range(0, len(x), chunk):
+        part = unit(x[a:a + chunk])
+        if basis is not None:
+            part = unit((part - mean) @ basis)
+        sims = part @ ref.T
+        top = np.argpartition(-sims, k - 1, axis=1)[:, :k]
+        near = np.take_along_axis(sims, top, 1)
+        w = 1.0 / np.maximum(1.0 - near, 1e-3)
+        out[a:a + chunk] = (w[:, :, None] * sample_coords[top]).sum(1) / w.sum(1, keepdims=True)
+    return out
+
+
+def project_sampled(features: np.ndarray, method: str, seed: int, fit: int,
+                    **params) -> np.ndarray:
+    """A layout of all ``features`` fitted on a seeded sample of ``fit`` of them, the rest
+    placed among their nearest sampled points (:func:`place_by_neighbours`); the full fit
+    when there are no more than ``fit``."""
+    n = len(features)
+    if n <= fit:
+        return project(features, method, seed, **params)
+    sample = np.sort(np.random.default_rng(seed).choice(n, fit, replace=False))
+    coords = np.empty((n, 2), np.float32)
+    coords[sample] = project(features[sample], method, seed, **params)
+    rest = np.setdiff1d(np.arange(n), sample)
+    coords[rest] = place_by_neighbours(features[sample], coords[sample], features[rest])
+    return coords
+
+
 def procrustes(reference: np.ndarray, coords: np.ndarray) -> np.ndarray:
     """``coords`` rotated/reflected, scaled and shifted to best match ``reference`` (least
     squares over the same points)."""

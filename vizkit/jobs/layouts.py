@@ -10,7 +10,7 @@ import torch
 
 from vizkit.api.datasets import Dataset
 from vizkit.compute.clustering import kmeans
-from vizkit.compute.projection import next_layout, project
+from vizkit.compute.projection import next_layout, project, project_sampled
 from vizkit.errors import BadArgumentError, ResultMissingError
 from vizkit.identity import CheckpointId
 from vizkit.jobs.keys import dataset_key, derived_meta, features_meta
@@ -114,18 +114,29 @@ def put_predictions(store: Store, dataset: Dataset, model: LoadedModel,
 
 def project_model(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                   method: str = "umap", seed: int = 0, clusters: int = 10,
-                  progress: bool = True) -> dict:
-    """One model's layout, clusters and predictions; return their catalog rows."""
+                  progress: bool = True, fit: int | None = None) -> dict:
+    """One model's layout, clusters and predictions; return their catalog rows (and, as
+    ``coords``, the layout). With ``fit``, a dataset of more images is laid out by fitting
+    a seeded sample of ``fit`` and placing the rest among their nearest sampled images."""
     check_layout_size(dataset)
     frow, feats = stored_features(store, dataset, model, layer, progress)
     params = {"method": method, "seed": seed, "series": "single"}
+    if fit is not None and len(feats) > fit:
+        params["fit"] = fit
     meta = _meta("projections", frow, params)
     rows = {"features": frow, "projection": store.result(meta["result_key"])}
     if rows["projection"] is None:
-        with tqdm(total=1, desc=f"{method} of {len(feats):,} points", disable=not progress) as b:
-            coords = project(feats, method, seed)
+        what = f"{method} of {len(feats):,} points" + (f" (fit on {fit:,})" if "fit" in params
+                                                         else "")
+        with tqdm(total=1, desc=what, disable=not progress) as b:
+            coords = project_sampled(feats, method, seed, fit) if "fit" in params \
+                else project(feats, method, seed)
             b.update()
         rows["projection"] = put_projection(store, frow, coords, params)
+    else:
+        xy = store.per_image("projections", rows["projection"]["result_key"])
+        coords = xy[["x", "y"]].to_numpy(np.float32)
+    rows["coords"] = coords
     rows["clusters"] = put_clusters(store, frow, feats, clusters, seed)
     rows["predictions"] = put_predictions(store, dataset, model)
     return rows

@@ -22,6 +22,7 @@ from vizkit.errors import ResultMissingError, StoreError
 from vizkit.identity import CheckpointId, DatasetId
 from vizkit.read.rows import (
     UNLABELLED,
+    AtlasRow,
     CheckpointRow,
     ClustersRow,
     DatasetRef,
@@ -87,6 +88,7 @@ class Catalog:
     findings: list[FindingsRow] = field(default_factory=list)
     dissections: list[DissectionRow] = field(default_factory=list)
     indexes: list[IndexRow] = field(default_factory=list)
+    atlases: list[AtlasRow] = field(default_factory=list)
     files: dict[str, dict[str, shards.Shard]] = field(default_factory=dict)  # key -> name -> file
     runs: dict[str, RunRow] = field(default_factory=dict)
     checkpoints: dict[tuple[str, int], CheckpointRow] = field(default_factory=dict)
@@ -171,6 +173,12 @@ def load_catalog(store: Store) -> Catalog:
         elif kind == "dissection":
             cat.dissections.append(DissectionRow(r["result_key"], dataset_ref(
                 r["dataset_key"], cat.datasets), r["weights_fp"], r["layer"], params))
+        elif kind == "atlas":
+            cat.atlases.append(AtlasRow(r["result_key"], r["source_key"],
+                                        int(params.get("levels", 1)),
+                                        int(params.get("cells", 8)),
+                                        int(params.get("cell_px", 32)), int(r["n"]),
+                                        float(params.get("world", 256.0))))
         elif kind == "simmaps":
             cat.maps.append(MapsRow(r["result_key"], r["source_key"], r["metric"],
                                     params.get("map_metric", r["metric"]), int(r["k"]),

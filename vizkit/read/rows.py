@@ -206,3 +206,17 @@ class IndexRow:
             return self.kind
         return (f"{self.kind} (recall@{self.params.get('recall_k')} {self.recall:.3f} "
                 f"measured on {self.params.get('recall_queries')} queries, re-ranked exactly)")
+
+
+@dataclass(frozen=True)
+class AtlasRow:
+    """An image atlas of a stored layout: ``levels`` zoom levels of tiles ``cells`` cells
+    wide, each cell ``cell_px`` pixels at its own level, over ``n`` images."""
+
+    result_key: str
+    layout_key: str
+    levels: int
+    cells: int
+    cell_px: int
+    n: int
+    world: float = 256.0

@@ -1,0 +1,345 @@
+// The atlas view: every point of a layout drawn by regl-scatterplot (WebGL points: a million
+// stay interactive, its lasso selects them) and, over it, the pyramid of image tiles drawn by
+// deck.gl's TileLayer following regl-scatterplot's camera, from the whole set down to single
+// thumbnails. Tiles are asked of the server through the component's "want" state and arrive
+// in a later render's data; points arrive once, through the vizkit_atlas_points element.
+// State sent back: want (tiles), lasso (a polygon in world units); trigger: open (an image).
+
+const registry = (globalThis.vkAtlas = globalThis.vkAtlas || {});
+
+function pointsOf(table, world) {
+  const col = (name) => table.getChild(name).toArray();
+  const x = col("x"), y = col("y"), n = x.length;
+  // regl-scatterplot draws normalised coordinates: world x [0, W] -> [-1, 1], y flipped
+  const nx = new Float32Array(n), ny = new Float32Array(n);
+  for (let i = 0; i < n; i++) {
+    nx[i] = (2 * x[i]) / world - 1;
+    ny[i] = 1 - (2 * y[i]) / world;
+  }
+  return {n, x, y, nx, ny, cell: col("cell"), label: col("label"), cluster: col("cluster"),
+          predicted: col("predicted"), correct: col("correct"), idx: col("idx")};
+}
+
+function categories(pts, by, palette) {
+  // a category per point (an index into the colour list) for regl-scatterplot's colorBy
+  const table = palette[by] || palette.class;
+  const values = by === "class" ? pts.label : pts[by];
+  const keys = Object.keys(table);
+  const colours = keys.map((k) => table[k]).concat([palette.none]);
+  const index = new Map(keys.map((k, i) => [Number(k), i]));
+  const none = keys.length;
+  const z = new Float32Array(pts.n);
+  for (let i = 0; i < pts.n; i++) {
+    const at = index.get(values[i]);
+    z[i] = at === undefined ? none : at;
+  }
+  return {z, colours};
+}
+
+function linearScale(domain, range) {
+  // the part of a d3 linear scale regl-scatterplot uses: it keeps the visible world range in
+  // the domain as the camera moves, which is what the tile layer follows
+  let d = domain.slice(), r = range.slice();
+  const f = (v) => r[0] + ((v - d[0]) / (d[1] - d[0])) * (r[1] - r[0]);
+  f.domain = (v) => (v === undefined ? d.slice() : ((d = [...v]), f));
+  f.range = (v) => (v === undefined ? r.slice() : ((r = [...v]), f));
+  f.invert = (p) => d[0] + ((p - r[0]) / (r[1] - r[0])) * (d[1] - d[0]);
+  f.copy = () => linearScale(d, r);
+  return f;
+}
+
+function imageAt(atlas, wx, wy) {
+  // the image a cell of the current level shows: at the deepest level the image placed in
+  // it, above it the image nearest the cell's centre among those inside it
+  const pts = atlas.pts, level = atlas.level(), d = atlas.meta;
+  const size = d.cells * 2 ** level, w = d.world / size;
+  const col = Math.floor(wx / w), row = Math.floor(wy / w);
+  if (col < 0 || row < 0 || col >= size || row >= size) return -1;
+  if (level === d.levels - 1) {
+    if (!atlas.byCell) {
+      atlas.byCell = new Map();
+      for (let i = 0; i < pts.n; i++) atlas.byCell.set(pts.cell[i], i);
+    }
+    const i = atlas.byCell.get(row * size + col);
+    return i === undefined ? -1 : pts.idx[i];
+  }
+  const cx = (col + 0.5) * w, cy = (row + 0.5) * w;
+  let best = -1, bestD = Infinity;
+  for (let i = 0; i < pts.n; i++) {
+    const x = pts.x[i], y = pts.y[i];
+    if (Math.min(Math.floor(x / w), size - 1) !== col ||
+        Math.min(Math.floor(y / w), size - 1) !== row) continue;
+    const dd = (x - cx) ** 2 + (y - cy) ** 2;
+    if (dd < bestD) { bestD = dd; best = i; }
+  }
+  return best < 0 ? -1 : pts.idx[best];
+}
+
+function tileFeed(atlas, send, onArrive) {
+  // tiles by "level/x/y": asked for in batches (at most 48, what the server answers), kept
+  // once they arrive; a tile the view stopped needing before it was asked is dropped
+  const pending = new Map(), asked = new Set();
+  let timer = null, seq = 0;
+  function flush() {
+    timer = null;
+    const keys = [...pending.keys()].filter((k) => !asked.has(k)).slice(0, 48);
+    if (!keys.length) return;
+    keys.forEach((k) => asked.add(k));
+    seq += 1;
+    send.state("want", {seq, tiles: keys});
+  }
+  function request(z, x, y, signal) {
+    const key = `${z}/${x}/${y}`;
+    if (atlas.tiles.has(key)) return Promise.resolve(atlas.tiles.get(key));
+    return new Promise((resolve) => {
+      pending.set(key, (pending.get(key) || []).concat([resolve]));
+      if (signal) signal.addEventListener("abort", () => {
+        const left = (pending.get(key) || []).filter((r) => r !== resolve);
+        if (left.length || asked.has(key)) pending.set(key, left);
+        else pending.delete(key);
+        resolve(null);
+      });
+      if (!timer) timer = setTimeout(flush, 60);
+    });
+  }
+  async function deliver(tiles) {
+    for (const [key, uri] of Object.entries(tiles || {})) {
+      if (!pending.has(key) && atlas.tiles.has(key)) continue;
+      let image = null;
+      if (uri) image = await createImageBitmap(await (await fetch(uri)).blob());
+      atlas.tiles.set(key, image);
+      for (const resolve of pending.get(key) || []) resolve(image);
+      pending.delete(key);
+      asked.delete(key);
+    }
+    onArrive();
+    if (pending.size && !timer) timer = setTimeout(flush, 0);
+  }
+  return {request, deliver};
+}
+
+function build(root, meta, send) {
+  const atlas = {meta, tiles: new Map(), showTiles: true, colourBy: meta.color};
+  const stage = root.querySelector(".vk-atlas-stage");
+  const canvas = root.querySelector("canvas.vk-atlas-points");
+  const status = root.querySelector(".vk-atlas-status");
+  const W = meta.world;
+  atlas.xScale = linearScale([0, W], [0, 1]);
+  atlas.yScale = linearScale([W, 0], [1, 0]);
+  atlas.zoom = () => {
+    const [x0, x1] = atlas.xScale.domain();
+    return Math.log2(stage.clientWidth / Math.max(x1 - x0, 1e-9));
+  };
+  atlas.level = () => Math.max(0, Math.min(meta.levels - 1, Math.ceil(atlas.zoom() - 1e-6)));
+  const feed = tileFeed(atlas, send, () => countLevelTiles());
+  atlas.deliver = feed.deliver;
+  function countLevelTiles() {
+    const level = atlas.level();
+    let drawn = 0;
+    for (const [key, image] of atlas.tiles) if (image && key.startsWith(`${level}/`)) drawn++;
+    root.dataset.vkAtlasLevelTiles = String(drawn);
+    root.dataset.vkAtlasTiles = String(atlas.tiles.size);
+  }
+
+  const deck = globalThis.deck;
+  function tileLayer() {
+    return new deck.TileLayer({
+      id: "tiles", tileSize: W, minZoom: 0, maxZoom: meta.levels - 1, extent: [0, 0, W, W],
+      maxCacheSize: 600, visible: atlas.showTiles,
+      getTileData: ({index, signal}) => feed.request(index.z, index.x, index.y, signal),
+      renderSubLayers: (props) => {
+        if (!props.data) return null;
+        const {left, bottom, right, top} = props.tile.bbox;
+        return new deck.BitmapLayer(props, {data: null, image: props.data,
+                                            bounds: [left, bottom, right, top]});
+      },
+    });
+  }
+  atlas.tileDeck = new deck.Deck({
+    parent: root.querySelector(".vk-atlas-tiles"), width: "100%", height: "100%",
+    views: new deck.OrthographicView({id: "atlas", flipY: true}), controller: false,
+    viewState: {target: [W / 2, W / 2, 0], zoom: 0}, layers: [tileLayer()],
+  });
+  function follow() {
+    // the tiles follow the scatterplot's camera: its scales hold the visible world range
+    const [x0, x1] = atlas.xScale.domain(), [yBottom, yTop] = atlas.yScale.domain();
+    const before = root.dataset.vkAtlasZoom;
+    atlas.tileDeck.setProps({viewState: {target: [(x0 + x1) / 2, (yBottom + yTop) / 2, 0],
+                                         zoom: atlas.zoom()}});
+    root.dataset.vkAtlasZoom = String(atlas.level());
+    root.dataset.vkAtlasScale = atlas.zoom().toFixed(3);
+    status.textContent = `zoom level ${atlas.level() + 1} of ${meta.levels}`;
+    if (before !== root.dataset.vkAtlasZoom) countLevelTiles();
+  }
+
+  const colours = (meta.palette_list || []);
+  const sp = globalThis.createScatterplot({
+    canvas, width: "auto", height: "auto", xScale: atlas.xScale, yScale: atlas.yScale,
+    backgroundColor: [1, 1, 1, 0], pointSize: 4, opacity: 0.9, colorBy: "valueA",
+    pointColor: colours.length ? colours : ["#000000"], lassoColor: meta.accent,
+    lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: true,
+    pointOutlineWidth: 1, pointSizeSelected: 2, pointScaleMode: "constant",
+  });
+  atlas.sp = sp;
+  sp.subscribe("view", follow);
+  let lassoStarted = 0;
+  canvas.addEventListener("pointerup", () => { lassoStarted = performance.now(); }, true);
+  sp.subscribe("lassoEnd", ({coordinates}) => {
+    // the polygon in world units for the server (which lists the images inside it)
+    const poly = coordinates.map(([x, y]) => [((x + 1) * W) / 2, ((1 - y) * W) / 2]);
+    const step = Math.ceil(poly.length / 1000);
+    send.state("lasso", {polygon: poly.filter((_, i) => i % step === 0),
+                         count: atlas.lastSelected || 0});
+  });
+  sp.subscribe("select", ({points}) => {
+    atlas.lastSelected = points.length;
+    root.dataset.vkAtlasSelected = String(points.length);
+    root.dataset.vkAtlasLassoMs = (performance.now() - lassoStarted).toFixed(1);
+  });
+  sp.subscribe("deselect", () => {
+    atlas.lastSelected = 0;
+    root.dataset.vkAtlasSelected = "0";
+  });
+  // a click (not a drag) on an image searches with it
+  let down = null;
+  canvas.addEventListener("pointerdown", (e) => { down = [e.clientX, e.clientY, e.timeStamp]; });
+  canvas.addEventListener("pointerup", (e) => {
+    if (!down || sp.get("mouseMode") === "lasso" || e.shiftKey) return;
+    const moved = Math.hypot(e.clientX - down[0], e.clientY - down[1]);
+    if (moved > 4 || e.timeStamp - down[2] > 600) return;
+    const [wx, wy] = toWorld(e);
+    const idx = imageAt(atlas, wx, wy);
+    if (idx >= 0) send.trigger("open", idx);
+  });
+  function toWorld(e) {
+    const r = canvas.getBoundingClientRect();
+    return [atlas.xScale.invert(e.clientX - r.left), atlas.yScale.invert(e.clientY - r.top)];
+  }
+  canvas.addEventListener("pointermove", (e) => hover(atlas, root, e, toWorld(e)));
+  canvas.addEventListener("pointerleave", () => {
+    root.querySelector(".vk-atlas-tip").style.display = "none";
+  });
+
+  atlas.setPoints = async (table) => {
+    atlas.pts = pointsOf(table, W);
+    atlas.byCell = null;
+    root.dataset.vkAtlasPoints = String(atlas.pts.n);
+    sp.set({pointSize: atlas.pts.n > 200000 ? 2 : 4});
+    await atlas.recolour();
+    follow();
+    atlas.tileDeck.setProps({onAfterRender: () => {
+      if (!root.dataset.vkAtlasReady) root.dataset.vkAtlasReady = "1";
+    }});
+    atlas.tileDeck.redraw("points drawn");
+  };
+  atlas.recolour = async () => {
+    if (!atlas.pts) return;
+    const {z, colours: list} = categories(atlas.pts, atlas.colourBy, meta.palette);
+    sp.set({pointColor: list});
+    await sp.draw({x: atlas.pts.nx, y: atlas.pts.ny, z}, {zDataType: "categorical"});
+  };
+  atlas.setTiles = (on) => {
+    atlas.showTiles = on;
+    atlas.tileDeck.setProps({layers: [tileLayer()]});
+  };
+  atlas.setLasso = (on) => sp.set({mouseMode: on ? "lasso" : "panZoom"});
+  atlas.wholeMap = () => sp.reset();
+  return atlas;
+}
+
+function hover(atlas, root, e, [wx, wy]) {
+  // the image of the cell under the pointer, large, from the tile already drawn
+  const tip = root.querySelector(".vk-atlas-tip");
+  const d = atlas.meta, level = atlas.level();
+  const size = d.cells * 2 ** level, w = d.world / size;
+  const col = Math.floor(wx / w), row = Math.floor(wy / w);
+  const image = atlas.showTiles &&
+    atlas.tiles.get(`${level}/${Math.floor(col / d.cells)}/${Math.floor(row / d.cells)}`);
+  if (!image || col < 0 || row < 0 || col >= size || row >= size) {
+    tip.style.display = "none"; return;
+  }
+  const canvas = tip.querySelector("canvas"), ctx = canvas.getContext("2d");
+  const px = d.cell_px;
+  ctx.imageSmoothingEnabled = false;
+  ctx.clearRect(0, 0, canvas.width, canvas.height);
+  ctx.drawImage(image, (col % d.cells) * px, (row % d.cells) * px, px, px, 0, 0,
+                canvas.width, canvas.height);
+  if (!ctx.getImageData(canvas.width / 2, canvas.height / 2, 1, 1).data[3]) {
+    tip.style.display = "none"; return;
+  }
+  const r = root.querySelector(".vk-atlas-stage").getBoundingClientRect();
+  tip.style.display = "block";
+  tip.style.left = `${Math.min(e.clientX - r.left + 16, r.width - 180)}px`;
+  tip.style.top = `${Math.min(e.clientY - r.top + 16, r.height - 180)}px`;
+}
+
+function skeleton(root) {
+  root.className = "vk-atlas";
+  root.innerHTML = `
+    <div class="vk-atlas-bar">
+      <label><input type="checkbox" class="vk-atlas-show-tiles" checked> images</label>
+      <button type="button" class="vk-atlas-lasso" aria-pressed="false"
+              title="Draw around points to select them (or drag with Shift held)">Lasso</button>
+      <button type="button" class="vk-atlas-reset">Whole map</button>
+      <span class="vk-atlas-status"></span>
+    </div>
+    <div class="vk-atlas-stage">
+      <canvas class="vk-atlas-points"></canvas>
+      <div class="vk-atlas-tiles"></div>
+      <div class="vk-atlas-tip"><canvas width="160" height="160"></canvas></div>
+    </div>`;
+}
+
+function wire(root, atlas) {
+  root.querySelector(".vk-atlas-show-tiles").addEventListener("change", (e) => {
+    atlas.setTiles(e.target.checked);
+  });
+  const lasso = root.querySelector(".vk-atlas-lasso");
+  lasso.addEventListener("click", () => {
+    const on = lasso.getAttribute("aria-pressed") !== "true";
+    lasso.setAttribute("aria-pressed", String(on));
+    atlas.setLasso(on);
+  });
+  root.querySelector(".vk-atlas-reset").addEventListener("click", atlas.wholeMap);
+}
+
+export default function (component) {
+  const {data, setStateValue, setTriggerValue, parentElement} = component;
+  let root = parentElement.querySelector(".vk-atlas");
+  if (!root) {
+    root = document.createElement("div");
+    root.className = "vk-atlas";
+    parentElement.appendChild(root);
+  }
+  const send = {state: setStateValue, trigger: setTriggerValue};
+  if (root.dataset.vkAtlasKey !== data.key) {
+    if (root.vkAtlas) { root.vkAtlas.sp.destroy(); root.vkAtlas.tileDeck.finalize(); }
+    root.vkAtlas = null;
+    root.dataset.vkAtlasKey = data.key;
+    delete root.dataset.vkAtlasReady;
+    skeleton(root);
+    const start = () => {
+      if (!globalThis.deck || !globalThis.createScatterplot) { setTimeout(start, 30); return; }
+      const atlas = build(root, data, send);
+      root.vkAtlas = atlas;
+      registry[data.key] = atlas;
+      wire(root, atlas);
+      const waitPoints = () => {
+        const table = (globalThis.vkAtlasPoints || {})[data.key];
+        if (!table) { setTimeout(waitPoints, 30); return; }
+        atlas.setPoints(table);
+      };
+      waitPoints();
+      atlas.deliver(data.tiles);
+    };
+    start();
+    return;
+  }
+  const update = () => {
+    const atlas = root.vkAtlas;
+    if (!atlas) { setTimeout(update, 50); return; }
+    if (atlas.colourBy !== data.color) { atlas.colourBy = data.color; atlas.recolour(); }
+    atlas.deliver(data.tiles);
+  };
+  update();
+}
