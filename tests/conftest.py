@@ -75,6 +75,16 @@ def evolved_store(tmp_path_factory) -> Path:
     return store.path
 
 
+@pytest.fixture(scope="session")
+def atlas_store(tmp_path_factory) -> Path:
+    """A store with the atlas of all 1,797 digits under the random-weight small CNN (a PCA
+    layout: seconds), made by the real command."""
+    path = tmp_path_factory.mktemp("atlas") / "vizkit.duckdb"
+    run_here("atlas", "--dataset", "digits", "--model", "vizkit_small_cnn", "--weights",
+             "random", "--layer", "embedding", "--method", "pca", "--quiet", store=path)
+    return path
+
+
 # Stores that one test builds as a user would and others may read afterwards: the cold-start
 # test's reduced demo (all 70,000 Fashion-MNIST images searchable) is the 70k browser test's
 # store, so the suite builds it once. See pytest_collection_modifyitems.

@@ -10,6 +10,7 @@ import time
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -46,10 +47,11 @@ def fashion_store(tmp_path_factory) -> Path:
 @pytest.fixture
 def app_store(request):
     """The store the app serves: ``digits_store``, or (parametrised) the store with a
-    trained run's layouts ("evolved") or the 70,000 Fashion-MNIST images ("fashion")."""
+    trained run's layouts ("evolved"), the 70,000 Fashion-MNIST images ("fashion") or the
+    digits' atlas ("atlas")."""
     name = getattr(request, "param", "digits")
-    return request.getfixturevalue({"evolved": "evolved_store", "fashion": "fashion_store"}
-                                   .get(name, "digits_store"))
+    return request.getfixturevalue({"evolved": "evolved_store", "fashion": "fashion_store",
+                                    "atlas": "atlas_store"}.get(name, "digits_store"))
 
 
 @pytest.fixture
@@ -474,3 +476,88 @@ def test_a_link_opens_its_view_and_back_returns_to_it(app_url, browser_page):
     expect(page.locator(".st-key-search_layer")).to_match_aria_snapshot(
         '- combobox "Layer": stages.2', timeout=60_000)
     expect(page.locator('[data-testid="stException"]')).to_have_count(0)
+
+
+ATLAS = "globalThis.vkAtlas[Object.keys(globalThis.vkAtlas)[0]]"
+
+
+def _atlas_state(page) -> dict:
+    return page.locator(".vk-atlas").evaluate("e => ({...e.dataset})")
+
+
+def _to_screen(page, world_xy) -> tuple[float, float]:
+    """Page coordinates of a world point under the atlas's current view."""
+    box = page.locator(".vk-atlas-stage").bounding_box()
+    x, y = page.evaluate(f"([x, y]) => {{ const a = {ATLAS}; return [a.xScale(x), "
+                         f"a.yScale(y)]; }}", list(map(float, world_xy)))
+    return box["x"] + x, box["y"] + y
+
+
+@pytest.mark.parametrize("app_store", ["atlas"], indirect=True)
+def test_the_atlas_zooms_to_thumbnails_lassos_and_searches(app_url, browser_page, app_store):
+    """The whole map draws; wheel-zooming at an image reaches the deepest level, whose
+    tiles show images; a lasso selects exactly the points inside it (checked against the
+    layout's coordinates, in the browser and on the page); a click on a thumbnail at the
+    deepest level opens semantic search with that very image."""
+    from playwright.sync_api import expect
+
+    from vizkit.compute.atlas import inside_polygon
+    from vizkit.read import atlas as read_atlas
+    from vizkit.read.catalog import Reader
+
+    reader = Reader(app_store)
+    (atlas,) = reader.catalog().atlases
+    table = read_atlas.points(reader, atlas)
+    world = np.stack([table["x"].to_numpy(), table["y"].to_numpy()], 1)
+    page, _ = browser_page
+    page.goto(app_url + "/projection?draw=atlas")
+    _settle(page)
+    page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=60_000)
+    root = page.locator(".vk-atlas")
+    expect(root).to_have_attribute("data-vk-atlas-points", "1797")
+    # zoom in at an image until the deepest level's tiles are drawn
+    target = int(np.argmin(np.abs(world - world.mean(0)).sum(1)))
+    deepest = str(atlas.levels - 1)
+    for _ in range(40):
+        if _atlas_state(page).get("vkAtlasZoom") == deepest:
+            break
+        page.mouse.move(*_to_screen(page, world[target]))
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(60)
+    expect(root).to_have_attribute("data-vk-atlas-zoom", deepest)
+    page.wait_for_function("e => Number(e.dataset.vkAtlasLevelTiles) > 0",
+                           arg=root.element_handle(), timeout=30_000)
+    # a click on the centre of an image's own cell at the deepest level searches with it
+    size, cells = atlas.cells * 2 ** atlas.levels // 2, table["cell"].to_numpy()
+    size = atlas.cells * 2 ** (atlas.levels - 1)
+    col, row = cells[target] % size, cells[target] // size
+    centre = (np.array([col, row]) + .5) * atlas.world / size
+    page.mouse.click(*_to_screen(page, centre))
+    expect(page.locator(".vk-root")).to_have_attribute("data-query", str(target),
+                                                       timeout=60_000)
+    _settle(page)
+    # back on the whole map, a lasso
+    page.goto(app_url + "/projection?draw=atlas")
+    _settle(page)
+    page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=60_000)
+    page.locator(".vk-atlas-lasso").click()
+    lo, hi = np.percentile(world, 20, axis=0), np.percentile(world, 70, axis=0)
+    corners = [(lo[0], lo[1]), (hi[0], lo[1]), (hi[0], hi[1]), (lo[0], hi[1])]
+    page.mouse.move(*_to_screen(page, corners[0]))
+    page.mouse.down()
+    for corner in corners[1:] + corners[:1]:
+        page.mouse.move(*_to_screen(page, corner), steps=12)
+    page.mouse.up()
+    expected = int(inside_polygon(world, np.array(corners)).sum())
+    page.wait_for_function("e => e.dataset.vkAtlasLassoed !== undefined",
+                           arg=root.element_handle(), timeout=30_000)
+    chosen = int(_atlas_state(page)["vkAtlasLassoed"])
+    # the lasso drawn is the rectangle less what the pointer's first steps leave out; the
+    # points inside the polygon the browser recorded are exactly the ones it selected
+    assert abs(chosen - expected) <= expected // 20, (chosen, expected)
+    drawn = np.array(page.evaluate(f"() => {ATLAS}.lastPolygon"))
+    assert abs(int(inside_polygon(world, drawn).sum()) - chosen) <= 1
+    _settle(page)
+    expect(page.get_by_role("heading", name=f"{chosen:,} selected")).to_be_visible(
+        timeout=60_000)
+    _screenshot(page, "-atlas")

@@ -188,6 +188,8 @@ function build(root, meta, send) {
     // the polygon in world units for the server (which lists the images inside it)
     const poly = coordinates.map(([x, y]) => [((x + 1) * W) / 2, ((1 - y) * W) / 2]);
     const step = Math.ceil(poly.length / 1000);
+    atlas.lastPolygon = poly;
+    root.dataset.vkAtlasLassoed = String(atlas.lastSelected || 0);
     send.state("lasso", {polygon: poly.filter((_, i) => i % step === 0),
                          count: atlas.lastSelected || 0});
   });
