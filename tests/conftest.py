@@ -85,6 +85,23 @@ def atlas_store(tmp_path_factory) -> Path:
     return path
 
 
+@pytest.fixture(scope="session")
+def evolved_atlas_store(tmp_path_factory, evolved_store) -> Path:
+    """A copy of ``evolved_store`` with an atlas per checkpoint of run ``t`` on its aligned
+    PCA layouts (``vizkit atlas --run``): the training evolution page's frames."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("evolved-atlas")
+    path = root / "vizkit.duckdb"
+    shutil.copyfile(evolved_store, path)  # with its checkpoints and shards beside it
+    for folder in ("checkpoints", "shards"):
+        if (evolved_store.parent / folder).exists():
+            shutil.copytree(evolved_store.parent / folder, root / folder)
+    run_here("atlas", "--run", "t", "--dataset", "digits[test]", "--layer", "embedding",
+             "--method", "pca", "--quiet", store=path)
+    return path
+
+
 # Stores that one test builds as a user would and others may read afterwards: the cold-start
 # test's reduced demo (all 70,000 Fashion-MNIST images searchable) is the 70k browser test's
 # store, so the suite builds it once. See pytest_collection_modifyitems.

@@ -180,7 +180,7 @@ def test_a_killed_atlas_job_resumes_to_the_same_tiles(tmp_path, monkeypatch):
                            progress=False)
     killed = Store(tmp_path / "killed" / "vizkit.duckdb")
     _, rows_k = _layout_of_digits(killed)
-    real, calls = atlas_tiles.render_pack, []
+    real, calls = atlas_tiles.compose_pack, []
 
     def dies_after_five(*args, **kwargs):
         if len(calls) == 5:
@@ -188,12 +188,12 @@ def test_a_killed_atlas_job_resumes_to_the_same_tiles(tmp_path, monkeypatch):
         calls.append(1)
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(atlas_tiles, "render_pack", dies_after_five)
+    monkeypatch.setattr(atlas_tiles, "compose_pack", dies_after_five)
     with pytest.raises(KeyboardInterrupt):
         job.build_atlas(killed, rows_k["projection"], rows_k["coords"], ds.labels,
                         progress=False)
     assert killed.result(done["result_key"]) is None  # nothing cataloged
-    monkeypatch.setattr(atlas_tiles, "render_pack", lambda *a, **k: (calls.append(1), real(
+    monkeypatch.setattr(atlas_tiles, "compose_pack", lambda *a, **k: (calls.append(1), real(
         *a, **k))[1])
     again = job.build_atlas(killed, rows_k["projection"], rows_k["coords"], ds.labels,
                             progress=False)
@@ -249,3 +249,29 @@ def test_the_command_refuses_a_dataset_too_small_to_lay_out(tmp_path):
                     store=tmp_path / "vizkit.duckdb", ok=False)
     assert done.returncode == 2 and "at least 10" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+def test_a_runs_atlases_share_one_frame(evolved_atlas_store):
+    """``vizkit atlas --run``: an atlas per checkpoint, each of its aligned layout, all placed
+    in the union of the layouts' extents (an image's place means the same in every frame)."""
+    reader = Reader(evolved_atlas_store)
+    atlases = reader.catalog().atlases
+    layouts = {r.result_key: r for r in reader.catalog().layouts}
+    frames = {layouts[a.layout_key].features.epoch: a for a in atlases}
+    assert sorted(frames) == [0, 1, 2]
+    xy = {e: reader.per_image("projections", frames[e].layout_key)[["x", "y"]].to_numpy()
+          for e in frames}
+    stacked = np.concatenate(list(xy.values()))
+    bounds = np.stack([stacked.min(0), stacked.max(0)])
+    for epoch, atlas in frames.items():
+        assert layouts[atlas.layout_key].aligned and layouts[atlas.layout_key].series.run == "t"
+        table = read_atlas.points(reader, atlas)
+        world = np.stack([table["x"].to_numpy(), table["y"].to_numpy()], 1)
+        assert np.allclose(world, geometry.world_coords(xy[epoch], bounds), atol=1e-3)
+    done = run_here("atlas", "--run", "t", "--dataset", "digits[test]", "--layer",
+                    "embedding", "--method", "pca", "--quiet", store=evolved_atlas_store)
+    assert "3 atlases of run t" in done.stdout  # stored already: nothing redone
+    assert len(Reader(evolved_atlas_store).catalog().atlases) == 3
+    both = run_here("atlas", "--run", "t", "--checkpoint", "t:1", "--dataset", "digits[test]",
+                    "--layer", "embedding", store=evolved_atlas_store, ok=False)
+    assert both.returncode == 2 and "not both" in both.stderr

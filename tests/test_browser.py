@@ -47,11 +47,13 @@ def fashion_store(tmp_path_factory) -> Path:
 @pytest.fixture
 def app_store(request):
     """The store the app serves: ``digits_store``, or (parametrised) the store with a
-    trained run's layouts ("evolved"), the 70,000 Fashion-MNIST images ("fashion") or the
-    digits' atlas ("atlas")."""
+    trained run's layouts ("evolved"), the 70,000 Fashion-MNIST images ("fashion"), the
+    digits' atlas ("atlas") or the trained run's atlases ("evolved_atlas")."""
     name = getattr(request, "param", "digits")
     return request.getfixturevalue({"evolved": "evolved_store", "fashion": "fashion_store",
-                                    "atlas": "atlas_store"}.get(name, "digits_store"))
+                                    "atlas": "atlas_store",
+                                    "evolved_atlas": "evolved_atlas_store"}
+                                   .get(name, "digits_store"))
 
 
 @pytest.fixture
@@ -561,3 +563,33 @@ def test_the_atlas_zooms_to_thumbnails_lassos_and_searches(app_url, browser_page
     expect(page.get_by_role("heading", name=f"{chosen:,} selected")).to_be_visible(
         timeout=60_000)
     _screenshot(page, "-atlas")
+
+
+@pytest.mark.parametrize("app_store", ["evolved_atlas"], indirect=True)
+def test_the_epoch_slider_moves_the_atlas_through_a_runs_frames(app_url, browser_page):
+    """On the training evolution page the atlas draws the chosen epoch's frame; the epoch
+    slider swaps the frame and keeps the view where the user zoomed it."""
+    from playwright.sync_api import expect
+
+    page, _ = browser_page
+    page.goto(app_url + "/evolution?draw=atlas&epoch=2")
+    _settle(page)
+    page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=60_000)
+    root = page.locator(".vk-atlas")
+    first = root.get_attribute("data-vk-atlas-key")
+    box = page.locator(".vk-atlas-stage").bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    for _ in range(3):
+        page.mouse.wheel(0, -240)
+        page.wait_for_timeout(100)
+    page.wait_for_timeout(500)
+    scale = root.get_attribute("data-vk-atlas-scale")
+    page.get_by_role("slider").last.focus()
+    page.keyboard.press("ArrowLeft")
+    _settle(page)
+    expect(root).not_to_have_attribute("data-vk-atlas-key", first, timeout=60_000)
+    page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=60_000)
+    expect(root).to_have_attribute("data-vk-atlas-scale", scale)
+    page.wait_for_function("e => Number(e.dataset.vkAtlasLevelTiles) > 0",
+                           arg=root.element_handle(), timeout=30_000)
+    _screenshot(page, "-evolution-atlas")

@@ -118,7 +118,7 @@ function tileFeed(atlas, send, onArrive) {
   return {request, deliver};
 }
 
-function build(root, meta, send) {
+function build(root, meta, send, camera) {
   const atlas = {meta, tiles: new Map(), showTiles: true, colourBy: meta.color};
   const stage = root.querySelector(".vk-atlas-stage");
   const canvas = root.querySelector("canvas.vk-atlas-points");
@@ -179,6 +179,7 @@ function build(root, meta, send) {
     pointColor: colours.length ? colours : ["#000000"], lassoColor: meta.accent,
     lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: true,
     pointOutlineWidth: 1, pointSizeSelected: 2, pointScaleMode: "constant",
+    ...(camera || {}),  // the previous frame's view, when a run's epoch changes
   });
   atlas.sp = sp;
   sp.subscribe("view", follow);
@@ -315,14 +316,21 @@ export default function (component) {
   }
   const send = {state: setStateValue, trigger: setTriggerValue};
   if (root.dataset.vkAtlasKey !== data.key) {
-    if (root.vkAtlas) { root.vkAtlas.sp.destroy(); root.vkAtlas.tileDeck.finalize(); }
+    let camera = null;
+    if (root.vkAtlas) {
+      const old = root.vkAtlas.sp;
+      camera = {cameraTarget: old.get("cameraTarget"), cameraDistance: old.get("cameraDistance")};
+      if (root.vkAtlas.meta.world !== data.world) camera = null;
+      old.destroy();
+      root.vkAtlas.tileDeck.finalize();
+    }
     root.vkAtlas = null;
     root.dataset.vkAtlasKey = data.key;
     delete root.dataset.vkAtlasReady;
     skeleton(root);
     const start = () => {
       if (!globalThis.deck || !globalThis.createScatterplot) { setTimeout(start, 30); return; }
-      const atlas = build(root, data, send);
+      const atlas = build(root, data, send, camera);
       root.vkAtlas = atlas;
       registry[data.key] = atlas;
       wire(root, atlas);

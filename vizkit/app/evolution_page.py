@@ -11,8 +11,10 @@ import streamlit as st
 
 from vizkit import palette
 from vizkit.app import data, links, pickers, plots
+from vizkit.app.atlas_view import atlas_view
 from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
+from vizkit.read.atlas import atlas_for
 from vizkit.read.layouts import (
     cluster_moves,
     coords,
@@ -45,12 +47,18 @@ def render() -> None:
     epochs = sorted(by_epoch)
     images = reader.images(ref.dataset)
     frames = {e: coords(reader, by_epoch[e]) for e in epochs}
-    links.choose(url, "draw", "evo_draw", ["animation", *DRAW])
-    draw = pick_drawing(st, "evo", {"animation": "animation"})
+    atlases = {e: atlas_for(reader, by_epoch[e]) for e in epochs}
+    framed = all(atlases.values())  # `vizkit atlas --run`: every epoch a frame
+    links.choose(url, "draw", "evo_draw", ["animation", *(["atlas"] if framed else []), *DRAW])
+    draw = pick_drawing(st, "evo", {"animation": "animation"}, atlas=framed)
     epoch = pickers.pick_epoch(st, url, "evo_epoch", epochs)
     links.publish({"run": ref.run, "layer": ref.layer, "dataset": ref.dataset.name,
                    "method": method, "draw": draw, "epoch": epoch})
-    if draw == "animation":
+    if draw == "atlas":
+        st.caption(f"Epoch {epoch} (the slider above): every image of the run's frames in "
+                   "one frame, the view kept as the epoch changes.")
+        atlas_view(atlases[epoch], by_epoch[epoch].features, "class", key="evo_atlas")
+    elif draw == "animation":
         _animation(frames, epochs, epoch, images.table, images.class_names, images.classes)
     else:
         _one_epoch(reader, by_epoch[epoch].features, frames[epoch], images, draw)

@@ -7,26 +7,33 @@ import json
 
 from vizkit.api.commands import Command
 from vizkit.cli import args as a
+from vizkit.errors import BadArgumentError
 
 FIT = 100_000  # images umap-learn lays out in a few minutes on 2 cores
 
 
 def cmd_atlas(args) -> int:
-    from vizkit.jobs.atlas import build_atlas
-    from vizkit.jobs.layouts import project_model
+    from vizkit.jobs.atlas import atlas_of_model, evolution_atlases
 
     store = a.store(args)
+    if args.run:
+        if args.model or args.checkpoint:
+            raise BadArgumentError("give --run (every checkpoint of a run) or --model/"
+                                   "--checkpoint (one model), not both.")
+        from vizkit.runtime.models import resolve_checkpoint
+
+        resolve_checkpoint(store, args.run)  # an unknown run is exit 2 before any work
+        rows = evolution_atlases(store, a.dataset(args), args.run, args.layer, args.method,
+                                 args.seed, args.clusters, args.engine,
+                                 progress=not args.quiet)
+        print(f"{len(rows)} atlases of run {args.run} (one frame per checkpoint) ready in "
+              f"{store.path}")
+        return 0
     dataset = a.dataset(args)
     model = a.model(args, store)
     model.layer(args.layer)
-    rows = project_model(store, dataset, model, args.layer, args.method, args.seed,
-                         args.clusters, progress=not args.quiet, fit=args.fit)
-    clusters = store.per_image("clusters", rows["clusters"]["result_key"])["cluster"]
-    predicted = store.per_image("predictions", rows["predictions"]["result_key"])["pred"] \
-        if rows["predictions"] else None
-    row = build_atlas(store, rows["projection"], rows["coords"], dataset.labels,
-                      clusters.to_numpy(), None if predicted is None else predicted.to_numpy(),
-                      engine=args.engine, progress=not args.quiet)
+    row = atlas_of_model(store, dataset, model, args.layer, args.method, args.seed,
+                         args.clusters, args.fit, args.engine, progress=not args.quiet)
     levels = json.loads(row["params"])["levels"]
     print(f"atlas of {len(dataset):,} images ({args.method}, {levels} zoom levels) ready in "
           f"{store.path}")
@@ -37,6 +44,8 @@ def _atlas_args(sp: argparse.ArgumentParser) -> None:
     a.add_device(sp)
     sp.add_argument("--dataset", required=True, help="e.g. fashion-mnist or folder:PATH")
     a.add_model_args(sp)
+    sp.add_argument("--run", help="an atlas per checkpoint of this training run, on its "
+                    "aligned layouts (the training evolution page's frames)")
     sp.add_argument("--layer", required=True)
     sp.add_argument("--method", default="umap", choices=["umap", "pca", "tsne"])
     sp.add_argument("--clusters", type=a.integer(2, 1000), default=10, help="k of k-means")

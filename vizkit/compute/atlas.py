@@ -20,16 +20,18 @@ MARGIN = 0.02  # share of the world left free around the layout
 MAX_LEVEL = 10  # 8 * 2**10 = 8192 cells per side: 67M cells at the deepest level
 
 
-def world_coords(xy: np.ndarray) -> np.ndarray:
+def world_coords(xy: np.ndarray, bounds: np.ndarray | None = None) -> np.ndarray:
     """The layout ``xy`` ``[n, 2]`` placed in the world square ``[0, WORLD)``, keeping its
-    aspect, centred, with y pointing down (the tiles' row order): float32 ``[n, 2]``."""
+    aspect, centred, with y pointing down (the tiles' row order): float32 ``[n, 2]``.
+    ``bounds`` (``[[x0, y0], [x1, y1]]``, enclosing the layout) places it as part of a larger
+    frame: the frames of a training run's aligned layouts share one."""
     xy = np.asarray(xy, np.float64)
     if xy.ndim != 2 or xy.shape[1] != 2 or not len(xy):
         raise ValueError("a layout is an [n, 2] array of at least one point")
     if not np.isfinite(xy).all():
         raise ValueError(f"the layout has {int((~np.isfinite(xy)).any(1).sum()):,} points "
                          "without finite coordinates")
-    lo, hi = xy.min(0), xy.max(0)
+    lo, hi = (xy.min(0), xy.max(0)) if bounds is None else np.asarray(bounds, np.float64)
     span = max(float((hi - lo).max()), 1e-12)
     unit = (xy - (lo + hi) / 2) / span  # in [-1/2, 1/2], the longer side filling it
     unit[:, 1] = -unit[:, 1]

@@ -29,9 +29,13 @@ CELLS = 8  # cells per tile side
 CELL_PX = 32  # a cell's pixels at its own level; thumbnails fill it less a 2-pixel gap
 
 
-def atlas_meta(layout: dict, cells: int = CELLS, cell_px: int = CELL_PX) -> dict:
-    """The catalog row of the atlas of a stored layout (a ``projections`` catalog row)."""
+def atlas_meta(layout: dict, cells: int = CELLS, cell_px: int = CELL_PX,
+               bounds: list | None = None) -> dict:
+    """The catalog row of the atlas of a stored layout (a ``projections`` catalog row), in
+    its own frame or in ``bounds`` shared with other layouts."""
     params = {"cells": cells, "cell_px": cell_px, "layout": layout["result_key"]}
+    if bounds is not None:
+        params["bounds"] = bounds
     return derived_meta("a", layout, {"kind": "atlas", "params": params,
                                       "code": ATLAS_CODE_VERSION},
                         params=json.dumps(params, sort_keys=True),
@@ -81,15 +85,16 @@ def plan(world: np.ndarray, cells: int = CELLS) -> tuple[int, np.ndarray, list[P
 def build_atlas(store: Store, layout: dict, coords: np.ndarray, labels: np.ndarray,
                 clusters: np.ndarray | None = None, predicted: np.ndarray | None = None, *,
                 cells: int = CELLS, cell_px: int = CELL_PX, engine: str = "local",
-                progress: bool = True) -> dict:
+                bounds: list | None = None, progress: bool = True) -> dict:
     """The atlas of a stored layout (its catalog row and ``coords``), unless stored already;
-    return its catalog row. Labels, clusters and predictions go into the points file."""
-    meta = atlas_meta(layout, cells, cell_px)
+    return its catalog row. Labels, clusters and predictions go into the points file;
+    ``bounds`` (``[[x0, y0], [x1, y1]]``) frames it with other layouts."""
+    meta = atlas_meta(layout, cells, cell_px, bounds)
     done = store.result(meta["result_key"])
     if done is not None:
         return done
     try:
-        world = geometry.world_coords(coords)
+        world = geometry.world_coords(coords, bounds)
     except ValueError as e:
         raise BadArgumentError(f"This layout cannot make an atlas: {e}. Lay it out again "
                                "with `vizkit project`.") from None
@@ -112,3 +117,46 @@ def build_atlas(store: Store, layout: dict, coords: np.ndarray, labels: np.ndarr
                                 params=json.dumps(params, sort_keys=True)), files=files)
     shutil.rmtree(staging, ignore_errors=True)
     return row
+
+
+def atlas_of_model(store: Store, dataset, model, layer: str, method: str = "umap",
+                   seed: int = 0, clusters: int = 10, fit: int | None = None,
+                   engine: str = "local", progress: bool = True) -> dict:
+    """The atlas of ``dataset`` under ``model``'s ``layer``: its layout (fitted on ``fit``
+    images at most), clusters and predictions (stored first when missing, as ``vizkit
+    project`` stores them), then the pyramid; return the atlas's catalog row."""
+    from vizkit.jobs.layouts import project_model
+
+    rows = project_model(store, dataset, model, layer, method, seed, clusters,
+                         progress=progress, fit=fit)
+    groups = store.per_image("clusters", rows["clusters"]["result_key"])["cluster"]
+    predicted = store.per_image("predictions", rows["predictions"]["result_key"])["pred"] \
+        if rows["predictions"] else None
+    return build_atlas(store, rows["projection"], rows["coords"], dataset.labels,
+                       groups.to_numpy(), None if predicted is None else predicted.to_numpy(),
+                       engine=engine, progress=progress)
+
+
+def evolution_atlases(store: Store, dataset, run: str, layer: str, method: str = "umap",
+                      seed: int = 0, clusters: int = 10, engine: str = "local",
+                      progress: bool = True) -> list[dict]:
+    """An atlas per checkpoint of ``run``, each of its aligned layout (made first when
+    missing, as ``vizkit evolve`` makes them), all in one frame: the union of the layouts'
+    extents, so that an image's place means the same in every frame. Returns their rows."""
+    from vizkit.jobs.layouts import clusters_meta, evolve_run
+
+    layouts = evolve_run(store, dataset, run, layer, method, seed, clusters,
+                         independent=False, progress=progress)
+    coords = [store.per_image("projections", row["result_key"])[["x", "y"]].to_numpy(
+        np.float32) for row in layouts]
+    stacked = np.concatenate(coords)
+    bounds = [[float(v) for v in stacked.min(0)], [float(v) for v in stacked.max(0)]]
+    out = []
+    for row, xy in zip(layouts, coords):
+        features = store.result(row["source_key"])
+        groups = store.result(clusters_meta(features, len(xy), clusters, seed)["result_key"])
+        assignment = None if groups is None else \
+            store.per_image("clusters", groups["result_key"])["cluster"].to_numpy()
+        out.append(build_atlas(store, row, xy, dataset.labels, assignment, None,
+                               engine=engine, bounds=bounds, progress=progress))
+    return out

@@ -28,6 +28,7 @@ import torch
 
 from vizkit.api.datasets import Dataset
 from vizkit.compute.spectrum import recall_at_1
+from vizkit.jobs.atlas import atlas_of_model
 from vizkit.jobs.dissect import dissect
 from vizkit.jobs.explore import explore
 from vizkit.jobs.faithfulness import faithfulness
@@ -70,11 +71,12 @@ class DemoPlan:
     widths: tuple[int, int, int] = (16, 32, 64)
     grid_images: int = 0  # test images of the Models x layers grid (0: no grid)
     findings_queries: int = 0  # test queries of the object-centricity finding (0: none)
+    atlas_fit: int = 0  # the atlas of all images, its UMAP fitted on this many (0: none)
 
 
 FULL = DemoPlan(epochs=3, batches_per_epoch=360, metric_epochs=2, metric_batches=50,
                 eval_images=1500, layout_images=1000, channels=16, map_queries=40,
-                steps=48, grid_images=600, findings_queries=300)
+                steps=48, grid_images=600, findings_queries=300, atlas_fit=20_000)
 PRETRAINED = "efficientnet_lite0.imagenet"  # the example plugin's model, when installed
 PRETRAINED_SIZE = 64  # px: Fashion-MNIST's 28 px upsampled, a fraction of 224's cost
 QUICK = DemoPlan(epochs=1, batches_per_epoch=100, metric_epochs=1, metric_batches=40,
@@ -146,6 +148,9 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
     # maps of a few test queries, so that the similarity page needs no model to show some
     results.append(precompute_maps(store, ds, model, "embedding", "cosine", k=20,
                                    queries=f"test:{plan.map_queries}", progress=progress))
+    if plan.atlas_fit:  # every image on one zoomable map (the projection page's atlas)
+        results.append(atlas_of_model(store, ds, model, "embedding", fit=plan.atlas_fit,
+                                      progress=progress))
     # every checkpoint on one aligned UMAP (plus independent layouts, to show what the
     # alignment buys), with clusters and predictions
     evaluation_images = get_registry().open_dataset(
