@@ -68,25 +68,27 @@ def _bytes(folder: Path) -> int:
     return sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
 
 
-def layout_choice(n: int = 20_000, fit: int = 5_000) -> None:
-    """Fitting a sample and placing the rest against fitting all, on the same features:
-    time, and how many of each point's 10 nearest neighbours (features) stay among its 10
-    nearest on the map."""
+def layout_choice(fit: int = 20_000) -> None:
+    """Fitting a sample and placing the rest against fitting all, on the demo's 70,000
+    embeddings when a demo store is there (else random clustered ones): time, and how many
+    of each point's 10 nearest neighbours (features, cosine) stay among its 10 nearest on
+    the map (5,000 points asked)."""
+    from bench_layouts import demo_features
     from sklearn.neighbors import NearestNeighbors
 
     from vizkit.compute.projection import project, project_sampled
 
-    rng = np.random.default_rng(0)
-    centres = rng.normal(size=(20, 64))
-    x = (centres[rng.integers(0, 20, n)] + rng.normal(size=(n, 64)) * .6).astype(np.float32)
+    x = demo_features()
+    x = x / np.linalg.norm(x, axis=1, keepdims=True)
+    asked = np.random.default_rng(0).choice(len(x), 5000, replace=False)
+    near = NearestNeighbors(n_neighbors=11).fit(x).kneighbors(x[asked],
+                                                              return_distance=False)[:, 1:]
     project(x[:2000], "umap", 0)  # compiled before timing
 
     def kept(coords):
-        f = NearestNeighbors(n_neighbors=11, metric="cosine").fit(x).kneighbors(
-            x, return_distance=False)[:, 1:]
         m = NearestNeighbors(n_neighbors=11).fit(coords).kneighbors(
-            coords, return_distance=False)[:, 1:]
-        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(f, m)])
+            coords[asked], return_distance=False)[:, 1:]
+        return np.mean([len(set(a) & set(b)) / 10 for a, b in zip(near, m)])
 
     for name, fn in (("fit all", lambda: project(x, "umap", 0)),
                      (f"fit {fit:,}, place the rest", lambda: project_sampled(x, "umap", 0,
@@ -173,7 +175,8 @@ def run(args, folder: Path) -> None:
     print(f"  atlas per image ÷ bare decode+resize per image: "
           f"{out['atlas (pyramid, tiles, points)'] / out['bare decode+resize']:.2f}")
     if not args.skip_layout_choice:
-        print("layout past --fit, 20,000 clustered 64-d points:")
+        print(f"layout past --fit, {len(__import__('bench_layouts').demo_features()):,} "
+              "embeddings:")
         layout_choice()
     if args.browser:
         print("browser:")

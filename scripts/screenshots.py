@@ -22,8 +22,8 @@ ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-f
         "--disable-dev-shm-usage"]
 # each page's main interaction, drawn as a screen of its own: (shot, page, widget key, text)
 INTERACTIONS = [
-    ("projection-images", "projection", "proj_draw", "images"),
-    ("evolution-images", "evolution", "evo_draw", "images"),
+    ("projection-points", "projection", "proj_draw", "points"),
+    ("evolution-atlas", "evolution", "evo_draw", "atlas"),
     ("compare-disagree", "compare", "cmp_disagree", "Where A and B disagree"),
     ("similarity-channels", "similarity", "simmap_stored_channels", "Why similar, by channel"),
 ]
@@ -59,6 +59,16 @@ def settle(page, timeout_ms: int = 180_000) -> None:
     page.wait_for_selector(IDLE, timeout=timeout_ms)
     page.wait_for_function("document.querySelectorAll('[data-testid=stStatusWidget],"
                            "[data-testid=stSkeleton]').length === 0", timeout=timeout_ms)
+
+
+def atlas_drawn(page, timeout_ms: int = 120_000) -> None:
+    """Where the page shows an atlas, wait for its points and its first tiles."""
+    if not page.locator(".vk-atlas").count():
+        return
+    page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=timeout_ms)
+    page.wait_for_function("e => Number(e.dataset.vkAtlasLevelTiles) > 0",
+                           arg=page.locator(".vk-atlas").element_handle(), timeout=timeout_ms)
+    page.wait_for_timeout(1000)
 
 
 def shoot(page, path: Path, width: int = 1400) -> int:
@@ -97,6 +107,7 @@ def main() -> None:
                 t = time.perf_counter()
                 page.goto(f"{url}/{'' if i == 0 and name == 'home' else name}")
                 settle(page)
+                atlas_drawn(page)
                 height = shoot(page, out / f"{name}.png")
                 print(f"{name}: {time.perf_counter() - t:.1f} s, {height} px")
                 for shot, where, key, text in INTERACTIONS:
@@ -105,6 +116,7 @@ def main() -> None:
                     t = time.perf_counter()
                     page.locator(f".st-key-{key}").get_by_text(text, exact=False).first.click()
                     settle(page)
+                    atlas_drawn(page)
                     height = shoot(page, out / f"{shot}.png")
                     print(f"{shot}: {time.perf_counter() - t:.1f} s, {height} px")
             browser.close()

@@ -223,12 +223,27 @@ function build(root, meta, send, camera) {
     root.querySelector(".vk-atlas-tip").style.display = "none";
   });
 
+  atlas.fitView = () => {
+    // the camera that frames every point (a run's frames share a world larger than one
+    // epoch's points: each opens on its own)
+    const {nx, ny, n} = atlas.pts;
+    let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+    for (let i = 0; i < n; i++) {
+      x0 = Math.min(x0, nx[i]); x1 = Math.max(x1, nx[i]);
+      y0 = Math.min(y0, ny[i]); y1 = Math.max(y1, ny[i]);
+    }
+    const aspect = stage.clientWidth / Math.max(stage.clientHeight, 1);
+    const distance = Math.max((y1 - y0) / 2, (x1 - x0) / 2 / aspect) * 1.08;
+    sp.set({cameraTarget: [(x0 + x1) / 2, (y0 + y1) / 2],
+            cameraDistance: Math.max(distance, 1e-3)});
+  };
   atlas.setPoints = async (table) => {
     atlas.pts = pointsOf(table, W);
     atlas.byCell = null;
     root.dataset.vkAtlasPoints = String(atlas.pts.n);
     sp.set({pointSize: atlas.pts.n > 200000 ? 2 : 4});
     await atlas.recolour();
+    if (!camera) atlas.fitView();
     follow();
     atlas.tileDeck.setProps({onAfterRender: () => {
       if (!root.dataset.vkAtlasReady) root.dataset.vkAtlasReady = "1";
@@ -246,7 +261,7 @@ function build(root, meta, send, camera) {
     atlas.tileDeck.setProps({layers: [tileLayer()]});
   };
   atlas.setLasso = (on) => sp.set({mouseMode: on ? "lasso" : "panZoom"});
-  atlas.wholeMap = () => sp.reset();
+  atlas.wholeMap = () => atlas.fitView();
   return atlas;
 }
 

@@ -28,7 +28,7 @@ import torch
 
 from vizkit.api.datasets import Dataset
 from vizkit.compute.spectrum import recall_at_1
-from vizkit.jobs.atlas import atlas_of_model
+from vizkit.jobs.atlas import atlas_of_model, evolution_atlases
 from vizkit.jobs.dissect import dissect
 from vizkit.jobs.explore import explore
 from vizkit.jobs.faithfulness import faithfulness
@@ -157,6 +157,9 @@ def run_demo(store: Store, plan: DemoPlan = FULL, dataset: str = DEMO_DATASET, k
         f"{dataset}[test][:{plan.layout_images}]")
     layouts = evolve_run(store, evaluation_images, DEMO_RUN, "embedding", "umap",
                          progress=progress, device=device, amp=amp)
+    if plan.atlas_fit:  # and its checkpoints as atlas frames of the evolution page
+        layouts += evolution_atlases(store, evaluation_images, DEMO_RUN, "embedding", "umap",
+                                     progress=progress)
     histories[DEMO_METRIC_RUN] = train(store, ds, configs[DEMO_METRIC_RUN], DEMO_METRIC_RUN,
                                        progress=progress, device=device, amp=amp)
     # the model explorer: channel images of both runs' last checkpoints side by side, and
