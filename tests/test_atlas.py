@@ -275,3 +275,17 @@ def test_a_runs_atlases_share_one_frame(evolved_atlas_store):
     both = run_here("atlas", "--run", "t", "--checkpoint", "t:1", "--dataset", "digits[test]",
                     "--layer", "embedding", store=evolved_atlas_store, ok=False)
     assert both.returncode == 2 and "not both" in both.stderr
+
+
+def test_the_atlas_travels_in_a_bundle(atlas_store, tmp_path):
+    """``vizkit bundle`` carries the atlas's files: the hosted app opens the bundle and serves
+    the same points and tiles, verified against the SHA-256 the store recorded."""
+    from vizkit.store.bundle import open_bundle, write_bundle
+
+    write_bundle(atlas_store, tmp_path / "atlas.vizkit", checkpoints=False)
+    reader, atlas = _atlas(open_bundle(tmp_path / "atlas.vizkit"))
+    original, same = _atlas(atlas_store)
+    assert atlas == same
+    assert read_atlas.points(reader, atlas).equals(read_atlas.points(original, same))
+    keys = [f"{atlas.levels - 1}/{x}/{y}" for x in range(4) for y in range(4)]
+    assert read_atlas.tiles(reader, atlas, keys) == read_atlas.tiles(original, same, keys)

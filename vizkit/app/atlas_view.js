@@ -172,11 +172,10 @@ function build(root, meta, send, camera) {
     if (before !== root.dataset.vkAtlasZoom) countLevelTiles();
   }
 
-  const colours = (meta.palette_list || []);
   const sp = globalThis.createScatterplot({
     canvas, width: "auto", height: "auto", xScale: atlas.xScale, yScale: atlas.yScale,
     backgroundColor: [1, 1, 1, 0], pointSize: 4, opacity: 0.9, colorBy: "valueA",
-    pointColor: colours.length ? colours : ["#000000"], lassoColor: meta.accent,
+    pointColor: [meta.palette.none], lassoColor: meta.accent,
     lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: true,
     pointOutlineWidth: 1, pointSizeSelected: 2, pointScaleMode: "constant",
     ...(camera || {}),  // the previous frame's view, when a run's epoch changes
