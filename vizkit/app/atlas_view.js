@@ -187,7 +187,7 @@ function build(root, meta, send, camera) {
   sp.subscribe("lassoEnd", ({coordinates}) => {
     // the polygon in world units for the server (which lists the images inside it)
     const poly = coordinates.map(([x, y]) => [((x + 1) * W) / 2, ((1 - y) * W) / 2]);
-    const step = Math.ceil(poly.length / 1000);
+    const step = Math.ceil(poly.length / 500);  // the server takes at most 512 vertices
     atlas.lastPolygon = poly;
     root.dataset.vkAtlasLassoed = String(atlas.lastSelected || 0);
     send.state("lasso", {polygon: poly.filter((_, i) => i % step === 0),

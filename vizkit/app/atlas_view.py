@@ -116,7 +116,8 @@ def _view(atlas: AtlasRow, frow: FeaturesRow, color: str, key: str) -> None:
 
     view(key=key, data={"key": atlas.result_key, "levels": atlas.levels, "cells": atlas.cells,
                         "cell_px": atlas.cell_px, "world": atlas.world, "color": color,
-                        "palette": _palette(classes, table["cluster"].to_numpy()),
+                        "palette": reader.memo("atlas palette", atlas.result_key, lambda: _palette(
+                            classes, table["cluster"].to_numpy()), keep=8),
                         "accent": palette.ACCENT,
                         "tiles": tiles},
          on_want_change=lambda: None, on_lasso_change=lambda: None, on_open_change=opened,

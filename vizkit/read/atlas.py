@@ -16,7 +16,7 @@ from vizkit.read.rows import AtlasRow, LayoutRow
 from vizkit.store import shards
 
 MAX_TILES_PER_REQUEST = 48  # the tiles of a full-screen view, twice over
-MAX_LASSO_VERTICES = 4096
+MAX_LASSO_VERTICES = 512  # a lasso costs the server vertices x points inside its box
 _TILE = re.compile(r"^(\d{1,2})/(\d{1,5})/(\d{1,5})$")
 
 
