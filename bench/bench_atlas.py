@@ -5,7 +5,7 @@ fitting all, on the same features), and with ``--browser`` the view in headless 
 against ``streamlit run``: first frame, frame times while panning (requestAnimationFrame
 deltas), a lasso, and the server's memory.
 
-Usage: python bench/bench_atlas.py [--images 1000000] [--fit 100000] [--browser]
+Usage: python bench/bench_atlas.py [--images 1000000] [--fit 100000] [--browser] [--folder F]
 Everything is written under a scratch folder; figures are ratios measured in this run.
 """
 from __future__ import annotations
@@ -158,7 +158,13 @@ def main() -> None:
     p.add_argument("--fit", type=int, default=100_000)
     p.add_argument("--browser", action="store_true")
     p.add_argument("--skip-layout-choice", action="store_true")
+    p.add_argument("--folder", type=Path, help="keep the store in this folder (a second run "
+                   "with the same folder measures the browser again without rebuilding)")
     args = p.parse_args()
+    if args.folder:
+        args.folder.mkdir(parents=True, exist_ok=True)
+        run(args, args.folder)
+        return
     with scratch("vizkit-atlas-") as tmp:
         run(args, Path(tmp))
 
@@ -166,14 +172,12 @@ def main() -> None:
 def run(args, folder: Path) -> None:
     store_path = folder / "vizkit.duckdb"
     print(f"synthetic:{args.images:,} (store in {folder}), {os.cpu_count()} cores")
-    out = build(store_path, args.images, args.fit)
-    for name in ("features and thumbnails", "layout, clusters, predictions",
-                 "atlas (pyramid, tiles, points)", "bare decode+resize"):
-        print(f"  {name}: {out[name]:.1f} s")
-    print(f"  levels: {out['levels']}; the store grew by {out['added bytes'] / 2**20:.0f} MB "
-          f"({out['added bytes'] / args.images:.0f} bytes per image)")
-    print(f"  atlas per image ÷ bare decode+resize per image: "
-          f"{out['atlas (pyramid, tiles, points)'] / out['bare decode+resize']:.2f}")
+    built = folder / "built"
+    if built.exists():
+        print("  the store in this folder is already built:", built.read_text().strip())
+    else:
+        _report(args, build(store_path, args.images, args.fit))
+        built.write_text(f"synthetic:{args.images} fit {args.fit}\n")
     if not args.skip_layout_choice:
         print(f"layout past --fit, {len(__import__('bench_layouts').demo_features()):,} "
               "embeddings:")
@@ -182,6 +186,16 @@ def run(args, folder: Path) -> None:
         print("browser:")
         browser(store_path, folder / "streamlit.log")
     subprocess.run(["du", "-sh", str(folder)])
+
+
+def _report(args, out: dict) -> None:
+    for name in ("features and thumbnails", "layout, clusters, predictions",
+                 "atlas (pyramid, tiles, points)", "bare decode+resize"):
+        print(f"  {name}: {out[name]:.1f} s")
+    print(f"  levels: {out['levels']}; the store grew by {out['added bytes'] / 2**20:.0f} MB "
+          f"({out['added bytes'] / args.images:.0f} bytes per image)")
+    print(f"  atlas per image ÷ bare decode+resize per image: "
+          f"{out['atlas (pyramid, tiles, points)'] / out['bare decode+resize']:.2f}")
 
 
 if __name__ == "__main__":

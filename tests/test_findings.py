@@ -101,6 +101,38 @@ def test_the_stored_shares_equal_a_computation_by_hand(tmp_path):
         assert area[q] == pytest.approx(np.mean(areas), abs=1e-6), q
 
 
+def test_an_embedding_trained_on_the_shapes_looks_at_them_more_than_chance_and_untrained(
+        tmp_path):
+    """In synthetic:N the class is the shape's kind; position, size, colour, background
+    and noise are drawn independently of it, so the class signal is only inside the object.
+    The small CNN trained on it (cross-entropy, 8 epochs; test Recall@1 about 0.83) puts
+    clearly more of its embedding's similarity on the shapes than chance, and than the same
+    network untrained, paired over the same queries, and looks at the shape's centre more
+    than at a background corner. (Trained 2 epochs it did not: an undertrained embedding's
+    similarity sits on the flat backgrounds every image shares.)"""
+    from conftest import run_here
+
+    store = tmp_path / "s.duckdb"
+    run_here("train", "--dataset", "synthetic:2000", "--loss", "cross-entropy", "--epochs",
+             8, "--eval-images", 100, "--run", "shapes", "--quiet", store=store)
+    out = run_here("findings", "object", "--dataset", "synthetic:2000[test]", "--checkpoint",
+                   "shapes", "--layer", "embedding", "--queries", 120, "--k", 5, "--compare",
+                   "--b-model", "vizkit_small_cnn", "--b-weights", "random",
+                   "--b-input-size", 32, "--json", "--quiet", store=store)
+    found = json.loads(out.stdout)
+    assert found["ci95"][0] > found["area_share"] + 0.01, found  # clearly above chance
+    assert found["b"]["ci95"][0] < found["b"]["area_share"] < found["b"]["ci95"][1]
+    assert found["diff_ci95"][0] > 0.02, found  # and above the untrained network, paired
+    out = run_here("findings", "parts", "--dataset", "synthetic:2000[test]", "--checkpoint",
+                   "shapes", "--layer", "embedding", "--queries", 120, "--k", 5, "--compare",
+                   "--b-model", "vizkit_small_cnn", "--b-weights", "random",
+                   "--b-input-size", 32, "--json", "--quiet", store=store)
+    parts = json.loads(out.stdout)
+    centre, corner = parts["parts"]["centre"], parts["parts"]["background"]
+    assert centre["ci95"][0] > 1.2 and corner["ci95"][1] < 1, parts  # the shape, not the corner
+    assert parts["diff"]["centre"]["diff_ci95"][0] > 0.2, parts  # more than untrained
+
+
 def _folder(root, n: int = 12):
     for c in ("a", "b"):
         (root / c).mkdir(parents=True)
