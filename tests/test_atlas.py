@@ -289,3 +289,46 @@ def test_the_atlas_travels_in_a_bundle(atlas_store, tmp_path):
     assert read_atlas.points(reader, atlas).equals(read_atlas.points(original, same))
     keys = [f"{atlas.levels - 1}/{x}/{y}" for x in range(4) for y in range(4)]
     assert read_atlas.tiles(reader, atlas, keys) == read_atlas.tiles(original, same, keys)
+
+
+def _kdbush_range(ids, coords, node_size, x0, y0, x1, y1):
+    """KDBush's range query as the vendored bundle runs it (regl-scatterplot's lasso and
+    hover ask it), over an index laid out in the order the job computed."""
+    stack, found = [0, len(ids) - 1, 0], []
+    while stack:
+        axis, right, left = stack.pop(), stack.pop(), stack.pop()
+        if right - left <= node_size:
+            found += [ids[i] for i in range(left, right + 1)
+                      if x0 <= coords[2 * i] <= x1 and y0 <= coords[2 * i + 1] <= y1]
+            continue
+        m = (left + right) >> 1
+        x, y = coords[2 * m], coords[2 * m + 1]
+        if x0 <= x <= x1 and y0 <= y <= y1:
+            found.append(ids[m])
+        if (x0 <= x) if axis == 0 else (y0 <= y):
+            stack += [left, m - 1, 1 - axis]
+        if (x1 >= x) if axis == 0 else (y1 >= y):
+            stack += [m + 1, right, 1 - axis]
+    return sorted(int(i) for i in found)
+
+
+@pytest.mark.parametrize("n", [2, 17, 3000])
+def test_the_spatial_index_order_answers_range_queries_like_a_brute_force_scan(n):
+    """The points file's ``kd`` order is a valid KDBush layout of the coordinates the
+    browser draws: every range query over it finds exactly the points a scan finds (ties
+    on a coarse grid included)."""
+    from vizkit.compute.kd_order import KD_NODE_SIZE, kd_order, view_coords
+    from vizkit.jobs.atlas import points_table
+
+    rng = np.random.default_rng(n)
+    world = np.round(rng.random((n, 2)) * 40) / 40 * 256
+    table = points_table(world, np.arange(n), np.zeros(n, int), None, None)
+    order = table["kd"].to_numpy()
+    nx, ny = view_coords(table["x"].to_numpy(), table["y"].to_numpy(), 256.0)
+    assert np.array_equal(order, kd_order(nx, ny)) and sorted(order) == list(range(n))
+    coords = np.stack([nx[order], ny[order]], 1).ravel()
+    for _ in range(40):
+        (x0, x1), (y0, y1) = np.sort(rng.random(2) * 2.2 - 1.1), np.sort(rng.random(2) * 2 - 1)
+        inside = (nx >= x0) & (nx <= x1) & (ny >= y0) & (ny <= y1)
+        assert _kdbush_range(order, coords, KD_NODE_SIZE, x0, y0, x1, y1) == \
+            np.flatnonzero(inside).tolist()

@@ -517,6 +517,10 @@ def test_the_atlas_zooms_to_thumbnails_lassos_and_searches(app_url, browser_page
     page.wait_for_selector('[data-vk-atlas-ready="1"]', timeout=60_000)
     root = page.locator(".vk-atlas")
     expect(root).to_have_attribute("data-vk-atlas-points", "1797")
+    # the scatterplot uses the index the job ordered (the lasso below goes through it)
+    assert root.evaluate("e => e.vkAtlas.sp.get('spatialIndex') === e.vkAtlas.pts.index")
+    ids = 2 * 1797  # uint16 ids, padded to 8 bytes, then float32 x, y
+    assert root.evaluate("e => e.vkAtlas.pts.index.byteLength") == 8 + ids + 6 + 8 * 1797
     # zoom in at an image until the deepest level's tiles are drawn
     target = int(np.argmin(np.abs(world - world.mean(0)).sum(1)))
     deepest = str(atlas.levels - 1)

@@ -18,6 +18,7 @@ import pyarrow as pa
 import pyarrow.ipc
 
 from vizkit.compute import atlas as geometry
+from vizkit.compute.kd_order import kd_order, view_coords
 from vizkit.errors import BadArgumentError
 from vizkit.jobs.atlas_tiles import PackJob, pack_jobs, render_packs, staged
 from vizkit.jobs.keys import derived_meta
@@ -46,16 +47,19 @@ def points_table(world: np.ndarray, cell: np.ndarray, labels: np.ndarray,
                  clusters: np.ndarray | None, predicted: np.ndarray | None) -> pa.Table:
     """The atlas's points: world ``x, y``, the image's ``cell`` at the deepest level, its
     ``label``, ``cluster`` and ``predicted`` class (-1 where there is none), ``correct``
-    (1, 0, or -1 unknown) and ``idx``, one row per image in index order."""
+    (1, 0, or -1 unknown) and ``idx``, one row per image in index order; and ``kd``, the
+    order of the browser's spatial index of the points (:mod:`vizkit.compute.kd_order`)."""
     n = len(world)
     labels = np.asarray(labels, np.int32)
     cl = np.full(n, -1, np.int32) if clusters is None else np.asarray(clusters, np.int32)
     pr = np.full(n, -1, np.int32) if predicted is None else np.asarray(predicted, np.int32)
     correct = np.where((pr < 0) | (labels < 0), -1, (pr == labels).astype(np.int8))
-    return pa.table({"x": world[:, 0].astype(np.float32), "y": world[:, 1].astype(np.float32),
+    x, y = world[:, 0].astype(np.float32), world[:, 1].astype(np.float32)
+    return pa.table({"x": x, "y": y,
                      "cell": np.asarray(cell, np.int32), "label": labels.astype(np.int16),
                      "cluster": cl.astype(np.int16), "predicted": pr.astype(np.int16),
-                     "correct": correct.astype(np.int8), "idx": np.arange(n, dtype=np.int32)})
+                     "correct": correct.astype(np.int8), "idx": np.arange(n, dtype=np.int32),
+                     "kd": kd_order(*view_coords(x, y, geometry.WORLD))})
 
 
 def write_points(path: Path, table: pa.Table) -> None:
