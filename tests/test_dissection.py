@@ -7,6 +7,7 @@ import json
 import sys
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from conftest import here
@@ -16,6 +17,18 @@ from vizkit import plugins
 from vizkit.compute.dissection import IoUCounts, best_concepts, detector_counts
 
 CLI = [sys.executable, "-m", "vizkit.cli"]
+
+
+@pytest.mark.parametrize("n_in,n_out", [(7, 28), (2, 4), (13, 28), (7, 30), (14, 224),
+                                         (28, 28), (9, 4)])
+def test_bilinear_matrices_resample_as_torchs_bilinear_kernel(n_in, n_out):
+    from vizkit.compute.dissection import bilinear_matrix
+
+    maps = torch.from_numpy(np.random.default_rng(n_in).normal(size=(3, 5, n_in, n_in + 1))
+                            .astype(np.float32))
+    ours = bilinear_matrix(n_in, n_out) @ maps @ bilinear_matrix(n_in + 1, n_out + 2).T
+    torchs = F.interpolate(maps, size=(n_out, n_out + 2), mode="bilinear", align_corners=False)
+    assert torch.allclose(ours, torchs, atol=1e-5), (ours - torchs).abs().max()  # float32
 
 
 def test_iou_counts_equal_a_loop_over_images_and_concepts():

