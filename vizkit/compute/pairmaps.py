@@ -17,6 +17,7 @@ images may have different sizes. Euclidean-type distances have no such additive 
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,8 +44,9 @@ class SpatialFeatures:
     w: int
     view: np.ndarray
 
-    @property
+    @functools.cached_property
     def pooled(self) -> np.ndarray:
+        """The compared vector (the positions' mean), computed once per image."""
         return self.positions.mean(0)
 
 

@@ -25,9 +25,10 @@ from vizkit.compute.findings import (
     part_ratios,
     positive_shares,
     region_on_grid,
+    regions_on_grid,
 )
 from vizkit.compute.mapservice import MapService, map_metric
-from vizkit.compute.nearest import topk
+from vizkit.compute.nearest import searcher_for, topk
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import BadArgumentError
 from vizkit.jobs.keys import derived_meta
@@ -45,6 +46,7 @@ WITH_PARTS = ("cub200:PATH (with parts/)", "synthetic:N (centre and background)"
               "folder:PATH with a parts.csv")
 PREFIXES = {"object": "o", "parts": "pt"}  # of the result keys
 PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
+DISC_CACHE_BYTES = 64 * 2**20  # part discs on map grids kept from one chunk to the next
 
 Region = Callable[[int, tuple[int, int]], "np.ndarray | None"]
 
@@ -78,12 +80,13 @@ def _pair_maps(store: Store, dataset: Dataset, model: LoadedModel, decomposer: D
     its top-``k`` results, their maps)."""
     matrix = store.features(frow["result_key"])
     metric_obj = get_registry().metric(metric)
+    searcher = searcher_for(metric_obj, matrix)  # the database prepared once, not per chunk
     service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
     with tqdm(total=len(qidx), desc=desc, unit="query", disable=not progress) as bar, \
             blas_beside_torch():
         for lo in range(0, len(qidx), chunk):
             part = qidx[lo: lo + chunk]
-            nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part)
+            nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part, searcher=searcher)
             seen = np.unique(np.concatenate([part, nbrs.ravel()]))
             service.dataset_features(seen)
 
@@ -112,14 +115,15 @@ def _mean_of(arrays: list[np.ndarray]) -> float:
 
 
 def _regions(masks: dict, crop) -> Region:
-    """Each image's region on a map grid, computed once per (image, grid)."""
+    """Each image's region on a map grid: the first time a grid is asked for, every image's
+    region on it at once (one product per image size)."""
     cache: dict[tuple, np.ndarray | None] = {}
 
     def region(image: int, grid: tuple[int, int]) -> np.ndarray | None:
         if (image, grid) not in cache:
-            mask = masks[image]
-            cache[(image, grid)] = None if mask is None else \
-                region_on_grid(mask, crop(*mask.shape[:2]), grid)
+            images = [image, *(i for i in masks if (i, grid) not in cache and i != image)]
+            for i, cells in zip(images, regions_on_grid([masks[i] for i in images], crop, grid)):
+                cache[(i, grid)] = cells
         return cache[(image, grid)]
     return region
 
@@ -135,7 +139,7 @@ def _stored_or_meta(store: Store, frow: dict, finding: str, metric: str, k: int,
 
 def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                       metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
-                      chunk: int = 32, progress: bool = True) -> dict:
+                      chunk: int = 128, progress: bool = True) -> dict:
     """Measure (unless stored) and store the object-centricity of (model, layer, metric)
     over ``dataset``; return the result's catalog row, whose ``params`` hold the summary
     (object_share, area_share, ci95, n_queries, per_class)."""
@@ -171,7 +175,7 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
 
 def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                    metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
-                   radius: float = PART_RADIUS, chunk: int = 32, progress: bool = True) -> dict:
+                   radius: float = PART_RADIUS, chunk: int = 128, progress: bool = True) -> dict:
     """Measure (unless stored) and store how strongly (model, layer, metric)'s similarity
     maps lie on each named part of ``dataset``: per part the ratio of the maps' positive
     mean within ``radius`` (a share of the image's short side) of the part point to their
@@ -191,11 +195,13 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
     column = {name: j for j, name in enumerate(names)}
     crop = model.preprocess.crop_box
     ratio = np.full((len(qidx), len(names)), np.nan)
+    discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage, across chunks
     for seen, pairs in _pair_maps(store, dataset, model, decomposer, frow, qidx, metric, k,
                                   chunk, f"part attention {layer} {metric}", progress):
         points = dict(zip(seen.tolist(), dataset.part_points(seen)))
         sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
-        discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage
+        if sum(d.nbytes for d in discs.values()) > DISC_CACHE_BYTES:
+            discs.clear()
 
         def disc(image: int, part: str, grid: tuple[int, int]) -> np.ndarray:
             if (image, part, grid) not in discs:
