@@ -1,6 +1,7 @@
 """The light app: the pages that read precomputed results import neither torch nor timm —
 neither when their modules are imported nor when they are drawn against a real store
-(search by a dataset image, precomputed maps, projections, training pages). Checked in a
+(search by a dataset image, precomputed maps, projections, training pages, the atlas and
+a run's atlas frames: the hosted app's server stays light). Checked in a
 fresh interpreter, where nothing else has imported torch yet."""
 from __future__ import annotations
 
@@ -24,18 +25,22 @@ HEAVY = ("torch", "timm", "lucent", "pytorch_metric_learning", "umap")
 DRAW_PAGES = """
 import json, sys
 from streamlit.testing.v1 import AppTest
-failures, heavy = {}, {}
+failures, heavy, atlas = {}, {}, []
 for name in sys.argv[1].split(","):
     at = AppTest.from_string(
         f"from vizkit.app.router import run_page\\nrun_page({name!r})", default_timeout=120)
     at.run()
+    drawings = [r for r in at.radio if r.label == "Draw" and "atlas" in r.options]
+    if drawings and not at.exception:  # where a page offers the atlas, draw it too
+        drawings[0].set_value("atlas").run()
+        atlas.append(name)
     if at.exception:
         failures[name] = [e.message for e in at.exception]
     loaded = [m for m in sys.argv[2].split(",") if m in sys.modules]
     if loaded:
         heavy[name] = loaded
         break
-print(json.dumps({"failures": failures, "heavy": heavy}))
+print(json.dumps({"failures": failures, "heavy": heavy, "atlas": atlas}))
 """
 
 
@@ -83,7 +88,8 @@ def maps_store(tmp_path_factory):
     return store.path
 
 
-@pytest.mark.parametrize("store_fixture", ["digits_store", "evolved_store", "maps_store"])
+@pytest.mark.parametrize("store_fixture", ["digits_store", "evolved_store", "maps_store",
+                                           "evolved_atlas_store"])
 def test_read_only_pages_draw_a_real_store_without_torch(store_fixture, request):
     store = request.getfixturevalue(store_fixture)
     pages = [p for p in READ_ONLY_PAGES if store_fixture == "maps_store"
@@ -92,6 +98,8 @@ def test_read_only_pages_draw_a_real_store_without_torch(store_fixture, request)
                                       store=store))
     assert result["failures"] == {}
     assert result["heavy"] == {}
+    if store_fixture == "evolved_atlas_store":  # a run's atlas frames drawn, still light
+        assert "evolution" in result["atlas"], result
 
 
 def test_a_search_on_stored_features_runs_on_numpy(digits_store):
