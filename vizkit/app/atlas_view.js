@@ -33,8 +33,12 @@ function spatialIndex(order, nx, ny) {
   new Uint16Array(buffer, 2, 1)[0] = KD_NODE_SIZE;
   new Uint32Array(buffer, 4, 1)[0] = n;
   const ids = new Ids(buffer, 8, n), coords = new Float32Array(buffer, 8 + idBytes + pad, 2 * n);
+  const seen = new Uint8Array(n);
   for (let i = 0; i < n; i++) {
     const j = order[i];
+    // not a permutation of the points (a damaged file): the scatterplot builds its own
+    if (!(j >= 0 && j < n) || seen[j]) return undefined;
+    seen[j] = 1;
     ids[i] = j;
     coords[2 * i] = nx[j];
     coords[2 * i + 1] = ny[j];
