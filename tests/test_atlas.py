@@ -157,6 +157,54 @@ def test_a_lasso_from_the_browser_lists_the_images_inside_it(atlas_store):
         assert len(read_atlas.lasso(reader, atlas, bad)) == 0
 
 
+def test_a_click_opens_the_image_its_cell_shows_at_every_level(atlas_store):
+    """What the browser asks on a click (a level and a world point) gives the image that
+    cell shows: the nearest to the centre above the deepest level (brute force), the image
+    placed there at the deepest; nothing for an empty cell or a malformed request."""
+    reader, atlas = _atlas(atlas_store)
+    table = read_atlas.points(reader, atlas)
+    world = np.stack([table["x"].to_numpy(), table["y"].to_numpy()], 1)
+    for level in range(atlas.levels):
+        size = geometry.grid_size(level, atlas.cells)
+        w = atlas.world / size
+        shown = _brute_representatives(world, size) if level < atlas.levels - 1 else \
+            dict(zip(table["cell"].to_numpy().tolist(), table["idx"].to_numpy().tolist()))
+        rng = np.random.default_rng(level)
+        for cell in rng.choice(size * size, min(size * size, 60), replace=False):
+            row, col = divmod(int(cell), size)
+            x, y = (col + rng.uniform(.05, .95)) * w, (row + rng.uniform(.05, .95)) * w
+            assert read_atlas.image_at(reader, atlas, level, x, y) == shown.get(int(cell))
+    for bad in ((atlas.levels, 1, 1), (-1, 1, 1), (0, -1, 5), (0, 5, atlas.world),
+                (0, float("nan"), 1), ("x", 1, 1), (None, None, None), (0, [1], 2)):
+        assert read_atlas.image_at(reader, atlas, *bad) is None
+
+
+def test_the_browser_gets_narrow_points_and_a_large_atlas_a_spread_sample_first(
+        atlas_store, monkeypatch):
+    reader, atlas = _atlas(atlas_store)
+    table, sent = read_atlas.points(reader, atlas), read_atlas.browser_points(reader, atlas)
+    assert sent.column_names == ["x", "y", "label", "cluster", "predicted", "correct", "kd"]
+    assert sent["label"].type == pa.int8()  # ten digits
+    for name in sent.column_names:
+        np.testing.assert_array_equal(sent[name].to_numpy(), table[name].to_numpy())
+    assert read_atlas.browser_sample(reader, atlas) is None  # 1,797 points draw at once
+    monkeypatch.setattr(read_atlas, "FIRST_POINTS", 300)
+    reader = Reader(atlas_store)
+    first = read_atlas.browser_sample(reader, atlas)
+    step = -(-len(table) // 300)
+    rows = np.sort(table["kd"].to_numpy()[::step])
+    assert first.num_rows == len(rows) <= 300 and "kd" not in first.column_names
+    np.testing.assert_array_equal(first["x"].to_numpy(), table["x"].to_numpy()[rows])
+    # spread like the points: each quarter of the map holds about its share of them
+    world = np.stack([table["x"].to_numpy(), table["y"].to_numpy()], 1)
+    middle = np.median(world, 0)
+    for qx in (0, 1):
+        for qy in (0, 1):
+            def share(xy):
+                return np.mean(((xy[:, 0] >= middle[0]) == qx) & ((xy[:, 1] >= middle[1]) == qy))
+            assert abs(share(world[rows]) - share(world)) < 0.05
+
+
 def _layout_of_digits(store):
     from vizkit.jobs.layouts import project_model
     from vizkit.registry import get_registry

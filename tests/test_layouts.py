@@ -141,3 +141,27 @@ def test_cluster_scores_equal_scikit_learns():
         assert np.array_equal(confusion(labels, clusters % k, k),
                               confusion_matrix(labels, clusters % k, labels=np.arange(k)))
     assert nmi(np.zeros(5), np.zeros(5)) == 1.0
+
+
+def test_cluster_summary_equals_a_groupby_of_the_point_table(evolved_store):
+    """The projection page's cluster list (images, most common class and its share) equals
+    pandas' group-by over the same per-image table; the colour options the page offers
+    before building that table are its columns."""
+    from vizkit.read.catalog import Reader
+    from vizkit.read.layouts import cluster_summary, colour_options, layouts, point_table
+
+    reader = Reader(evolved_store)
+    for row in layouts(reader):
+        assert colour_options(reader, row) == [c for c in (
+            "class", "cluster", "predicted", "correct", "split") if c in point_table(reader, row)]
+    layout = next(r for r in layouts(reader) if "cluster" in point_table(reader, r))
+    df = point_table(reader, layout)
+    expected = df.groupby("cluster")["class"].agg(
+        images="size", top_share=lambda s: s.value_counts(normalize=True).iloc[0])
+    got = cluster_summary(reader, layout)
+    np.testing.assert_array_equal(got.index, expected.index)
+    np.testing.assert_array_equal(got["images"], expected["images"])
+    np.testing.assert_allclose(got["top_share"], expected["top_share"])
+    for c in got.index:  # the most common class (any of them on a tie)
+        counts = df.loc[df["cluster"] == c, "class"].value_counts()
+        assert counts[got.loc[c, "top_class"]] == counts.iloc[0]

@@ -3,7 +3,8 @@
 // deck.gl's TileLayer following regl-scatterplot's camera, from the whole set down to single
 // thumbnails. Tiles are asked of the server through the component's "want" state and arrive
 // in a later render's data; points arrive once, through the vizkit_atlas_points element.
-// State sent back: want (tiles), lasso (a polygon in world units); trigger: open (an image).
+// State sent back: want (tiles), lasso (a polygon in world units); trigger: open (a click's
+// level and world point: the server knows which image that cell shows).
 
 const registry = (globalThis.vkAtlas = globalThis.vkAtlas || {});
 
@@ -16,8 +17,8 @@ function pointsOf(table, world) {
     nx[i] = (2 * x[i]) / world - 1;
     ny[i] = 1 - (2 * y[i]) / world;
   }
-  return {n, x, y, nx, ny, cell: col("cell"), label: col("label"), cluster: col("cluster"),
-          predicted: col("predicted"), correct: col("correct"), idx: col("idx"),
+  return {n, nx, ny, label: col("label"), cluster: col("cluster"),
+          predicted: col("predicted"), correct: col("correct"),
           index: table.getChild("kd") ? spatialIndex(col("kd"), nx, ny) : undefined};
 }
 
@@ -72,33 +73,6 @@ function linearScale(domain, range) {
   f.invert = (p) => d[0] + ((p - r[0]) / (r[1] - r[0])) * (d[1] - d[0]);
   f.copy = () => linearScale(d, r);
   return f;
-}
-
-function imageAt(atlas, wx, wy) {
-  // the image a cell of the current level shows: at the deepest level the image placed in
-  // it, above it the image nearest the cell's centre among those inside it
-  const pts = atlas.pts, level = atlas.level(), d = atlas.meta;
-  const size = d.cells * 2 ** level, w = d.world / size;
-  const col = Math.floor(wx / w), row = Math.floor(wy / w);
-  if (col < 0 || row < 0 || col >= size || row >= size) return -1;
-  if (level === d.levels - 1) {
-    if (!atlas.byCell) {
-      atlas.byCell = new Map();
-      for (let i = 0; i < pts.n; i++) atlas.byCell.set(pts.cell[i], i);
-    }
-    const i = atlas.byCell.get(row * size + col);
-    return i === undefined ? -1 : pts.idx[i];
-  }
-  const cx = (col + 0.5) * w, cy = (row + 0.5) * w;
-  let best = -1, bestD = Infinity;
-  for (let i = 0; i < pts.n; i++) {
-    const x = pts.x[i], y = pts.y[i];
-    if (Math.min(Math.floor(x / w), size - 1) !== col ||
-        Math.min(Math.floor(y / w), size - 1) !== row) continue;
-    const dd = (x - cx) ** 2 + (y - cy) ** 2;
-    if (dd < bestD) { bestD = dd; best = i; }
-  }
-  return best < 0 ? -1 : pts.idx[best];
 }
 
 function tileFeed(atlas, send, onArrive) {
@@ -164,11 +138,14 @@ function build(root, meta, send, camera) {
     let drawn = 0;
     for (const [key, image] of atlas.tiles) if (image && key.startsWith(`${level}/`)) drawn++;
     root.dataset.vkAtlasLevelTiles = String(drawn);
+    if (drawn && atlas.tileDeck) {  // the first images to draw, since navigation
+      root.dataset.vkAtlasTilesMs ||= performance.now().toFixed(0);
+    }
     root.dataset.vkAtlasTiles = String(atlas.tiles.size);
   }
 
-  const deck = globalThis.deck;
   function tileLayer() {
+    const deck = globalThis.deck;
     return new deck.TileLayer({
       id: "tiles", tileSize: W, minZoom: 0, maxZoom: meta.levels - 1, extent: [0, 0, W, W],
       maxCacheSize: 600, visible: atlas.showTiles,
@@ -181,17 +158,26 @@ function build(root, meta, send, camera) {
       },
     });
   }
-  atlas.tileDeck = new deck.Deck({
-    parent: root.querySelector(".vk-atlas-tiles"), width: "100%", height: "100%",
-    views: new deck.OrthographicView({id: "atlas", flipY: true}), controller: false,
-    viewState: {target: [W / 2, W / 2, 0], zoom: 0}, layers: [tileLayer()],
-  });
+  atlas.tileDeck = null;
+  atlas.attachTiles = () => {
+    // deck.gl (2 MB to evaluate) arrives after the scatterplot: the points draw first
+    if (atlas.tileDeck || !globalThis.deck) return;
+    const deck = globalThis.deck;
+    atlas.tileDeck = new deck.Deck({
+      parent: root.querySelector(".vk-atlas-tiles"), width: "100%", height: "100%",
+      views: new deck.OrthographicView({id: "atlas", flipY: true}), controller: false,
+      viewState: {target: [W / 2, W / 2, 0], zoom: 0}, layers: [tileLayer()],
+    });
+    follow();
+  };
   function follow() {
     // the tiles follow the scatterplot's camera: its scales hold the visible world range
     const [x0, x1] = atlas.xScale.domain(), [yBottom, yTop] = atlas.yScale.domain();
     const before = root.dataset.vkAtlasZoom;
-    atlas.tileDeck.setProps({viewState: {target: [(x0 + x1) / 2, (yBottom + yTop) / 2, 0],
-                                         zoom: atlas.zoom()}});
+    if (atlas.tileDeck) {
+      atlas.tileDeck.setProps({viewState: {target: [(x0 + x1) / 2, (yBottom + yTop) / 2, 0],
+                                           zoom: atlas.zoom()}});
+    }
     root.dataset.vkAtlasZoom = String(atlas.level());
     root.dataset.vkAtlasScale = atlas.zoom().toFixed(3);
     status.textContent = `zoom level ${atlas.level() + 1} of ${meta.levels}`;
@@ -235,9 +221,8 @@ function build(root, meta, send, camera) {
     if (!down || sp.get("mouseMode") === "lasso" || e.shiftKey) return;
     const moved = Math.hypot(e.clientX - down[0], e.clientY - down[1]);
     if (moved > 4 || e.timeStamp - down[2] > 600) return;
-    const [wx, wy] = toWorld(e);
-    const idx = imageAt(atlas, wx, wy);
-    if (idx >= 0) send.trigger("open", idx);
+    const [x, y] = toWorld(e);
+    send.trigger("open", {level: atlas.level(), x, y});
   });
   function toWorld(e) {
     const r = canvas.getBoundingClientRect();
@@ -262,20 +247,22 @@ function build(root, meta, send, camera) {
     sp.set({cameraTarget: [(x0 + x1) / 2, (y0 + y1) / 2],
             cameraDistance: Math.max(distance, 1e-3)});
   };
-  atlas.setPoints = async (table) => {
+  atlas.setPoints = async (table, complete) => {
+    // a first sample of a large atlas's points, then (complete) all of them
     atlas.pts = pointsOf(table, W);
-    atlas.byCell = null;
     root.dataset.vkAtlasPoints = String(atlas.pts.n);
-    sp.set({pointSize: atlas.pts.n > 200000 ? 2 : 4});
+    sp.set({pointSize: atlas.pts.n > 200000 || !complete ? 2 : 4});
+    if (!camera && !atlas.framed) atlas.fitView();  // before the first draw: it draws once
+    atlas.framed = true;
     await atlas.recolour();
-    if (!camera) atlas.fitView();
     follow();
-    atlas.tileDeck.setProps({onAfterRender: () => {
-      if (root.dataset.vkAtlasReady) return;
-      root.dataset.vkAtlasReadyMs = performance.now().toFixed(0);  // since navigation
-      root.dataset.vkAtlasReady = "1";
-    }});
-    atlas.tileDeck.redraw("points drawn");
+    if (complete) {
+      root.dataset.vkAtlasCompleteMs = performance.now().toFixed(0);  // since navigation
+      root.dataset.vkAtlasComplete = "1";
+    }
+    if (root.dataset.vkAtlasReady) return;
+    root.dataset.vkAtlasReadyMs = performance.now().toFixed(0);  // since navigation
+    root.dataset.vkAtlasReady = "1";
   };
   atlas.recolour = async () => {
     if (!atlas.pts) return;
@@ -286,7 +273,7 @@ function build(root, meta, send, camera) {
   };
   atlas.setTiles = (on) => {
     atlas.showTiles = on;
-    atlas.tileDeck.setProps({layers: [tileLayer()]});
+    if (atlas.tileDeck) atlas.tileDeck.setProps({layers: [tileLayer()]});
   };
   atlas.setLasso = (on) => sp.set({mouseMode: on ? "lasso" : "panZoom"});
   atlas.wholeMap = () => atlas.fitView();
@@ -365,24 +352,40 @@ export default function (component) {
       camera = {cameraTarget: old.get("cameraTarget"), cameraDistance: old.get("cameraDistance")};
       if (root.vkAtlas.meta.world !== data.world) camera = null;
       old.destroy();
-      root.vkAtlas.tileDeck.finalize();
+      if (root.vkAtlas.tileDeck) root.vkAtlas.tileDeck.finalize();
     }
     root.vkAtlas = null;
     root.dataset.vkAtlasKey = data.key;
-    delete root.dataset.vkAtlasReady;
+    for (const name of ["vkAtlasReady", "vkAtlasReadyMs", "vkAtlasComplete",
+                        "vkAtlasCompleteMs", "vkAtlasTilesMs"]) delete root.dataset[name];
     skeleton(root);
     const start = () => {
-      if (!globalThis.deck || !globalThis.createScatterplot) { setTimeout(start, 30); return; }
+      if (!globalThis.createScatterplot) { setTimeout(start, 30); return; }
       const atlas = build(root, data, send, camera);
       root.vkAtlas = atlas;
       registry[data.key] = atlas;
       wire(root, atlas);
-      const waitPoints = () => {
-        const table = (globalThis.vkAtlasPoints || {})[data.key];
-        if (!table) { setTimeout(waitPoints, 30); return; }
-        atlas.setPoints(table);
+      let drawn = null, sampleAt = 0;
+      const waitPoints = async () => {
+        // a large atlas's sample first, even when all its points are here already: the
+        // sample draws in a fraction of the time; then the first images; then all points
+        // (a million take a second a frame on software GL, which would hold the images up)
+        const parts = (globalThis.vkAtlasPoints || {})[data.key] || {};
+        if (parts.first && drawn !== parts.first) {
+          drawn = parts.first;
+          await atlas.setPoints(parts.first, false);
+          sampleAt = performance.now();
+        }
+        const imagesFirst = sampleAt && !root.dataset.vkAtlasTilesMs &&
+          performance.now() - sampleAt < 3000;
+        if (parts.all && !imagesFirst) { await atlas.setPoints(parts.all, true); return; }
+        setTimeout(waitPoints, 30);
       };
       waitPoints();
+      const waitDeck = () => {
+        if (globalThis.deck) atlas.attachTiles(); else setTimeout(waitDeck, 30);
+      };
+      waitDeck();
       atlas.deliver(data.tiles);
     };
     start();

@@ -3,10 +3,12 @@
 of the whole set down to the thumbnails themselves; a lasso selects points, a click on a
 thumbnail searches with it.
 
-Three elements carry it, so that what is large goes to the browser once: the vendored
-libraries (2.3 MB, the same message on every run), the points (one Arrow table per
-atlas), and the view itself, whose data are small: its settings and the tiles it asked
-for last (at most :data:`vizkit.read.atlas.MAX_TILES_PER_REQUEST` per request)."""
+Its elements carry it so that what is large goes to the browser once: the vendored
+libraries (regl-scatterplot 0.2 MB and deck.gl 2 MB, the same messages on every run), the
+points (one Arrow table per atlas, about 16 bytes an image; beyond 128,000 images a sample
+of them comes first, which the view draws while the rest arrive), and the view itself,
+whose data are small: its settings and the tiles it asked for last (at most
+:data:`vizkit.read.atlas.MAX_TILES_PER_REQUEST` per request)."""
 from __future__ import annotations
 
 import base64
@@ -47,25 +49,28 @@ for _name in ("INK", "BORDER", "SURFACE", "ACCENT", "GUIDE"):
 CSS = CSS.replace("HEIGHT", str(HEIGHT_PX))
 
 
+def _library(name: str, path: Path, defines: str):
+    """An element that loads a vendored library once per page (it defines ``defines``)."""
+    code = path.read_text(encoding="utf-8")
+    return st.components.v2.component(
+        name, js=f"if (!globalThis.{defines}) {{\n{code}\n}}\nexport default function () {{}}\n")
+
+
 @cache
 def _components():
-    """The three elements, defined once per process (the libraries read from the
-    package)."""
+    """The elements, defined once per process (the libraries read from the package)."""
     vendor = HERE / "vendor"
-    deck = (vendor / "deck.gl" / "deck.min.js").read_text(encoding="utf-8")
-    scatter = (vendor / "regl-scatterplot" / "regl-scatterplot.bundle.js").read_text(
-        encoding="utf-8")
-    library = st.components.v2.component(
-        "vizkit_atlas_libraries",
-        js=f"if (!globalThis.deck) {{\n{deck}\n}}\nif (!globalThis.createScatterplot) {{\n"
-           f"{scatter}\n}}\nexport default function () {{}}\n")
+    scatter = _library("vizkit_atlas_scatterplot",
+                       vendor / "regl-scatterplot" / "regl-scatterplot.bundle.js",
+                       "createScatterplot")
+    deck = _library("vizkit_atlas_deck", vendor / "deck.gl" / "deck.min.js", "deck")
     points = st.components.v2.component(
         "vizkit_atlas_points", js="export default function ({data}) {\n"
         "  const reg = (globalThis.vkAtlasPoints = globalThis.vkAtlasPoints || {});\n"
-        "  reg[data.key] = data.points;\n}\n")
+        "  reg[data.key] = {...reg[data.key], [data.part]: data.points};\n}\n")
     view = st.components.v2.component(
         "vizkit_atlas", css=CSS, js=(HERE / "atlas_view.js").read_text(encoding="utf-8"))
-    return library, points, view
+    return scatter, deck, points, view
 
 
 def _palette(classes: list[str], clusters: np.ndarray) -> dict:
@@ -86,13 +91,22 @@ def _uri(webp: bytes | None) -> str | None:
 def atlas_view(atlas: AtlasRow, frow: FeaturesRow, color: str, *, key: str) -> None:
     """Draw ``atlas`` (of ``frow``'s images) coloured by ``color``; a click on an image opens
     it in semantic search; a lasso lists the images inside it below the map."""
-    library, points_element, _ = _components()
+    scatter, deck, points_element, _ = _components()
     reader = data.reader()
-    table = read_atlas.points(reader, atlas)
-    library(key="vk_atlas_libraries", height="content")
-    points_element(key=f"{key}_points", data={"key": atlas.result_key, "points": table},
-                   height="content")
+    # in the order the browser needs them: the scatterplot library (0.2 MB) and the view,
+    # which draws the points; a sample of them first where there are many (a million
+    # take seconds to arrive and draw); deck.gl (2 MB), which draws the images over them;
+    # then all the points
+    scatter(key="vk_atlas_scatterplot", height="content")
     _view(atlas, frow, color if color in COLOUR_OPTIONS else "class", key)
+    first = read_atlas.browser_sample(reader, atlas)
+    if first is not None:
+        points_element(key=f"{key}_first", data={"key": atlas.result_key, "part": "first",
+                                                 "points": first}, height="content")
+    deck(key="vk_atlas_deck", height="content")
+    points_element(key=f"{key}_points", data={"key": atlas.result_key, "part": "all",
+                                              "points": read_atlas.browser_points(reader, atlas)},
+                   height="content")
 
 
 @st.fragment
@@ -100,24 +114,26 @@ def _view(atlas: AtlasRow, frow: FeaturesRow, color: str, key: str) -> None:
     """The map and what its lasso selected: a fragment, so that asking for tiles or drawing
     a lasso reruns only this."""
     reader = data.reader()
-    _, _, view = _components()
+    *_, view = _components()
     state = st.session_state.get(key)
     want = getattr(state, "want", None) if state is not None else None
     asked = want.get("tiles") if isinstance(want, dict) else None
     tiles = {k: _uri(v) for k, v in read_atlas.tiles(reader, atlas, asked).items()} \
         if asked else {}
-    table = read_atlas.points(reader, atlas)
-    classes = reader.images(frow.dataset).classes
+    classes = reader.classes(frow.dataset)
 
     def opened() -> None:
-        idx = getattr(st.session_state.get(key), "open", None)
-        if idx is not None and 0 <= int(idx) < atlas.n:
-            open_in_search(frow, int(idx))
+        click = getattr(st.session_state.get(key), "open", None)
+        idx = read_atlas.image_at(reader, atlas, *(click.get(k) for k in ("level", "x", "y"))) \
+            if isinstance(click, dict) else None
+        if idx is not None:
+            open_in_search(frow, idx)
 
     view(key=key, data={"key": atlas.result_key, "levels": atlas.levels, "cells": atlas.cells,
                         "cell_px": atlas.cell_px, "world": atlas.world, "color": color,
                         "palette": reader.memo("atlas palette", atlas.result_key, lambda: _palette(
-                            classes, table["cluster"].to_numpy()), keep=8),
+                            classes, read_atlas.points(reader, atlas)["cluster"].to_numpy()),
+                            keep=8),
                         "accent": palette.ACCENT,
                         "tiles": tiles},
          on_want_change=lambda: None, on_lasso_change=lambda: None, on_open_change=opened,

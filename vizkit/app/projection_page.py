@@ -13,7 +13,14 @@ from vizkit.app.grid import image_grid
 from vizkit.app.scatter_view import DRAW, draw_scatter, drawn_sample, pick_drawing
 from vizkit.read.atlas import atlas_for
 from vizkit.read.catalog import Reader
-from vizkit.read.layouts import centre_images, cluster_quality, layouts, point_table
+from vizkit.read.layouts import (
+    centre_images,
+    cluster_quality,
+    cluster_summary,
+    colour_options,
+    layouts,
+    point_table,
+)
 from vizkit.read.rows import LayoutRow
 
 
@@ -45,9 +52,8 @@ def render() -> None:
     url = links.incoming()
     reader = data.reader()
     layout = pick_layout(reader, "proj", url)
-    df = point_table(reader, layout)
     frow = layout.features
-    options = [c for c in ("class", "cluster", "predicted", "correct", "split") if c in df]
+    options = colour_options(reader, layout)
     c1, c2 = st.columns(2)
     links.choose(url, "color", "proj_color", options)
     color = c1.radio("Colour by", options, horizontal=True, key="proj_color")
@@ -56,14 +62,15 @@ def render() -> None:
     draw = pick_drawing(c2, "proj", atlas=atlas is not None)
     links.publish({**pickers.features_link(frow, None), "method": layout.method,
                    "color": color, "draw": draw})
-    if draw == "atlas":
+    if draw == "atlas":  # the browser draws every point: the per-point table comes after
         atlas_view(atlas, frow, color, key="proj_atlas")
-        if "cluster" in df:
-            _clusters(reader, layout, df)
+        if "cluster" in options:
+            _clusters(reader, layout, point_table(reader, layout))
         return
     if atlas is None:
         st.caption("`vizkit atlas` with this dataset, model and layer puts every image on "
                    "one zoomable map here.")
+    df = point_table(reader, layout)
     drawn = df.iloc[drawn_sample(len(df), draw, "clusters use all of them")]
     selected = draw_scatter(reader, frow, drawn, color, draw, key="proj_chart")
     if selected:
@@ -89,10 +96,7 @@ def _clusters(reader: Reader, layout: LayoutRow, df: pd.DataFrame) -> None:
                   help="Share of images whose cluster's majority class is their own.")
         c3.metric("NMI", f"{quality['nmi']:.3f}",
                   help="Normalised mutual information between classes and clusters.")
-    summary = df.groupby("cluster").agg(images=("idx", "size"),
-                                        top_class=("class", lambda s: s.value_counts().index[0]),
-                                        top_share=("class", lambda s: s.value_counts(
-                                            normalize=True).iloc[0]))
+    summary = cluster_summary(reader, layout)
     cluster = st.selectbox("Cluster", summary.index.tolist(), key="proj_cluster",
                            format_func=lambda c: f"c{c}: {summary.loc[c, 'images']:,} images, "
                            f"{summary.loc[c, 'top_share']:.0%} {summary.loc[c, 'top_class']}")

@@ -89,6 +89,17 @@ def representatives(world: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarra
     return cell[order][first], order[first]
 
 
+def shown_in_cell(world: np.ndarray, size: int, col: int, row: int) -> int | None:
+    """The image cell ``(col, row)`` of a ``size``-wide grid shows above the deepest level:
+    :func:`representatives`' choice for that one cell, or None when it is empty."""
+    pcol, prow = home_cells(world, size)
+    inside = np.flatnonzero((pcol == col) & (prow == row))
+    if not len(inside):
+        return None
+    d = _centre_distance(world[inside], pcol[inside], prow[inside], size)
+    return int(inside[np.argmin(d)])  # the first, so the lower index, on a tie
+
+
 def own_cells(world: np.ndarray, size: int) -> np.ndarray:
     """A cell (``row * size + col``) for every image, no two alike: an image keeps its own
     cell where it is nearest that cell's centre; each other image, in index order, takes the

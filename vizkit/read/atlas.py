@@ -1,6 +1,7 @@
 """The read side of image atlases: which layout has one, its points (one Arrow file, read
-once per process), its tiles by ``level/x/y`` (a bounded number per request: a visitor's
-browser names them), and the images inside a lasso."""
+once per process) and the narrower table the browser draws, its tiles by ``level/x/y`` (a
+bounded number per request: a visitor's browser names them), the image a cell shows, and
+the images inside a lasso."""
 from __future__ import annotations
 
 import mmap
@@ -10,7 +11,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.ipc
 
-from vizkit.compute.atlas import inside_polygon
+from vizkit.compute.atlas import WORLD, home_cells, inside_polygon, shown_in_cell
 from vizkit.read.catalog import Reader
 from vizkit.read.rows import AtlasRow, LayoutRow
 from vizkit.store import shards
@@ -35,6 +36,72 @@ def points(reader: Reader, atlas: AtlasRow) -> pa.Table:
         with pa.memory_map(str(shard.path)) as source:
             return pa.ipc.open_file(source).read_all()
     return reader.memo("atlas points", atlas.result_key, load, keep=4)
+
+
+BROWSER_COLUMNS = ("x", "y", "label", "cluster", "predicted", "correct", "kd")
+FIRST_POINTS = 64_000  # above twice this, a first frame draws this many while the rest load
+
+
+def _narrowest(column: pa.Array) -> pa.Array:
+    """A small-integer column as int8 where its values fit (class, cluster and prediction
+    numbers of most datasets), else unchanged."""
+    values = column.to_numpy()
+    if len(values) and values.min() >= -128 and values.max() <= 127:
+        return pa.array(values.astype(np.int8))
+    return column
+
+
+def browser_points(reader: Reader, atlas: AtlasRow) -> pa.Table:
+    """What the browser draws of the atlas's points, one row per image in index order:
+    ``x, y`` (float32 world units), ``label``, ``cluster``, ``predicted``, ``correct`` (in the
+    narrowest integers that hold them) and ``kd``; about 16 bytes an image instead of the
+    stored 27. The cell and image number stay on the server (:func:`image_at`)."""
+    def make() -> pa.Table:
+        table = points(reader, atlas)
+        return pa.table({name: _narrowest(table[name].combine_chunks())
+                         if name in ("label", "cluster", "predicted") else table[name]
+                         for name in BROWSER_COLUMNS if name in table.column_names})
+    return reader.memo("atlas browser points", atlas.result_key, make, keep=4)
+
+
+def browser_sample(reader: Reader, atlas: AtlasRow) -> pa.Table | None:
+    """For an atlas of more than twice :data:`FIRST_POINTS` points, about that many of them
+    for the browser's first frame (the rest take seconds to arrive and draw on software
+    GL): every k-th point in the spatial index's order, which spreads them over the map as
+    densely as the points themselves lie; None for smaller atlases, drawn whole at once."""
+    table = browser_points(reader, atlas)
+    if table.num_rows <= 2 * FIRST_POINTS or "kd" not in table.column_names:
+        return None
+
+    def make() -> pa.Table:
+        step = -(-table.num_rows // FIRST_POINTS)
+        rows = np.sort(table["kd"].to_numpy()[::step].astype(np.int64))
+        return table.drop_columns(["kd"]).take(pa.array(rows))
+    return reader.memo("atlas first points", atlas.result_key, make, keep=4)
+
+
+def image_at(reader: Reader, atlas: AtlasRow, level: object, x: object,
+             y: object) -> int | None:
+    """The image the cell at world ``(x, y)`` of ``level`` shows, as the browser asks on a
+    click: at the deepest level the image placed in that cell, above it the image nearest
+    the cell's centre among those inside it (the pyramid's own choice); None for an empty
+    cell or for anything that is not a point of this atlas."""
+    try:
+        level, x, y = int(level), float(x), float(y)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if not (0 <= level < atlas.levels and 0 <= x < atlas.world and 0 <= y < atlas.world):
+        return None
+    size = atlas.cells * 2 ** level
+    table = points(reader, atlas)
+    (col,), (row,) = home_cells(np.array([[x, y]]) * (WORLD / atlas.world), size)
+    if level == atlas.levels - 1:
+        hit = np.flatnonzero(table["cell"].to_numpy() == row * size + col)
+        found = hit[0] if len(hit) else None
+    else:
+        world = np.stack([table["x"].to_numpy(), table["y"].to_numpy()], 1)
+        found = shown_in_cell(world * (WORLD / atlas.world), size, col, row)
+    return None if found is None else int(table["idx"].to_numpy()[found])
 
 
 def _level_index(reader: Reader, atlas: AtlasRow, level: int) -> list[tuple[str, np.ndarray]]:

@@ -290,6 +290,11 @@ class Reader:
             raise ResultMissingError(f"No features stored under {result_key}.")
         return row
 
+    def classes(self, dataset: DatasetRef | str) -> list[str]:
+        """A stored dataset's class names, without reading its image table."""
+        key = dataset if isinstance(dataset, str) else dataset.key
+        return self.catalog().classes.get(key) or self.store.dataset(key)["classes"]
+
     # -- immutable results, cached ----------------------------------------------------
     def images(self, dataset: DatasetRef | str) -> ImageTable:
         """A stored dataset's image table and classes."""
@@ -299,8 +304,7 @@ class Reader:
                 cat = self.catalog()
                 table = self.store.image_table(key)
                 self._images[key] = ImageTable(dataset_ref(key, cat.datasets), table,
-                                               cat.classes.get(key) or
-                                               self.store.dataset(key)["classes"])
+                                               self.classes(key))
             return self._images[key]
 
     def matrix(self, result_key: str) -> np.ndarray:

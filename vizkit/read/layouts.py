@@ -52,6 +52,15 @@ def predictions_for(reader: Reader, frow: FeaturesRow) -> PredictionsRow | None:
     return rows[-1] if rows else None
 
 
+def colour_options(reader: Reader, layout: LayoutRow) -> list[str]:
+    """What a layout's points can be coloured by (the columns :func:`point_table` has for
+    it), known from the catalog without building that table."""
+    frow = layout.features
+    has_clusters = any(c.source_key == frow.result_key for c in reader.catalog().clusters)
+    return ["class", *(["cluster"] if has_clusters else []),
+            *(["predicted", "correct"] if predictions_for(reader, frow) else []), "split"]
+
+
 def point_table(reader: Reader, layout: LayoutRow) -> pd.DataFrame:
     """Per image of a layout: x, y, idx, image_id, class, label, split and, when stored,
     cluster, dist (to its centre), predicted and correct. Built once per layout."""
@@ -88,6 +97,29 @@ def cluster_quality(reader: Reader, layout: LayoutRow) -> dict[str, float] | Non
         return {"clusters": int(df["cluster"].max()) + 1, "purity": purity(labels, assign),
                 "nmi": nmi(labels, assign)}
     return reader.memo("cluster quality", layout.result_key, make, keep=64)
+
+
+def cluster_summary(reader: Reader, layout: LayoutRow) -> pd.DataFrame | None:
+    """Per k-means cluster of the layout's features (the index, ascending): its number of
+    ``images``, its most common class (``top_class``) and that class's share
+    (``top_share``); None without clusters. Computed once per layout."""
+    def make():
+        df = point_table(reader, layout)
+        if "cluster" not in df:
+            return None
+        cluster = df["cluster"].to_numpy().astype(np.int64)
+        codes, names = pd.factorize(df["class"], sort=True)
+        keep = (cluster >= 0) & (codes >= 0)
+        k, m = int(cluster.max()) + 1, max(len(names), 1)
+        counts = np.bincount(cluster[keep] * m + codes[keep], minlength=k * m).reshape(k, m)
+        images = counts.sum(1)
+        present = np.flatnonzero(images)
+        top = counts[present].argmax(1)
+        return pd.DataFrame({"images": images[present],
+                             "top_class": np.asarray(names, dtype=object)[top],
+                             "top_share": counts[present, top] / images[present]},
+                            index=pd.Index(present, name="cluster"))
+    return reader.memo("cluster summary", layout.result_key, make, keep=16)
 
 
 def matched_clusters(reader: Reader, by_epoch: dict[int, LayoutRow]) -> dict[int, np.ndarray]:
