@@ -75,6 +75,71 @@ function linearScale(domain, range) {
   return f;
 }
 
+function pointsInside(nx, ny, poly) {
+  // the indices of the points inside a polygon (normalised coordinates), by the crossing
+  // rule the server uses, fast at a million points: a grid over the polygon's box sorts
+  // its cells into inside, outside and crossed by an edge, and only the points of crossed
+  // cells are tested against the edges
+  const m = poly.length, px = new Float64Array(m), py = new Float64Array(m);
+  let x0 = Infinity, x1 = -Infinity, y0 = Infinity, y1 = -Infinity;
+  poly.forEach(([x, y], i) => {
+    px[i] = x; py[i] = y;
+    x0 = Math.min(x0, x); x1 = Math.max(x1, x); y0 = Math.min(y0, y); y1 = Math.max(y1, y);
+  });
+  const G = 256, w = (x1 - x0) / G || 1e-12, h = (y1 - y0) / G || 1e-12;
+  const CROSSED = 2, cells = new Uint8Array(G * G);
+  const cellOf = (v, lo, size) => Math.max(0, Math.min(G - 1, Math.floor((v - lo) / size)));
+  for (let a = 0, b = m - 1; a < m; b = a++) {
+    // samples along the edge at most half a cell apart; each marks its cell and the
+    // cells around it, so every cell the edge passes through is marked
+    const steps = Math.ceil(2 * Math.max(Math.abs(px[a] - px[b]) / w,
+                                         Math.abs(py[a] - py[b]) / h)) + 1;
+    for (let k = 0; k <= steps; k++) {
+      const c = cellOf(px[b] + ((px[a] - px[b]) * k) / steps, x0, w);
+      const r = cellOf(py[b] + ((py[a] - py[b]) * k) / steps, y0, h);
+      for (let dr = -1; dr <= 1; dr++) {
+        for (let dc = -1; dc <= 1; dc++) {
+          const rr = r + dr, cc = c + dc;
+          if (rr >= 0 && rr < G && cc >= 0 && cc < G) cells[rr * G + cc] = CROSSED;
+        }
+      }
+    }
+  }
+  const xs = [];
+  for (let r = 0; r < G; r++) {  // a cell no edge crosses is inside when its centre is
+    const y = y0 + (r + 0.5) * h;
+    xs.length = 0;
+    for (let a = 0, b = m - 1; a < m; b = a++) {
+      if ((py[a] > y) !== (py[b] > y)) {
+        xs.push(((px[b] - px[a]) * (y - py[a])) / (py[b] - py[a]) + px[a]);
+      }
+    }
+    xs.sort((p, q) => p - q);
+    let k = 0, inside = false;
+    for (let c = 0; c < G; c++) {
+      const x = x0 + (c + 0.5) * w;
+      while (k < xs.length && xs[k] < x) { inside = !inside; k++; }
+      if (inside && cells[r * G + c] !== CROSSED) cells[r * G + c] = 1;
+    }
+  }
+  const crossing = (x, y) => {
+    let inside = false;
+    for (let a = 0, b = m - 1; a < m; b = a++) {
+      if ((py[a] > y) !== (py[b] > y) &&
+          x < ((px[b] - px[a]) * (y - py[a])) / (py[b] - py[a]) + px[a]) inside = !inside;
+    }
+    return inside;
+  };
+  const out = [];
+  for (let i = 0, n = nx.length; i < n; i++) {
+    const x = nx[i], y = ny[i];
+    if (x < x0 || x > x1 || y < y0 || y > y1) continue;
+    const cell = cells[cellOf(y, y0, h) * G + cellOf(x, x0, w)];
+    if (cell === 1 || (cell === CROSSED && crossing(x, y))) out.push(i);
+  }
+  return out;
+}
+
 function tileFeed(atlas, send, onArrive) {
   // tiles by "level/x/y": asked for in batches (at most 48, what the server answers), kept
   // once they arrive; a tile the view stopped needing before it was asked is dropped
@@ -187,29 +252,60 @@ function build(root, meta, send, camera) {
   const sp = globalThis.createScatterplot({
     canvas, width: "auto", height: "auto", xScale: atlas.xScale, yScale: atlas.yScale,
     backgroundColor: [1, 1, 1, 0], pointSize: 4, opacity: 0.9, colorBy: "valueA",
-    pointColor: [meta.palette.none], lassoColor: meta.accent,
+    pointColor: [meta.palette.none], actionKeyMap: {},  // the lasso is this view's own
     lassoOnLongPress: false, deselectOnDblClick: false, deselectOnEscape: true,
     pointOutlineWidth: 1, pointSizeSelected: 2, pointScaleMode: "constant",
     ...(camera || {}),  // the previous frame's view, when a run's epoch changes
   });
   atlas.sp = sp;
   sp.subscribe("view", follow);
-  let lassoStarted = 0;
-  canvas.addEventListener("pointerup", () => { lassoStarted = performance.now(); }, true);
-  sp.subscribe("lassoEnd", ({coordinates}) => {
-    // the polygon in world units for the server (which lists the images inside it)
-    const poly = coordinates.map(([x, y]) => [((x + 1) * W) / 2, ((1 - y) * W) / 2]);
-    const step = Math.ceil(poly.length / 500);  // the server takes at most 512 vertices
-    atlas.lastPolygon = poly;
-    root.dataset.vkAtlasLassoed = String(atlas.lastSelected || 0);
-    send.state("lasso", {polygon: poly.filter((_, i) => i % step === 0),
-                         count: atlas.lastSelected || 0});
-  });
   sp.subscribe("select", ({points}) => {
     atlas.lastSelected = points.length;
     root.dataset.vkAtlasSelected = String(points.length);
-    root.dataset.vkAtlasLassoMs = (performance.now() - lassoStarted).toFixed(1);
   });
+  // the lasso (the Lasso button, or a drag with Shift held): drawn over the map, so that
+  // drawing it costs no WebGL frame, and its points found here, on pointer up
+  const outline = root.querySelector(".vk-atlas-lasso-path polyline");
+  let lasso = null, lassoed = false;
+  canvas.addEventListener("pointerdown", (e) => {
+    lassoed = false;
+    if (!(atlas.lassoOn || e.shiftKey) || e.button !== 0) return;
+    e.preventDefault();  // no mouse events follow: the scatterplot does not pan
+    canvas.setPointerCapture(e.pointerId);
+    lasso = [local(e)];
+  }, true);
+  canvas.addEventListener("pointermove", (e) => {
+    if (!lasso) return;
+    const [x, y] = local(e), [px, py] = lasso[lasso.length - 1];
+    if (Math.hypot(x - px, y - py) < 2) return;
+    lasso.push([x, y]);
+    outline.setAttribute("points", lasso.map((p) => p.join(",")).join(" "));
+  }, true);
+  canvas.addEventListener("pointerup", () => {
+    if (!lasso) return;
+    const started = performance.now(), drawn = lasso;
+    lasso = null;
+    lassoed = true;
+    outline.setAttribute("points", "");
+    if (drawn.length < 3) return;
+    const poly = drawn.map(([x, y]) => [atlas.xScale.invert(x), atlas.yScale.invert(y)]);
+    const ids = pointsInside(atlas.pts.nx, atlas.pts.ny,
+                             poly.map(([x, y]) => [(2 * x) / W - 1, 1 - (2 * y) / W]));
+    sp.select(ids);
+    root.dataset.vkAtlasLassoMs = (performance.now() - started).toFixed(1);
+    // the polygon in world units for the server (which lists the images inside it)
+    const step = Math.ceil(poly.length / 500);  // the server takes at most 512 vertices
+    atlas.lastPolygon = poly;
+    root.dataset.vkAtlasLassoed = String(ids.length);
+    send.state("lasso", {polygon: poly.filter((_, i) => i % step === 0), count: ids.length});
+  }, true);
+  canvas.addEventListener("click", (e) => {
+    if (lassoed) e.stopImmediatePropagation();  // not the scatterplot's click on a point
+  }, true);
+  function local(e) {
+    const r = canvas.getBoundingClientRect();
+    return [e.clientX - r.left, e.clientY - r.top];
+  }
   sp.subscribe("deselect", () => {
     atlas.lastSelected = 0;
     root.dataset.vkAtlasSelected = "0";
@@ -218,7 +314,7 @@ function build(root, meta, send, camera) {
   let down = null;
   canvas.addEventListener("pointerdown", (e) => { down = [e.clientX, e.clientY, e.timeStamp]; });
   canvas.addEventListener("pointerup", (e) => {
-    if (!down || sp.get("mouseMode") === "lasso" || e.shiftKey) return;
+    if (!down || lassoed || atlas.lassoOn || e.shiftKey) return;
     const moved = Math.hypot(e.clientX - down[0], e.clientY - down[1]);
     if (moved > 4 || e.timeStamp - down[2] > 600) return;
     const [x, y] = toWorld(e);
@@ -275,7 +371,7 @@ function build(root, meta, send, camera) {
     atlas.showTiles = on;
     if (atlas.tileDeck) atlas.tileDeck.setProps({layers: [tileLayer()]});
   };
-  atlas.setLasso = (on) => sp.set({mouseMode: on ? "lasso" : "panZoom"});
+  atlas.setLasso = (on) => { atlas.lassoOn = on; };
   atlas.wholeMap = () => atlas.fitView();
   return atlas;
 }
@@ -319,6 +415,7 @@ function skeleton(root) {
     <div class="vk-atlas-stage">
       <canvas class="vk-atlas-points"></canvas>
       <div class="vk-atlas-tiles"></div>
+      <svg class="vk-atlas-lasso-path"><polyline points=""></polyline></svg>
       <div class="vk-atlas-tip"><canvas width="160" height="160"></canvas></div>
     </div>`;
 }

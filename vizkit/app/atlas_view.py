@@ -40,6 +40,10 @@ CSS = """
                   border-radius: 6px; overflow: hidden; background: SURFACE; }
 .vk-atlas-points { position: absolute; inset: 0; width: 100%; height: 100%; }
 .vk-atlas-tiles { position: absolute; inset: 0; pointer-events: none; }
+.vk-atlas-lasso-path { position: absolute; inset: 0; width: 100%; height: 100%;
+                       pointer-events: none; }
+.vk-atlas-lasso-path polyline { fill: ACCENT; fill-opacity: 0.08; stroke: ACCENT;
+                                stroke-width: 2; }
 .vk-atlas-tip { position: absolute; display: none; pointer-events: none; padding: 4px;
                 background: SURFACE; border: 1px solid BORDER; border-radius: 4px; }
 .vk-atlas-tip canvas { width: 160px; height: 160px; image-rendering: pixelated; }
