@@ -563,6 +563,15 @@ def test_the_atlas_zooms_to_thumbnails_lassos_and_searches(app_url, browser_page
     assert abs(chosen - expected) <= expected // 20, (chosen, expected)
     drawn = np.array(page.evaluate(f"() => {ATLAS}.lastPolygon"))
     assert abs(int(inside_polygon(world, drawn).sum()) - chosen) <= 1
+    # the browser's lasso test equals the server's on concave polygons with many vertices
+    rng = np.random.default_rng(0)
+    for vertices in (5, 40, 500):
+        angle = np.sort(rng.uniform(0, 2 * np.pi, vertices))
+        radius = rng.uniform(.2, 1, vertices) * atlas.world / 3
+        poly = world.mean(0) + radius[:, None] * np.stack([np.cos(angle), np.sin(angle)], 1)
+        unit = np.stack([2 * poly[:, 0] / atlas.world - 1, 1 - 2 * poly[:, 1] / atlas.world], 1)
+        got = page.evaluate(f"p => {ATLAS}.inside(p)", unit.tolist())
+        assert got == np.flatnonzero(inside_polygon(world, poly)).tolist()
     _settle(page)
     expect(page.get_by_role("heading", name=f"{chosen:,} selected")).to_be_visible(
         timeout=60_000)

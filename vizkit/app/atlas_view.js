@@ -372,6 +372,7 @@ function build(root, meta, send, camera) {
     if (atlas.tileDeck) atlas.tileDeck.setProps({layers: [tileLayer()]});
   };
   atlas.setLasso = (on) => { atlas.lassoOn = on; };
+  atlas.inside = (poly) => pointsInside(atlas.pts.nx, atlas.pts.ny, poly);  // for tests
   atlas.wholeMap = () => atlas.fitView();
   return atlas;
 }
