@@ -211,3 +211,43 @@ def test_boxes_mark_the_object_of_a_folder_image(tmp_path):
                             load_model("vizkit_small_cnn", "random"), "stages.2", queries=12,
                             k=2, progress=False)
     assert json.loads(row["params"])["n_queries"] >= 1  # only pairs with a box count
+
+
+def test_a_batch_of_queries_scores_as_its_maps_one_by_one():
+    """The job's batched figures equal the per-map ones averaged over each query's maps,
+    with images lacking a region or a part left out and all-negative maps as NaN."""
+    from vizkit.compute.findings import (
+        part_ratio,
+        positive_share,
+        query_object_shares,
+        query_part_ratios,
+    )
+
+    rng = np.random.default_rng(3)
+    b, k, n, parts = 5, 4, 12, 3
+    mq, mr = rng.normal(size=(b, k, n)), rng.normal(size=(b, k, n))
+    mq[0, 1] = -1  # no positive mass
+    cells = rng.uniform(size=(b, k + 1, n)) * (rng.uniform(size=(b, k + 1, n)) > .5)
+    has = rng.uniform(size=(b, k + 1)) > .3
+    has[4] = False  # no image of this query has a region
+    covers = rng.uniform(size=(b, k + 1, parts, n)) * (rng.uniform(size=(b, k + 1, parts, n)) > .6)
+    covers[1, 0, 0] = 0  # the disc outside the crop
+    visible = rng.uniform(size=(b, k + 1, parts)) > .3
+    share, area = query_object_shares(mq, mr, cells, has)
+    ratios = query_part_ratios(mq, mr, covers, visible)
+    for q in range(b):
+        sides = [(mq[q, j], 0) for j in range(k)] + [(mr[q, j], j + 1) for j in range(k)]
+        kept = [(m, i) for m, i in sides if has[q, i]]
+        want = [positive_share(m, cells[q, i]) for m, i in kept]
+        want_area = [cells[q, i].mean() for _, i in kept]
+        if not want or np.isnan(want).all():
+            assert np.isnan(share[q])
+        else:
+            np.testing.assert_allclose(share[q], np.nanmean(want))
+        np.testing.assert_allclose(area[q], np.mean(want_area) if kept else np.nan)
+        for p in range(parts):
+            got = [part_ratio(m, covers[q, i, p]) for m, i in sides if visible[q, i, p]]
+            if not got or np.isnan(got).all():
+                assert np.isnan(ratios[q, p])
+            else:
+                np.testing.assert_allclose(ratios[q, p], np.nanmean(got))

@@ -174,3 +174,22 @@ def test_overlays_share_one_signed_scale():
     left, right = img[28, 2].astype(int), img[28, 53].astype(int)
     assert left[2] > left[0] and right[0] > right[2]  # positive blue, negative red
     assert Image.open(BytesIO(legend(2.0))).size == (320, 14)
+
+
+@pytest.mark.parametrize("metric", ["cosine", "dot"])
+def test_a_chunk_of_queries_gets_the_maps_each_query_gets(metric):
+    from vizkit.compute.pairmaps import chunk_maps
+
+    rng = np.random.default_rng(1)
+
+    def features():
+        return SpatialFeatures(rng.normal(size=(12, 5)), 3, 4, None)
+    queries = [features() for _ in range(4)]
+    results = [[features() for _ in range(3)] for _ in range(4)]
+    mq, mr = chunk_maps(queries, results, metric)
+    for q, row, aq, ar in zip(queries, results, mq, mr):
+        for maps, a, b in zip(query_maps(q, row, metric), aq, ar):
+            np.testing.assert_allclose(maps.query.ravel(), a, rtol=1e-12, atol=1e-15)
+            np.testing.assert_allclose(maps.result.ravel(), b, rtol=1e-12, atol=1e-15)
+    with pytest.raises(NotDecomposableError):
+        chunk_maps(queries, results, "euclidean")

@@ -95,6 +95,54 @@ def part_ratios(values: np.ndarray, covers: np.ndarray) -> np.ndarray:
                         (positive * covers).sum(axis=(1, 2)) / covered / mean, np.nan)
 
 
+def _nanmean(values: np.ndarray, axis: int) -> np.ndarray:
+    """The mean over ``axis`` ignoring NaN; NaN where all are."""
+    count = (~np.isnan(values)).sum(axis)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(count > 0, np.nansum(values, axis) / count, np.nan)
+
+
+def query_object_shares(mq: np.ndarray, mr: np.ndarray, cells: np.ndarray,
+                        has: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per query of a batch, the mean :func:`positive_share` of its pairs' maps (query side
+    against the query's region, result side against each result's) and the mean share of
+    the image the regions cover (chance), over the maps whose image has a region.
+    ``mq``, ``mr``: ``[B, k, n]`` maps; ``cells``: ``[B, 1 + k, n]`` regions (the query's
+    first); ``has``: ``[B, 1 + k]`` which images have one."""
+    pq, pr = np.clip(mq, 0, None), np.clip(mr, 0, None)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        on_q = np.einsum("bkn,bn->bk", pq, cells[:, 0]) / pq.sum(2)
+        on_r = np.einsum("bkn,bkn->bk", pr, cells[:, 1:]) / pr.sum(2)
+    k = mq.shape[1]
+    valid = np.concatenate([np.repeat(has[:, :1], k, 1), has[:, 1:]], 1)
+    shares = np.where(valid, np.concatenate([on_q, on_r], 1), np.nan)
+    area = cells.mean(2)
+    areas = np.where(valid, np.concatenate([np.repeat(area[:, :1], k, 1), area[:, 1:]], 1),
+                     np.nan)
+    return _nanmean(shares, 1), _nanmean(areas, 1)
+
+
+def query_part_ratios(mq: np.ndarray, mr: np.ndarray, covers: np.ndarray,
+                      visible: np.ndarray) -> np.ndarray:
+    """Per query of a batch and per part, the mean :func:`part_ratio` of its pairs' maps
+    (query side against the query's part disc, result side against each result's) over the
+    maps whose image shows the part: ``[B, P]``. ``covers``: ``[B, 1 + k, P, n]`` discs (the
+    query's first); ``visible``: ``[B, 1 + k, P]``."""
+    pq, pr = np.clip(mq, 0, None), np.clip(mr, 0, None)
+    k = mq.shape[1]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean_q, mean_r = pq.mean(2), pr.mean(2)                               # [B, k]
+        covered_q, covered_r = covers[:, 0].sum(2), covers[:, 1:].sum(3)      # [B, P], [B, k, P]
+        ratio_q = np.einsum("bkn,bpn->bkp", pq, covers[:, 0]) / covered_q[:, None] \
+            / mean_q[..., None]
+        ratio_r = np.einsum("bkn,bkpn->bkp", pr, covers[:, 1:]) / covered_r / mean_r[..., None]
+    ratio_q = np.where((mean_q[..., None] > 0) & (covered_q[:, None] > 0), ratio_q, np.nan)
+    ratio_r = np.where((mean_r[..., None] > 0) & (covered_r > 0), ratio_r, np.nan)
+    valid = np.concatenate([np.repeat(visible[:, :1], k, 1), visible[:, 1:]], 1)
+    ratios = np.where(valid, np.concatenate([ratio_q, ratio_r], 1), np.nan)  # [B, 2k, P]
+    return _nanmean(ratios, 1)
+
+
 def positive_share(values: np.ndarray, region: np.ndarray) -> float:
     """The share of a map's positive mass (cells that add to the similarity) that lies in
     ``region`` (each cell's covered share, same shape); NaN for a map with none."""

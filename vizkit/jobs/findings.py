@@ -22,13 +22,14 @@ from vizkit.compute.findings import (
     ObjectShares,
     PartRatios,
     disc_mask,
-    part_ratios,
-    positive_shares,
+    query_object_shares,
+    query_part_ratios,
     region_on_grid,
     regions_on_grid,
 )
 from vizkit.compute.mapservice import MapService, map_metric
 from vizkit.compute.nearest import searcher_for, topk
+from vizkit.compute.pairmaps import chunk_maps
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import BadArgumentError
 from vizkit.jobs.keys import derived_meta
@@ -73,11 +74,13 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
     return labelled
 
 
-def _pair_maps(store: Store, dataset: Dataset, model: LoadedModel, decomposer: Decomposer,
-               frow: dict, qidx: np.ndarray, metric: str, k: int, chunk: int, desc: str,
-               progress: bool) -> Iterator[tuple[np.ndarray, Iterator]]:
-    """Per chunk of queries: the images it touches, and an iterator of (position, query,
-    its top-``k`` results, their maps)."""
+def _chunk_maps(store: Store, dataset: Dataset, decomposer: Decomposer, frow: dict,
+                qidx: np.ndarray, metric: str, k: int, chunk: int, desc: str,
+                progress: bool) -> Iterator[tuple[np.ndarray, Iterator]]:
+    """Per chunk of queries: the images it touches, and an iterator over batches of its
+    queries of (their positions in ``qidx``, the queries, their top-``k`` results
+    ``[B, k]``, the maps of each pair, query side and result side ``[B, k, h*w]``, and the
+    grid ``(h, w)``)."""
     matrix = store.features(frow["result_key"])
     metric_obj = get_registry().metric(metric)
     searcher = searcher_for(metric_obj, matrix)  # the database prepared once, not per chunk
@@ -88,30 +91,21 @@ def _pair_maps(store: Store, dataset: Dataset, model: LoadedModel, decomposer: D
             part = qidx[lo: lo + chunk]
             nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part, searcher=searcher)
             seen = np.unique(np.concatenate([part, nbrs.ravel()]))
-            service.dataset_features(seen)
+            features = dict(zip(seen.tolist(), service.dataset_features(seen)))
 
-            def pairs(part=part, nbrs=nbrs, lo=lo):
-                for j, (q, nbr) in enumerate(zip(part, nbrs)):
-                    _, maps = service.maps(service.dataset_features([q])[0], nbr, metric)
-                    yield lo + j, int(q), nbr, maps
-            yield seen, pairs()
+            def batches(lo=lo, part=part, nbrs=nbrs, features=features):
+                first = features[int(part[0])]
+                mq, mr = chunk_maps([features[int(q)] for q in part],
+                                    [[features[int(r)] for r in row] for row in nbrs],
+                                    map_metric(metric))
+                yield np.arange(lo, lo + len(part)), part, nbrs, mq, mr, (first.h, first.w)
+            yield seen, batches()
             bar.update(len(part))
 
 
-def _stacks(q: int, nbr: np.ndarray, maps) -> Iterator[tuple[tuple, list[int], np.ndarray]]:
-    """Every map side of a query's pairs (query side and result side), stacked by grid:
-    (grid, the image of each map, the maps ``[n, h, w]``)."""
-    by_grid: dict[tuple, list] = {}
-    for n, m in zip(nbr, maps):
-        by_grid.setdefault(m.query.shape, []).append((q, m.query))
-        by_grid.setdefault(m.result.shape, []).append((int(n), m.result))
-    for grid, sides in by_grid.items():
-        yield grid, [image for image, _ in sides], np.stack([v for _, v in sides])
-
-
-def _mean_of(arrays: list[np.ndarray]) -> float:
-    values = np.concatenate(arrays) if arrays else np.array([np.nan])
-    return float(np.nanmean(values)) if not np.isnan(values).all() else float("nan")
+def _images_of(queries: np.ndarray, results: np.ndarray) -> list[int]:
+    """The images of a batch's pairs, query first in each row: ``[B * (1 + k)]``."""
+    return np.concatenate([queries[:, None], results], 1).ravel().tolist()
 
 
 def _regions(masks: dict, crop) -> Region:
@@ -151,19 +145,16 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     if row is not None:
         return row
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
-    for seen, pairs in _pair_maps(store, dataset, model, decomposer, frow, qidx, metric, k,
-                                  chunk, f"object-centricity {layer} {metric}", progress):
+    for seen, batches in _chunk_maps(store, dataset, decomposer, frow, qidx, metric, k, chunk,
+                                     f"object-centricity {layer} {metric}", progress):
         region = _regions(dict(zip(seen.tolist(), dataset.object_masks(seen))),
                           model.preprocess.crop_box)
-        for at, q, nbr, maps in pairs:
-            shares, areas = [], []
-            for grid, images, values in _stacks(q, nbr, maps):
-                keep = [j for j, im in enumerate(images) if region(im, grid) is not None]
-                if keep:  # an image without a region is not counted
-                    cells = np.stack([region(images[j], grid) for j in keep])
-                    shares.append(positive_shares(values[keep], cells))
-                    areas.append(cells.mean(axis=(1, 2)))
-            share[at], area[at] = _mean_of(shares), _mean_of(areas)
+        for at, queries, results, mq, mr, grid in batches:
+            found = [region(image, grid) for image in _images_of(queries, results)]
+            cells = np.stack([np.zeros(grid) if c is None else c for c in found])
+            has = np.array([c is not None for c in found])  # an image without one: not counted
+            share[at], area[at] = query_object_shares(
+                mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
         list(dataset.classes), seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer)
@@ -196,8 +187,8 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
     crop = model.preprocess.crop_box
     ratio = np.full((len(qidx), len(names)), np.nan)
     discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage, across chunks
-    for seen, pairs in _pair_maps(store, dataset, model, decomposer, frow, qidx, metric, k,
-                                  chunk, f"part attention {layer} {metric}", progress):
+    for seen, batches in _chunk_maps(store, dataset, decomposer, frow, qidx, metric, k, chunk,
+                                     f"part attention {layer} {metric}", progress):
         points = dict(zip(seen.tolist(), dataset.part_points(seen)))
         sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
         if sum(d.nbytes for d in discs.values()) > DISC_CACHE_BYTES:
@@ -209,16 +200,18 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
                 mask = disc_mask(size, points[image][part], radius * min(size))
                 discs[(image, part, grid)] = region_on_grid(mask, crop(*size), grid)
             return discs[(image, part, grid)]
-        for at, q, nbr, maps in pairs:
-            found: dict[str, list[np.ndarray]] = {}
-            for grid, images, values in _stacks(q, nbr, maps):
-                for part in column:
-                    keep = [i for i, im in enumerate(images) if part in (points.get(im) or {})]
-                    if keep:  # the maps of images where the part is visible
-                        covers = np.stack([disc(images[i], part, grid) for i in keep])
-                        found.setdefault(part, []).append(part_ratios(values[keep], covers))
-            for part, arrays in found.items():
-                ratio[at, column[part]] = _mean_of(arrays)
+        for at, queries, results, mq, mr, grid in batches:
+            images = _images_of(queries, results)
+            covers = np.zeros((len(images), len(names), grid[0] * grid[1]))
+            visible = np.zeros((len(images), len(names)), bool)
+            for i, image in enumerate(images):
+                for part in points.get(image) or {}:
+                    if part in column:  # the maps of images where the part is visible
+                        covers[i, column[part]] = disc(image, part, grid).ravel()
+                        visible[i, column[part]] = True
+            ratio[at] = query_part_ratios(
+                mq, mr, covers.reshape(len(at), k + 1, len(names), -1),
+                visible.reshape(len(at), k + 1, len(names)))
     summary = PartRatios(qidx, names, ratio).summary(seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer, radius=radius,
                    n_queries=int((~np.isnan(ratio)).any(axis=1).sum()))
