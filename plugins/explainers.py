@@ -26,11 +26,22 @@ if TYPE_CHECKING:  # torch is imported when an explainer runs: the light app nev
     import torch
 
 
+_last_results: list = []  # (model, layer, the results tensor, its version, their embedding)
+
+
 def _result_embedding(model, layer: str, result: torch.Tensor) -> torch.Tensor:
+    """The results' embedding; the explainers of one batch get the same tensor, which is
+    embedded once (kept until the next batch)."""
     import torch
 
+    if _last_results:
+        m, lay, tensor, version, embedded = _last_results[0]
+        if m is model and lay == layer and tensor is result and version == result._version:
+            return embedded
     with torch.no_grad():
-        return model.pooled_with_grad(result, layer).detach()
+        embedded = model.pooled_with_grad(result, layer).detach()
+    _last_results[:] = [(model, layer, result, result._version, embedded)]
+    return embedded
 
 
 _decomposers: dict[tuple[int, str], object] = {}
@@ -98,11 +109,9 @@ def bilrp(model, layer: str, metric: str, queries: torch.Tensor,
     from zennit.canonizers import SequentialMergeBatchNorm
     from zennit.composites import EpsilonPlusFlat
 
+    from vizkit.runtime.loaded import pool
+
     r = _result_embedding(model, layer, results)
-    with torch.no_grad():
-        e = model.pooled_with_grad(queries, layer)
-    target = r / (e.norm(dim=1, keepdim=True) * r.norm(dim=1, keepdim=True)).clamp_min(1e-12) \
-        if metric == "cosine" else r
     relus = [m for m in model.module.modules() if isinstance(m, torch.nn.ReLU) and m.inplace]
     for m in relus:  # zennit's hooks need the layers' outputs intact
         m.inplace = False
@@ -112,6 +121,11 @@ def bilrp(model, layer: str, metric: str, queries: torch.Tensor,
         with composite.context(model.module), torch.enable_grad():
             out = model.pooled_with_grad(x, layer, pooled=False)
             start = out.detach().float()
+            # the query's embedding from the same forward (the rules change the backward
+            # pass only; the merged batch norms compute the same outputs)
+            e = pool(start)
+            target = r / (e.norm(dim=1, keepdim=True) * r.norm(dim=1, keepdim=True)
+                          ).clamp_min(1e-12) if metric == "cosine" else r
             if start.ndim == 4:  # [B, C, H, W]
                 start = start * target[:, :, None, None] / (start.shape[2] * start.shape[3])
             elif start.ndim == 3:  # tokens [B, L, C]
