@@ -301,10 +301,8 @@ class Reader:
         key = dataset if isinstance(dataset, str) else dataset.key
         with self._lock:
             if key not in self._images:
-                cat = self.catalog()
-                table = self.store.image_table(key)
-                self._images[key] = ImageTable(dataset_ref(key, cat.datasets), table,
-                                               self.classes(key))
+                self._images[key] = ImageTable(dataset_ref(key, self.catalog().datasets),
+                                               self.store.image_table(key), self.classes(key))
             return self._images[key]
 
     def matrix(self, result_key: str) -> np.ndarray:
