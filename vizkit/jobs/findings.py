@@ -76,11 +76,10 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
 
 def _chunk_maps(store: Store, dataset: Dataset, decomposer: Decomposer, frow: dict,
                 qidx: np.ndarray, metric: str, k: int, chunk: int, desc: str,
-                progress: bool) -> Iterator[tuple[np.ndarray, Iterator]]:
-    """Per chunk of queries: the images it touches, and an iterator over batches of its
-    queries of (their positions in ``qidx``, the queries, their top-``k`` results
-    ``[B, k]``, the maps of each pair, query side and result side ``[B, k, h*w]``, and the
-    grid ``(h, w)``)."""
+                progress: bool) -> Iterator[tuple]:
+    """Per chunk of queries: the images it touches, the queries' positions in ``qidx``,
+    the queries, their top-``k`` results ``[B, k]``, the maps of each pair, query side and
+    result side ``[B, k, h*w]``, and the maps' grid ``(h, w)``."""
     matrix = store.features(frow["result_key"])
     metric_obj = get_registry().metric(metric)
     searcher = searcher_for(metric_obj, matrix)  # the database prepared once, not per chunk
@@ -92,14 +91,11 @@ def _chunk_maps(store: Store, dataset: Dataset, decomposer: Decomposer, frow: di
             nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part, searcher=searcher)
             seen = np.unique(np.concatenate([part, nbrs.ravel()]))
             features = dict(zip(seen.tolist(), service.dataset_features(seen)))
-
-            def batches(lo=lo, part=part, nbrs=nbrs, features=features):
-                first = features[int(part[0])]
-                mq, mr = chunk_maps([features[int(q)] for q in part],
-                                    [[features[int(r)] for r in row] for row in nbrs],
-                                    map_metric(metric))
-                yield np.arange(lo, lo + len(part)), part, nbrs, mq, mr, (first.h, first.w)
-            yield seen, batches()
+            mq, mr = chunk_maps([features[int(q)] for q in part],
+                                [[features[int(r)] for r in row] for row in nbrs],
+                                map_metric(metric))
+            first = features[int(part[0])]
+            yield seen, np.arange(lo, lo + len(part)), part, nbrs, mq, mr, (first.h, first.w)
             bar.update(len(part))
 
 
@@ -145,16 +141,16 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     if row is not None:
         return row
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
-    for seen, batches in _chunk_maps(store, dataset, decomposer, frow, qidx, metric, k, chunk,
-                                     f"object-centricity {layer} {metric}", progress):
+    for seen, at, queries, results, mq, mr, grid in _chunk_maps(
+            store, dataset, decomposer, frow, qidx, metric, k, chunk,
+            f"object-centricity {layer} {metric}", progress):
         region = _regions(dict(zip(seen.tolist(), dataset.object_masks(seen))),
                           model.preprocess.crop_box)
-        for at, queries, results, mq, mr, grid in batches:
-            found = [region(image, grid) for image in _images_of(queries, results)]
-            cells = np.stack([np.zeros(grid) if c is None else c for c in found])
-            has = np.array([c is not None for c in found])  # an image without one: not counted
-            share[at], area[at] = query_object_shares(
-                mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
+        found = [region(image, grid) for image in _images_of(queries, results)]
+        cells = np.stack([np.zeros(grid) if c is None else c for c in found])
+        has = np.array([c is not None for c in found])  # an image without one: not counted
+        share[at], area[at] = query_object_shares(
+            mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
         list(dataset.classes), seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer)
@@ -187,8 +183,9 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
     crop = model.preprocess.crop_box
     ratio = np.full((len(qidx), len(names)), np.nan)
     discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage, across chunks
-    for seen, batches in _chunk_maps(store, dataset, decomposer, frow, qidx, metric, k, chunk,
-                                     f"part attention {layer} {metric}", progress):
+    for seen, at, queries, results, mq, mr, grid in _chunk_maps(
+            store, dataset, decomposer, frow, qidx, metric, k, chunk,
+            f"part attention {layer} {metric}", progress):
         points = dict(zip(seen.tolist(), dataset.part_points(seen)))
         sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
         if sum(d.nbytes for d in discs.values()) > DISC_CACHE_BYTES:
@@ -200,18 +197,16 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
                 mask = disc_mask(size, points[image][part], radius * min(size))
                 discs[(image, part, grid)] = region_on_grid(mask, crop(*size), grid)
             return discs[(image, part, grid)]
-        for at, queries, results, mq, mr, grid in batches:
-            images = _images_of(queries, results)
-            covers = np.zeros((len(images), len(names), grid[0] * grid[1]))
-            visible = np.zeros((len(images), len(names)), bool)
-            for i, image in enumerate(images):
-                for part in points.get(image) or {}:
-                    if part in column:  # the maps of images where the part is visible
-                        covers[i, column[part]] = disc(image, part, grid).ravel()
-                        visible[i, column[part]] = True
-            ratio[at] = query_part_ratios(
-                mq, mr, covers.reshape(len(at), k + 1, len(names), -1),
-                visible.reshape(len(at), k + 1, len(names)))
+        images = _images_of(queries, results)
+        covers = np.zeros((len(images), len(names), grid[0] * grid[1]))
+        visible = np.zeros((len(images), len(names)), bool)
+        for i, image in enumerate(images):
+            for part in points.get(image) or {}:
+                if part in column:  # the maps of images where the part is visible
+                    covers[i, column[part]] = disc(image, part, grid).ravel()
+                    visible[i, column[part]] = True
+        ratio[at] = query_part_ratios(mq, mr, covers.reshape(len(at), k + 1, len(names), -1),
+                                      visible.reshape(len(at), k + 1, len(names)))
     summary = PartRatios(qidx, names, ratio).summary(seed)
     summary.update(map_metric=map_metric(metric), k=k, layer=layer, radius=radius,
                    n_queries=int((~np.isnan(ratio)).any(axis=1).sum()))
