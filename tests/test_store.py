@@ -71,6 +71,27 @@ def test_several_layers_are_stored_in_one_transaction_all_or_none(tmp_path):
     assert len(store.results("features")) == 3
 
 
+def test_held_reads_share_one_connection_and_a_write_releases_it(tmp_path, monkeypatch):
+    """A job's run of reads opens the file once; a write inside still works and is seen by
+    the reads after it; on exit the file is free for another process's writer."""
+    store = Store(tmp_path / "s.duckdb")
+    store.put_features({"result_key": "f1"}, np.ones((3, 2), np.float32))
+    opened = []
+    connect = store._connect
+    monkeypatch.setattr(store, "_connect", lambda read_only, path=None: (
+        opened.append(read_only), connect(read_only, path))[1])
+    with store.held():
+        assert store.result("f1")["n"] == 3 and store.result("f2") is None
+        np.testing.assert_array_equal(store.features("f1"), np.ones((3, 2)))
+        assert opened == [True]  # three reads, one connection
+        store.put_features({"result_key": "f2"}, np.zeros((5, 2), np.float32))
+        assert store.result("f2")["n"] == 5
+        assert opened == [True, False, True]
+    duckdb.connect(str(store.path)).close()  # no connection of this process holds the file
+    store.result("f1")
+    assert opened == [True, False, True, True]  # outside: one per read again
+
+
 def test_precompute_twice_computes_once(digits_store):
     from vizkit.jobs import precompute as job
     from vizkit.registry import get_registry
