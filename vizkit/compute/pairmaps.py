@@ -17,8 +17,7 @@ images may have different sizes. Euclidean-type distances have no such additive 
 """
 from __future__ import annotations
 
-import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -43,11 +42,13 @@ class SpatialFeatures:
     h: int
     w: int
     view: np.ndarray
+    pooled: np.ndarray | None = field(default=None, repr=False, compare=False)
+    """The compared vector (the positions' mean): given by a batch that computed it for all
+    its images at once, else computed here."""
 
-    @functools.cached_property
-    def pooled(self) -> np.ndarray:
-        """The compared vector (the positions' mean), computed once per image."""
-        return self.positions.mean(0)
+    def __post_init__(self):
+        if self.pooled is None:
+            object.__setattr__(self, "pooled", self.positions.mean(0))
 
 
 @dataclass(frozen=True)

@@ -103,7 +103,8 @@ class Decomposer:
                 pos = self._head(per_position).float().reshape(n, h * w, -1)
                 self._check_affine(self._head(feats).float(), pos.mean(1))
         pos = pos.double().cpu().numpy()
-        return [SpatialFeatures(p, h, w, v) for p, v in zip(pos, views)]
+        pooled = pos.mean(1)  # every image's compared vector in one call, not one per image
+        return [SpatialFeatures(p, h, w, v, f) for p, v, f in zip(pos, views, pooled)]
 
     def _check_affine(self, actual: torch.Tensor, from_positions: torch.Tensor) -> None:
         err = (actual - from_positions).norm(dim=1) / actual.norm(dim=1).clamp_min(EPS)

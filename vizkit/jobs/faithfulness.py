@@ -25,9 +25,7 @@ from vizkit.compute.findings import bootstrap_ci, paired_diff_ci
 from vizkit.compute.nearest import topk
 from vizkit.compute.pairmaps import EXACT_METRICS
 from vizkit.errors import BadArgumentError
-from vizkit.jobs.findings import FINDINGS_CODE_VERSION, query_positions
-from vizkit.jobs.keys import derived_meta
-from vizkit.jobs.precompute import precompute
+from vizkit.jobs.findings import query_positions, stored_or_features
 from vizkit.progress import bar as tqdm
 from vizkit.registry import get_registry
 from vizkit.runtime.devices import blas_beside_torch
@@ -76,18 +74,14 @@ def faithfulness(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
     method deletion_auc, insertion_auc, ci95_deletion, ci95_insertion; pairs; skipped)."""
     explainers, skipped = chosen_explainers(model, layer, metric, methods)
     qidx = query_positions(dataset, queries)
-    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
     names = [e.name for e in explainers]
-    meta = derived_meta("fa", frow, {"finding": "faithfulness", "metric": metric, "k": k,
-                                     "queries": len(qidx), "steps": steps, "methods": names,
-                                     "baseline": "black", "seed": seed,
-                                     "code": FINDINGS_CODE_VERSION},
-                        kind="findings", metric=metric, k=k,
-                        code_version=FINDINGS_CODE_VERSION)
-    row = store.result(meta["result_key"])
+    meta, row, matrix = stored_or_features(
+        store, dataset, model, layer, "fa",
+        {"finding": "faithfulness", "metric": metric, "k": k, "queries": len(qidx),
+         "steps": steps, "methods": names, "baseline": "black", "seed": seed}, metric, k,
+        progress)
     if row is not None:
         return row
-    matrix = store.features(frow["result_key"])
     nbrs, _ = topk(get_registry().metric(metric), matrix[qidx], matrix, k, exclude=qidx)
     pairs = np.array([(q, n) for q, row_ in zip(qidx, nbrs) for n in row_], np.int64)
     baseline = black(model.config.mean, model.config.std)

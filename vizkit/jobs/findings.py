@@ -74,13 +74,13 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
     return labelled
 
 
-def _chunk_maps(store: Store, dataset: Dataset, decomposer: Decomposer, frow: dict,
+def _chunk_maps(matrix: np.ndarray, dataset: Dataset, decomposer: Decomposer,
                 qidx: np.ndarray, metric: str, k: int, chunk: int, desc: str,
                 progress: bool) -> Iterator[tuple]:
     """Per chunk of queries: the images it touches, the queries' positions in ``qidx``,
-    the queries, their top-``k`` results ``[B, k]``, the maps of each pair, query side and
-    result side ``[B, k, h*w]``, and the maps' grid ``(h, w)``."""
-    matrix = store.features(frow["result_key"])
+    the queries, their top-``k`` results ``[B, k]`` among the pooled features ``matrix``,
+    the maps of each pair, query side and result side ``[B, k, h*w]``, and the maps' grid
+    ``(h, w)``."""
     metric_obj = get_registry().metric(metric)
     searcher = searcher_for(metric_obj, matrix)  # the database prepared once, not per chunk
     service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
@@ -118,13 +118,27 @@ def _regions(masks: dict, crop) -> Region:
     return region
 
 
-def _stored_or_meta(store: Store, frow: dict, finding: str, metric: str, k: int, n: int,
-                    seed: int, extra: dict | None = None) -> tuple[dict, dict | None]:
-    meta = derived_meta(PREFIXES[finding], frow,
-                        {"finding": finding, "metric": metric, "k": k, "queries": n,
-                         "seed": seed, "code": FINDINGS_CODE_VERSION, **(extra or {})},
-                        kind="findings", metric=metric, k=k, code_version=FINDINGS_CODE_VERSION)
-    return meta, store.result(meta["result_key"])
+def stored_or_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
+                       prefix: str, params: dict, metric: str, k: int, progress: bool
+                       ) -> tuple[dict, dict | None, np.ndarray | None]:
+    """A findings result's catalog meta (key from ``prefix`` and ``params``), its stored row
+    (None when it must be measured) and, if so, the layer's pooled features (extracted
+    unless stored): the job's reads before it computes, in one connection."""
+    with store.held():
+        frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
+        meta = derived_meta(prefix, frow, {**params, "code": FINDINGS_CODE_VERSION},
+                            kind="findings", metric=metric, k=k,
+                            code_version=FINDINGS_CODE_VERSION)
+        row = store.result(meta["result_key"])
+        return meta, row, None if row is not None else store.features(frow["result_key"])
+
+
+def _prepare(store: Store, dataset: Dataset, model: LoadedModel, layer: str, finding: str,
+             metric: str, k: int, n: int, seed: int, progress: bool, extra: dict | None = None
+             ) -> tuple[dict, dict | None, np.ndarray | None]:
+    return stored_or_features(store, dataset, model, layer, PREFIXES[finding],
+                              {"finding": finding, "metric": metric, "k": k, "queries": n,
+                               "seed": seed, **(extra or {})}, metric, k, progress)
 
 
 def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
@@ -136,13 +150,13 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     check_regions(dataset)
     decomposer = Decomposer(model, layer)  # refuses layers without an exact map first
     qidx = query_positions(dataset, queries)
-    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
-    meta, row = _stored_or_meta(store, frow, "object", metric, k, len(qidx), seed)
+    meta, row, matrix = _prepare(store, dataset, model, layer, "object", metric, k, len(qidx),
+                                 seed, progress)
     if row is not None:
         return row
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
-            store, dataset, decomposer, frow, qidx, metric, k, chunk,
+            matrix, dataset, decomposer, qidx, metric, k, chunk,
             f"object-centricity {layer} {metric}", progress):
         region = _regions(dict(zip(seen.tolist(), dataset.object_masks(seen))),
                           model.preprocess.crop_box)
@@ -173,10 +187,9 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
                                "above 0 and at most 0.5 (default 0.0625, 1/16).")
     decomposer = Decomposer(model, layer)
     qidx = query_positions(dataset, queries)
-    frow = precompute(store, dataset, model, [layer], [], progress=progress)[0]
     names = tuple(dataset.part_names)
-    meta, row = _stored_or_meta(store, frow, "parts", metric, k, len(qidx), seed,
-                                {"radius": radius, "parts": list(names)})
+    meta, row, matrix = _prepare(store, dataset, model, layer, "parts", metric, k, len(qidx),
+                                 seed, progress, {"radius": radius, "parts": list(names)})
     if row is not None:
         return row
     column = {name: j for j, name in enumerate(names)}
@@ -184,7 +197,7 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
     ratio = np.full((len(qidx), len(names)), np.nan)
     discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage, across chunks
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
-            store, dataset, decomposer, frow, qidx, metric, k, chunk,
+            matrix, dataset, decomposer, qidx, metric, k, chunk,
             f"part attention {layer} {metric}", progress):
         points = dict(zip(seen.tolist(), dataset.part_points(seen)))
         sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
