@@ -249,6 +249,11 @@ function build(root, meta, send, camera) {
     if (before !== root.dataset.vkAtlasZoom) countLevelTiles();
   }
 
+  // the canvas at its drawn size from the start: the scatterplot sizes it only on its first
+  // resize callback, after the first frame, which would be drawn at the default 300 x 150
+  const dpr = window.devicePixelRatio || 1;
+  canvas.width = Math.round(stage.clientWidth * dpr);
+  canvas.height = Math.round(stage.clientHeight * dpr);
   const sp = globalThis.createScatterplot({
     canvas, width: "auto", height: "auto", xScale: atlas.xScale, yScale: atlas.yScale,
     backgroundColor: [1, 1, 1, 0], pointSize: 4, opacity: 0.9, colorBy: "valueA",
@@ -258,6 +263,14 @@ function build(root, meta, send, camera) {
     ...(camera || {}),  // the previous frame's view, when a run's epoch changes
   });
   atlas.sp = sp;
+  // its WebGL renderer draws at the window's size and each frame is copied from it: at the
+  // stage's size instead, every frame clears, blits and copies fewer pixels (on software GL
+  // the copy is most of a frame); kept so when the page resizes
+  const renderer = sp.get("renderer");
+  const fitRenderer = () => renderer.resize(Math.max(stage.clientWidth, 1),
+                                            Math.max(stage.clientHeight, 1));
+  fitRenderer();
+  new ResizeObserver(fitRenderer).observe(stage);
   sp.subscribe("view", follow);
   sp.subscribe("select", ({points}) => {
     atlas.lastSelected = points.length;
