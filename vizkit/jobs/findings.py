@@ -136,6 +136,7 @@ def stored_or_features(store: Store, dataset: Dataset, model: LoadedModel, layer
 def _prepare(store: Store, dataset: Dataset, model: LoadedModel, layer: str, finding: str,
              metric: str, k: int, n: int, seed: int, progress: bool, extra: dict | None = None
              ) -> tuple[dict, dict | None, np.ndarray | None]:
+    """:func:`stored_or_features` of the object or parts finding."""
     return stored_or_features(store, dataset, model, layer, PREFIXES[finding],
                               {"finding": finding, "metric": metric, "k": k, "queries": n,
                                "seed": seed, **(extra or {})}, metric, k, progress)

@@ -63,10 +63,11 @@ def _remove_stale_temporaries(path: Path) -> None:
 
 
 class StoreFile:
-    """The file under every table mixin: connections (read-only per query, retried while
-    another process holds the lock), whole-transaction writes, atomic creation, the schema
-    version and its migrations (the v5 one moves rows to files with
-    ``ResultTables._move_rows_to_files``), and the paths of files the store records."""
+    """The file under every table mixin: connections (read-only per query or shared by a
+    held run of reads, retried while another process holds the lock), whole-transaction
+    writes, atomic creation, the schema version and its migrations (the v5 one moves rows
+    to files with ``ResultTables._move_rows_to_files``), and the paths of files the store
+    records."""
 
     def __init__(self, path: str | Path | None = None, lock_wait_s: float = LOCK_WAIT_S):
         self.path = Path(path) if path else store_path()
