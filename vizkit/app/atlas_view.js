@@ -270,7 +270,8 @@ function build(root, meta, send, camera) {
   const fitRenderer = () => renderer.resize(Math.max(stage.clientWidth, 1),
                                             Math.max(stage.clientHeight, 1));
   fitRenderer();
-  new ResizeObserver(fitRenderer).observe(stage);
+  atlas.rendererFit = new ResizeObserver(fitRenderer);  // disconnected with the scatterplot
+  atlas.rendererFit.observe(stage);
   sp.subscribe("view", follow);
   sp.subscribe("select", ({points}) => {
     atlas.lastSelected = points.length;
@@ -462,6 +463,7 @@ export default function (component) {
       const old = root.vkAtlas.sp;
       camera = {cameraTarget: old.get("cameraTarget"), cameraDistance: old.get("cameraDistance")};
       if (root.vkAtlas.meta.world !== data.world) camera = null;
+      root.vkAtlas.rendererFit.disconnect();  // its renderer goes with it
       old.destroy();
       if (root.vkAtlas.tileDeck) root.vkAtlas.tileDeck.finalize();
     }
