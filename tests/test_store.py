@@ -71,6 +71,22 @@ def test_several_layers_are_stored_in_one_transaction_all_or_none(tmp_path):
     assert len(store.results("features")) == 3
 
 
+def test_a_new_store_is_published_whole_leaving_no_temporary(tmp_path):
+    """A finished creation is moved into place in one step (a kill leaves the temporary or
+    the store, never both); another process's store stays, a zero-byte one is replaced."""
+    from vizkit.store.connection import _publish
+    tmp, path = tmp_path / ".s.duckdb.1.creating", tmp_path / "s.duckdb"
+    tmp.write_bytes(b"first")
+    _publish(tmp, path)
+    assert path.read_bytes() == b"first" and not tmp.exists()
+    tmp.write_bytes(b"second")
+    _publish(tmp, path)
+    assert path.read_bytes() == b"first"  # the caller removes its own temporary
+    path.write_bytes(b"")
+    _publish(tmp, path)
+    assert path.read_bytes() == b"second" and not tmp.exists()
+
+
 def test_held_reads_share_one_connection_and_a_write_releases_it(tmp_path, monkeypatch):
     """A job's run of reads opens the file once; a write inside still works and is seen by
     the reads after it; on exit the file is free for another process's writer."""

@@ -5,6 +5,8 @@ files a store refers to. The tables are read and written by the mixins beside it
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import errno
 import os
 import threading
 import time
@@ -40,9 +42,35 @@ def _is_permission_error(e: Exception) -> bool:
             or "operation not permitted" in text)
 
 
+def _rename_no_replace(src: Path, dst: Path) -> bool | None:
+    """Move ``src`` to ``dst`` in one step unless ``dst`` exists (Linux's renameat2 with
+    RENAME_NOREPLACE): True when moved, False when ``dst`` was there, None where the call is
+    not available (another system, an older kernel or a file system without it)."""
+    try:
+        call = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError, TypeError):
+        return None
+    at_cwd, no_replace = -100, 1
+    if call(at_cwd, os.fsencode(src), at_cwd, os.fsencode(dst), no_replace) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err == errno.EEXIST:
+        return False
+    if err in (errno.ENOSYS, errno.EINVAL, errno.ENOTSUP):
+        return None
+    raise OSError(err, os.strerror(err), str(dst))
+
+
 def _publish(tmp: Path, path: Path) -> None:
     """Put the finished file ``tmp`` at ``path`` unless another process made one first (a
-    zero-byte file there, left by a killed creation, is replaced)."""
+    zero-byte file there, left by a killed creation, is replaced): moved in one step where
+    the system can, so a kill leaves either ``tmp`` or the store, never both; else linked
+    into place (``tmp`` removed by the caller)."""
+    moved = _rename_no_replace(tmp, path)
+    if moved is not None:
+        if not moved and path.stat().st_size == 0:
+            os.replace(tmp, path)
+        return
     try:
         os.link(tmp, path)
     except FileExistsError:
