@@ -34,9 +34,11 @@ class NotDecomposableError(VizkitError):
 
 @dataclass(frozen=True)
 class SpatialFeatures:
-    """One image's per-position features ``[h*w, D]`` (float64, row-major over h, w), whose
-    mean is the image's compared vector, and the model input it came from (uint8, for
-    drawing: ``[H, W]`` or ``[H, W, 3]``)."""
+    """One image's per-position features ``[h*w, D]`` (row-major over h, w; float32 as the
+    model computed them), whose mean is the image's compared vector (float64), and the model
+    input it came from (uint8, for drawing: ``[H, W]`` or ``[H, W, 3]``). Every map is a
+    product with a float64 vector, so maps are computed in float64 whatever the positions'
+    type."""
 
     positions: np.ndarray
     h: int
@@ -48,7 +50,7 @@ class SpatialFeatures:
 
     def __post_init__(self):
         if self.pooled is None:
-            object.__setattr__(self, "pooled", self.positions.mean(0))
+            object.__setattr__(self, "pooled", self.positions.mean(0, dtype=np.float64))
 
 
 @dataclass(frozen=True)

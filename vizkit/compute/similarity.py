@@ -102,8 +102,10 @@ class Decomposer:
                 per_position = feats.permute(0, 2, 3, 1).reshape(n * h * w, c, 1, 1)
                 pos = self._head(per_position).float().reshape(n, h * w, -1)
                 self._check_affine(self._head(feats).float(), pos.mean(1))
-        pos = pos.double().cpu().numpy()
-        pooled = pos.mean(1)  # every image's compared vector in one call, not one per image
+        # kept in float32, as computed (half the memory a job holds for its maps); the
+        # compared vectors in float64, each image's in one call for the batch
+        pos = pos.cpu().numpy()
+        pooled = pos.mean(1, dtype=np.float64)
         return [SpatialFeatures(p, h, w, v, f) for p, v, f in zip(pos, views, pooled)]
 
     def _check_affine(self, actual: torch.Tensor, from_positions: torch.Tensor) -> None:
