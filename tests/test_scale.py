@@ -10,7 +10,12 @@ import duckdb
 import numpy as np
 import pytest
 
-from vizkit.compute.indexes import ExactSearcher, recall_at_k
+from vizkit.compute.indexes import (
+    ExactSearcher,
+    _top_k_above_block_bound,
+    recall_at_k,
+    top_k,
+)
 from vizkit.errors import BadArgumentError
 from vizkit.jobs.index import build_index
 from vizkit.read.catalog import Reader
@@ -48,6 +53,36 @@ def rss_anon_mb() -> float:
         if line.startswith("RssAnon:"):
             return int(line.split()[1]) / 1024
     return float("nan")
+
+
+def _best_values_by_sorting(values: np.ndarray, k: int, best_high: bool) -> np.ndarray:
+    """Brute force: each row sorted whole, best first, NaN last."""
+    keyed = -values if best_high else values
+    return np.take_along_axis(values, np.argsort(keyed, axis=1, kind="stable")[:, :k], 1)
+
+
+@pytest.mark.parametrize("best_high", [True, False])
+@pytest.mark.parametrize("n, k", [(5000, 10), (3000, 50), (700, 10), (40, 5), (6, 10)])
+@pytest.mark.parametrize("with_nan", [False, True])
+def test_top_k_equals_sorting_whole_rows(n, k, best_high, with_nan):
+    """Whichever path top_k takes (a bound from blocks' best values, taken where rows are
+    long enough; or a row partition), it returns what sorting each row whole returns, each
+    column once: ties (rounded values), excluded entries (-inf/+inf) and all-tied rows
+    included; NaN last, rows with fewer numbers than k included."""
+    rng = np.random.default_rng(n + k)
+    values = np.round(rng.normal(size=(12, n)), 2).astype(np.float32)  # many ties
+    values[0, : n // 2] = -np.inf if best_high else np.inf  # half excluded
+    values[1] = 1.0  # all tied
+    if with_nan:
+        values[2, ::7] = np.nan
+        values[3, 3:] = np.nan  # fewer numbers than k
+    bounded = _top_k_above_block_bound(values, min(k, n), best_high)
+    assert (bounded is not None) == (not with_nan and n >= 8 * k * 4)  # the path taken
+    idx, got = top_k(values, k, best_high)
+    want = _best_values_by_sorting(values, min(k, n), best_high)
+    np.testing.assert_array_equal(got, want)  # NaN where they are too
+    np.testing.assert_array_equal(np.take_along_axis(values, idx, 1), want)
+    assert all(len(set(row)) == len(row) for row in idx.tolist())
 
 
 def test_features_are_files_that_every_reader_maps_instead_of_copying(tmp_path):

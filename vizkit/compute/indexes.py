@@ -42,12 +42,44 @@ def top_k(values: np.ndarray, k: int, best_high: bool) -> tuple[np.ndarray, np.n
     k = min(k, values.shape[1])
     if k <= 0:
         return np.zeros((len(values), 0), np.int64), np.zeros((len(values), 0), values.dtype)
+    found = _top_k_above_block_bound(values, k, best_high)
+    if found is not None:
+        return found
     keyed = -values if best_high else values
     part = np.argpartition(keyed, k - 1, axis=1)[:, :k] if k < values.shape[1] else \
         np.broadcast_to(np.arange(values.shape[1]), values.shape).copy()
     order = np.argsort(np.take_along_axis(keyed, part, 1), axis=1, kind="stable")
     idx = np.take_along_axis(part, order, 1)
     return idx, np.take_along_axis(values, idx, 1)
+
+
+def _top_k_above_block_bound(values: np.ndarray, k: int, best_high: bool,
+                             blocks_per_k: int = 8) -> tuple[np.ndarray, np.ndarray] | None:
+    """:func:`top_k` without ordering whole rows: the ``k``-th best of the best values of
+    ``8k`` blocks of columns is a bound that at least ``k`` entries reach (one per block), so
+    every entry of the top ``k`` reaches it; only the few entries that do are sorted, ties
+    by column. Several times faster than a row partition (which writes an index per entry),
+    most of all on first use of its memory. None where rows are too short for it or too
+    few blocks hold a number (NaN), for :func:`top_k`'s partition."""
+    q, n = values.shape
+    width = n // (k * blocks_per_k)
+    if width < 4:
+        return None
+    blocks = values[:, : k * blocks_per_k * width].reshape(q, k * blocks_per_k, width)
+    if best_high:
+        bound = -np.partition(-blocks.max(2), k - 1, axis=1)[:, k - 1]
+    else:
+        bound = np.partition(blocks.min(2), k - 1, axis=1)[:, k - 1]
+    if np.isnan(bound).any():
+        return None
+    reach = values >= bound[:, None] if best_high else values <= bound[:, None]
+    rows, cols = np.divmod(np.flatnonzero(reach), n)
+    found = values[rows, cols]
+    order = np.lexsort((-found if best_high else found, rows))  # stable: ties by column
+    counts = np.bincount(rows, minlength=q)
+    first = (np.cumsum(counts) - counts)[:, None] + np.arange(k)
+    pick = order[first]
+    return cols[pick].astype(np.int64), found[pick]
 
 
 def metric_values(metric: Metric, rows: np.ndarray, queries: np.ndarray,
