@@ -176,20 +176,43 @@ def test_overlays_share_one_signed_scale():
     assert Image.open(BytesIO(legend(2.0))).size == (320, 14)
 
 
+# three chunks of queries and their results: a query of one chunk is a result of another,
+# results recur within and across chunks, and a chunk needs an image only a chunk before saw
+STREAM_CHUNKS = [
+    ([0, 1, 2], [[1, 10, 11, 12], [0, 10, 13, 14], [3, 11, 15, 16]]),
+    ([3, 4], [[11, 17, 0, 18], [10, 19, 20, 5]]),
+    ([5, 6, 7], [[11, 21, 22, 3], [23, 24, 25, 26], [27, 28, 29, 13]]),
+]
+
+
 @pytest.mark.parametrize("metric", ["cosine", "dot"])
-def test_a_chunk_of_queries_gets_the_maps_each_query_gets(metric):
-    from vizkit.compute.pairmaps import chunk_maps
+def test_a_stream_of_chunks_gets_each_pairs_maps_forwarding_each_image_once(metric):
+    """Every pair's maps, query side and result side, equal query_maps' of the same two
+    images; over all chunks each image is forwarded once, and nothing is kept after the
+    last chunk that needs it."""
+    from vizkit.compute.pairstream import PairMapStream
 
-    rng = np.random.default_rng(1)
-
-    def features():
-        return SpatialFeatures(rng.normal(size=(12, 5)), 3, 4, None)
-    queries = [features() for _ in range(4)]
-    results = [[features() for _ in range(3)] for _ in range(4)]
-    mq, mr = chunk_maps(queries, results, metric)
-    for q, row, aq, ar in zip(queries, results, mq, mr):
-        for maps, a, b in zip(query_maps(q, row, metric), aq, ar):
-            np.testing.assert_allclose(maps.query.ravel(), a, rtol=1e-12, atol=1e-15)
-            np.testing.assert_allclose(maps.result.ravel(), b, rtol=1e-12, atol=1e-15)
+    data = get_registry().open_dataset("digits[:40]")
+    decomposer = Decomposer(get_registry().load_model("vizkit_small_cnn", "random"),
+                            "stages.2")
+    every = decomposer.images(list(data.batch_images(np.arange(30))))
+    forwarded: list[int] = []
+    positions = decomposer.positions
+    decomposer.positions = lambda images: forwarded.append(len(images)) or positions(images)
+    last = {i: c for c, (q, r) in enumerate(STREAM_CHUNKS) for i in [*q, *np.ravel(r)]}
+    stream = PairMapStream(decomposer, data, metric, batch_size=4)
+    for c, (queries, results) in enumerate(STREAM_CHUNKS):
+        seen = {*queries, *np.ravel(results).tolist()}
+        mq, mr = stream.chunk(np.array(queries), np.array(results),
+                              {i for i in seen if last[i] > c})
+        assert mq.shape == mr.shape == (len(queries), 4, 49) and stream.grid == (7, 7)
+        for q, row, aq, ar in zip(queries, results, mq, mr):
+            for maps, a, b in zip(query_maps(every[q], [every[r] for r in row], metric),
+                                  aq, ar):
+                scale = max(np.abs(maps.query).max(), np.abs(maps.result).max())
+                np.testing.assert_allclose(a, maps.query.ravel(), atol=1e-5 * scale)
+                np.testing.assert_allclose(b, maps.result.ravel(), atol=1e-5 * scale)
+    assert sum(forwarded) == len(last) and max(forwarded) <= 4
+    assert not stream._kept
     with pytest.raises(NotDecomposableError):
-        chunk_maps(queries, results, "euclidean")
+        PairMapStream(decomposer, data, "euclidean")

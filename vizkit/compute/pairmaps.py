@@ -54,6 +54,17 @@ class SpatialFeatures:
 
 
 @dataclass(frozen=True)
+class PositionBatch:
+    """A batch's per-position features ``[N, h*w, D]`` (float32) and their means, the
+    compared vectors ``[N, D]`` (float64), on the grid ``(h, w)``."""
+
+    positions: np.ndarray
+    pooled: np.ndarray
+    h: int
+    w: int
+
+
+@dataclass(frozen=True)
 class PairMaps:
     """The maps of one (query, result) pair: ``query`` ``[hq, wq]`` and ``result``
     ``[hr, wr]``; each sums to ``score``."""
@@ -87,30 +98,3 @@ def query_maps(query: SpatialFeatures, results: list[SpatialFeatures],
         mr = [m / d for m, d in zip(mr, denom)]
     return [PairMaps(q.reshape(query.h, query.w), m.reshape(r.h, r.w), float(q.sum()))
             for q, m, r in zip(mq, mr, results)]
-
-
-def chunk_maps(queries: list[SpatialFeatures], results: list[list[SpatialFeatures]],
-               metric: str) -> tuple[np.ndarray, np.ndarray]:
-    """The maps of many queries against ``k`` results each, all on one grid, as arrays:
-    query side ``[B, k, h*w]`` and result side ``[B, k, h*w]`` (row-major over h, w), equal
-    to :func:`query_maps`' maps: the query side in one batched product, the result side
-    one product per pair (stacking every result's positions would copy ``B*k*h*w*D``
-    numbers, slower than the products themselves)."""
-    if metric not in EXACT_METRICS:
-        return query_maps(queries[0], results[0], metric)  # raises NotDecomposableError
-    grids = {(f.h, f.w) for f in queries} | {(f.h, f.w) for row in results for f in row}
-    if len(grids) != 1:
-        raise ValueError(f"chunk_maps needs one grid, got {sorted(grids)}")
-    b, k = len(results), len(results[0])
-    pq = np.stack([f.positions for f in queries])                        # [B, n, D]
-    fq = np.stack([f.pooled for f in queries])                           # [B, D]
-    fr = np.stack([f.pooled for row in results for f in row]).reshape(b, k, -1)  # [B, k, D]
-    n = pq.shape[1]
-    mq = np.matmul(fr, pq.transpose(0, 2, 1)) / n                        # [B, k, n]
-    mr = np.stack([f.positions @ q for row, q in zip(results, fq) for f in row]
-                  ).reshape(b, k, n) / n                                 # [B, k, n]
-    if metric == "cosine":
-        denom = (np.maximum(np.linalg.norm(fq, axis=1), EPS)[:, None]
-                 * np.maximum(np.linalg.norm(fr, axis=2), EPS))[..., None]
-        mq, mr = mq / denom, mr / denom
-    return mq, mr

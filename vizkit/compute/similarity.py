@@ -16,6 +16,7 @@ from vizkit.compute.pairmaps import (  # noqa: F401  (re-exported for callers of
     EXACT_METRICS,
     NotDecomposableError,
     PairMaps,
+    PositionBatch,
     SpatialFeatures,
     pair_maps,
     query_maps,
@@ -91,6 +92,13 @@ class Decomposer:
     def spatial_features(self, x: torch.Tensor) -> list[SpatialFeatures]:
         """Per-position features of each image of the preprocessed batch ``x``."""
         views = self._views(x)
+        batch = self.batch_positions(x)
+        return [SpatialFeatures(p, batch.h, batch.w, v, f)
+                for p, v, f in zip(batch.positions, views, batch.pooled)]
+
+    def batch_positions(self, x: torch.Tensor) -> PositionBatch:
+        """The per-position features of the preprocessed batch ``x`` as one array (what a
+        job that never draws them needs: no views)."""
         with torch.inference_mode():
             if self.mode == "spatial":
                 maps = self.model.activations(x, [self.layer])[self.layer].float()
@@ -105,8 +113,7 @@ class Decomposer:
         # kept in float32, as computed (half the memory a job holds for its maps); the
         # compared vectors in float64, each image's in one call for the batch
         pos = pos.cpu().numpy()
-        pooled = pos.mean(1, dtype=np.float64)
-        return [SpatialFeatures(p, h, w, v, f) for p, v, f in zip(pos, views, pooled)]
+        return PositionBatch(pos, pos.mean(1, dtype=np.float64), h, w)
 
     def _check_affine(self, actual: torch.Tensor, from_positions: torch.Tensor) -> None:
         err = (actual - from_positions).norm(dim=1) / actual.norm(dim=1).clamp_min(EPS)
@@ -130,3 +137,8 @@ class Decomposer:
         if crop:
             return self.spatial_features(pre(images))
         return [self.spatial_features(pre.whole(im))[0] for im in images]
+
+    def positions(self, images: list[np.ndarray]) -> PositionBatch:
+        """:meth:`batch_positions` of uint8 images, preprocessed (and cropped) as the model
+        expects."""
+        return self.batch_positions(self.model.preprocess(images))

@@ -13,7 +13,7 @@ that the Findings page reads."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -27,9 +27,9 @@ from vizkit.compute.findings import (
     region_on_grid,
     regions_on_grid,
 )
-from vizkit.compute.mapservice import MapService, map_metric
+from vizkit.compute.mapservice import map_metric
 from vizkit.compute.nearest import searcher_for, topk
-from vizkit.compute.pairmaps import chunk_maps
+from vizkit.compute.pairstream import PairMapStream
 from vizkit.compute.similarity import Decomposer
 from vizkit.errors import BadArgumentError
 from vizkit.jobs.keys import derived_meta
@@ -48,9 +48,6 @@ WITH_PARTS = ("cub200:PATH (with parts/)", "synthetic:N (centre and background)"
 PREFIXES = {"object": "o", "parts": "pt"}  # of the result keys
 PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
 DISC_CACHE_BYTES = 64 * 2**20  # part discs on map grids kept from one chunk to the next
-
-Region = Callable[[int, tuple[int, int]], "np.ndarray | None"]
-
 
 def check_regions(dataset: Dataset) -> None:
     """Refuse, before any work, a dataset without object regions."""
@@ -80,22 +77,23 @@ def _chunk_maps(matrix: np.ndarray, dataset: Dataset, decomposer: Decomposer,
     """Per chunk of queries: the images it touches, the queries' positions in ``qidx``,
     the queries, their top-``k`` results ``[B, k]`` among the pooled features ``matrix``,
     the maps of each pair, query side and result side ``[B, k, h*w]``, and the maps' grid
-    ``(h, w)``."""
+    ``(h, w)``. Every chunk's results are found first, so that each image is forwarded
+    once and kept only while a chunk still needs it."""
     metric_obj = get_registry().metric(metric)
-    searcher = searcher_for(metric_obj, matrix)  # the database prepared once, not per chunk
-    service = MapService(decomposer, dataset, cache_size=4 * chunk * (k + 1))
+    parts = [qidx[lo: lo + chunk] for lo in range(0, len(qidx), chunk)]
     with tqdm(total=len(qidx), desc=desc, unit="query", disable=not progress) as bar, \
-            blas_beside_torch():
-        for lo in range(0, len(qidx), chunk):
-            part = qidx[lo: lo + chunk]
-            nbrs, _ = topk(metric_obj, matrix[part], matrix, k, exclude=part, searcher=searcher)
-            seen = np.unique(np.concatenate([part, nbrs.ravel()]))
-            features = dict(zip(seen.tolist(), service.dataset_features(seen)))
-            mq, mr = chunk_maps([features[int(q)] for q in part],
-                                [[features[int(r)] for r in row] for row in nbrs],
-                                map_metric(metric))
-            first = features[int(part[0])]
-            yield seen, np.arange(lo, lo + len(part)), part, nbrs, mq, mr, (first.h, first.w)
+            blas_beside_torch():  # the searches too: BLAS threads left spinning slow a forward
+        searcher = searcher_for(metric_obj, matrix)  # the database prepared once
+        found = [topk(metric_obj, matrix[part], matrix, k, exclude=part, searcher=searcher)[0]
+                 for part in parts]
+        seens = [np.unique(np.concatenate([part, nbrs.ravel()]))
+                 for part, nbrs in zip(parts, found)]
+        last = {image: c for c, seen in enumerate(seens) for image in seen.tolist()}
+        stream = PairMapStream(decomposer, dataset, map_metric(metric))
+        for c, (part, nbrs, seen) in enumerate(zip(parts, found, seens)):
+            mq, mr = stream.chunk(part, nbrs, {i for i in seen.tolist() if last[i] > c})
+            lo = c * chunk
+            yield seen, np.arange(lo, lo + len(part)), part, nbrs, mq, mr, stream.grid
             bar.update(len(part))
 
 
@@ -104,18 +102,18 @@ def _images_of(queries: np.ndarray, results: np.ndarray) -> list[int]:
     return np.concatenate([queries[:, None], results], 1).ravel().tolist()
 
 
-def _regions(masks: dict, crop) -> Region:
-    """Each image's region on a map grid: the first time a grid is asked for, every image's
-    region on it at once (one product per image size)."""
-    cache: dict[tuple, np.ndarray | None] = {}
-
-    def region(image: int, grid: tuple[int, int]) -> np.ndarray | None:
-        if (image, grid) not in cache:
-            images = [image, *(i for i in masks if (i, grid) not in cache and i != image)]
-            for i, cells in zip(images, regions_on_grid([masks[i] for i in images], crop, grid)):
-                cache[(i, grid)] = cells
-        return cache[(image, grid)]
-    return region
+def _regions_of(seen: np.ndarray, masks: list, crop, grid: tuple[int, int],
+                images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The regions of ``images`` (each one of ``seen``, whose ``masks`` these are) on the
+    map grid ``[len(images), h*w]``, every mask carried there in one product per image
+    size, and which images have one (an image without one gets zeros)."""
+    cells = np.zeros((len(seen) + 1, grid[0] * grid[1]))  # the last row: no region
+    row = np.full(len(seen), len(seen))
+    for i, c in enumerate(regions_on_grid(masks, crop, grid)):
+        if c is not None:
+            cells[i], row[i] = c.ravel(), i
+    at = row[np.searchsorted(seen, images)]
+    return cells[at], at < len(seen)
 
 
 def stored_or_features(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
@@ -159,12 +157,9 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
             matrix, dataset, decomposer, qidx, metric, k, chunk,
             f"object-centricity {layer} {metric}", progress):
-        region = _regions(dict(zip(seen.tolist(), dataset.object_masks(seen))),
-                          model.preprocess.crop_box)
-        found = [region(image, grid) for image in _images_of(queries, results)]
-        cells = np.stack([np.zeros(grid) if c is None else c for c in found])
-        has = np.array([c is not None for c in found])  # an image without one: not counted
-        share[at], area[at] = query_object_shares(
+        cells, has = _regions_of(seen, dataset.object_masks(seen), model.preprocess.crop_box,
+                                 grid, np.asarray(_images_of(queries, results)))
+        share[at], area[at] = query_object_shares(  # an image without a region: not counted
             mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
         list(dataset.classes), seed)
