@@ -17,7 +17,7 @@ from replicas import CUB_PARTS, cub_box, cub_part, make_cars, make_cub
 from streamlit.testing.v1 import AppTest
 
 from vizkit import plugins
-from vizkit.compute.findings import disc_mask, part_ratio, region_on_grid
+from vizkit.compute.findings import disc_mask, discs_on_grid, part_ratio, region_on_grid
 from vizkit.jobs.findings import part_attention
 from vizkit.registry import get_registry
 from vizkit.runtime.models import load_model
@@ -99,6 +99,30 @@ def test_a_part_point_follows_a_non_square_image_through_crop_and_resize(tmp_pat
     # x = 50 - 20 = 30 of the 40-px crop: column 30 / 40 * 7 = 5.25; y = 20: row 3.5
     assert np.unravel_index(cells.argmax(), cells.shape) == (3, 5)
     assert cells[:, :4].sum() < cells[:, 5].sum() and cells[:, :3].sum() == 0
+
+
+@pytest.mark.parametrize("pixels", [1 << 22, 40 * 80 + 1])  # all at once; one disc a batch
+def test_the_discs_of_many_images_equal_each_disc_carried_alone(pixels, monkeypatch):
+    """discs_on_grid (images of several sizes, square and not, each size's discs drawn
+    together) gives each visible part the cover disc_mask + region_on_grid give it; an
+    invisible part, an unnamed part and an image without points cover nothing."""
+    monkeypatch.setattr("vizkit.compute.findings.DISC_PIXELS", pixels)
+    crop = load_model("vizkit_small_cnn", "random").preprocess.crop_box
+    sizes = [(40, 80), (32, 32), (40, 80), (90, 60)]
+    points = [{"eye": (50.0, 20.0), "tail": (79.5, 0.2)}, {"eye": (3.0, 30.0)}, None,
+              {"tail": (30.0, 45.0), "wing": (1.0, 1.0)}]
+    covers, visible = discs_on_grid(points, sizes, ("eye", "tail"), 1 / 16, crop, (7, 5))
+    assert covers.shape == (4, 2, 35)
+    assert visible.tolist() == [[True, True], [True, False], [False, False], [False, True]]
+    for image, (parts, size) in enumerate(zip(points, sizes)):
+        for j, name in enumerate(("eye", "tail")):
+            if parts and name in parts:
+                alone = region_on_grid(disc_mask(size, parts[name], min(size) / 16),
+                                       crop(*size), (7, 5))
+                assert covers[image, j] == pytest.approx(alone.ravel(), abs=1e-12)
+                assert alone.sum() > 0 or name == "tail"  # a point may fall outside the crop
+            else:
+                assert not covers[image, j].any()
 
 
 def test_the_part_ratio_equals_brute_force_on_a_tiny_case():

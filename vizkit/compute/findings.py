@@ -62,6 +62,40 @@ def disc_mask(size: tuple[int, int], point: tuple[float, float], radius: float) 
     return (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius ** 2
 
 
+DISC_PIXELS = 1 << 22  # pixels of part discs drawn at once by discs_on_grid (32 MB)
+
+
+def discs_on_grid(points: list, sizes: list, names, radius: float, crop_box,
+                  grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Each image's named parts (``points``: per image ``{part: (x, y)}`` or None, images of
+    ``sizes``) as :func:`disc_mask` discs of ``radius`` × the short side, carried onto
+    ``grid`` as :func:`region_on_grid` carries them: the covers ``[N, P, h*w]`` of parts
+    ``names`` and which are visible ``[N, P]``. The discs of one image size are drawn
+    and carried together, in batches of at most :data:`DISC_PIXELS` pixels."""
+    column = {name: j for j, name in enumerate(names)}
+    covers = np.zeros((len(points), len(names), grid[0] * grid[1]))
+    visible = np.zeros((len(points), len(names)), bool)
+    by_size: dict[tuple, list[tuple]] = {}
+    for i, (parts, size) in enumerate(zip(points, sizes)):
+        for part, (x, y) in (parts or {}).items():
+            if part in column:
+                by_size.setdefault(tuple(size), []).append((i, column[part], x, y))
+    for (h, w), rows in by_size.items():
+        top, left, ch, cw = crop_box(h, w)
+        yy = np.arange(top, top + ch)[None, :, None] + 0.5  # pixel centres in the crop
+        xx = np.arange(left, left + cw)[None, None, :] + 0.5
+        to_rows, to_cols = _area_weights(ch, grid[0]), _area_weights(cw, grid[1]).T
+        step = max(1, DISC_PIXELS // (ch * cw))
+        for lo in range(0, len(rows), step):
+            image, col, x, y = (np.array(v) for v in zip(*rows[lo: lo + step]))
+            inside = (xx - x[:, None, None]) ** 2 + (yy - y[:, None, None]) ** 2 \
+                <= (radius * min(h, w)) ** 2
+            cells = (to_rows @ inside.astype(np.float64) @ to_cols).clip(0, 1)
+            covers[image, col] = cells.reshape(len(image), -1)
+            visible[image, col] = True
+    return covers, visible
+
+
 def part_ratio(values: np.ndarray, cover: np.ndarray) -> float:
     """How strongly a map's positive part (what adds to the similarity) lies on a part:
     its mean over the cells the part's disc covers (weighted by the covered share) ÷ its

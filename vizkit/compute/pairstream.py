@@ -64,25 +64,28 @@ class PairMapStream:
         new_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         done = np.zeros(b * k, bool)
 
-        def place(rows: np.ndarray, positions: np.ndarray, vectors: np.ndarray) -> None:
+        def place(rows: np.ndarray, positions, vectors: np.ndarray) -> None:
+            """Record images ``rows`` of ``here``: ``positions(i)`` is the i-th's."""
             nonlocal pooled, pq
             if pooled is None:
+                shape = positions(0).shape
                 pooled = np.zeros((len(here), vectors.shape[1]))
-                pq = np.zeros((b, *positions.shape[1:]), positions.dtype)
+                pq = np.zeros((b, *shape), np.float32)
             pooled[rows] = vectors
             known[rows] = True
-            hit = query_row[rows] >= 0
-            pq[query_row[rows[hit]]] = positions[hit]
+            for i in np.flatnonzero(query_row[rows] >= 0).tolist():
+                pq[query_row[rows[i]]] = positions(i)
 
         if kept:
-            place(np.searchsorted(here, list(kept)), np.stack([p for p, _ in kept.values()]),
-                  np.stack([v for _, v in kept.values()]))
+            held = list(kept.values())
+            place(np.searchsorted(here, list(kept)), lambda i: held[i][0],
+                  np.stack([v for _, v in held]))
         slot_of = np.full(len(here), -1)
         for lo in range(0, len(missing), self.batch_size):
             rows = missing[lo: lo + self.batch_size]
             batch = self.decomposer.positions(list(self.dataset.batch_images(here[rows])))
             self._check_grid(batch.h, batch.w)
-            place(rows, batch.positions, batch.pooled)
+            place(rows, batch.positions.__getitem__, batch.pooled)
             for slot in np.flatnonzero(wanted_later[rows]).tolist():  # copies: the batch
                 new_kept[int(here[rows[slot]])] = (batch.positions[slot].copy(),  # is freed
                                                    batch.pooled[slot])
@@ -97,12 +100,17 @@ class PairMapStream:
         fq, fr = pooled[at_q], pooled[at_r].reshape(b, k, -1)  # [B, D], [B, k, D]
         if mr is None:
             mr = np.zeros((b * k, pq.shape[1]))
+        pq = pq.astype(np.float64)
         rest = np.flatnonzero(~done)  # results whose features are at hand: queries, kept
-        if len(rest):
-            mr[rest] = _dot_rows(np.stack([
-                pq[query_row[r]] if query_row[r] >= 0 else kept[int(here[r])][0]
-                for r in at_r[rest].tolist()]), fq[owner[rest]])
-        mq = np.matmul(fr, pq.transpose(0, 2, 1).astype(np.float64)) / pq.shape[1]
+        rest = rest[np.argsort(at_r[rest], kind="stable")]  # by image: one product each
+        starts = np.flatnonzero(np.diff(at_r[rest], prepend=-1))
+        vectors, out = fq[owner[rest]], np.empty((len(rest), pq.shape[1]))
+        for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(rest)]):
+            r = at_r[rest[lo]]
+            positions = pq[query_row[r]] if query_row[r] >= 0 else kept[int(here[r])][0]
+            np.matmul(vectors[lo:hi], positions.T, out=out[lo:hi])
+        mr[rest] = out / pq.shape[1]
+        mq = np.matmul(fr, pq.transpose(0, 2, 1)) / pq.shape[1]
         mr = mr.reshape(b, k, -1)
         if self.metric == "cosine":
             denom = (np.maximum(np.linalg.norm(fq, axis=1), EPS)[:, None]

@@ -21,10 +21,9 @@ from vizkit.api.datasets import Dataset
 from vizkit.compute.findings import (
     ObjectShares,
     PartRatios,
-    disc_mask,
+    discs_on_grid,
     query_object_shares,
     query_part_ratios,
-    region_on_grid,
     regions_on_grid,
 )
 from vizkit.compute.mapservice import map_metric
@@ -47,7 +46,6 @@ WITH_PARTS = ("cub200:PATH (with parts/)", "synthetic:N (centre and background)"
               "folder:PATH with a parts.csv")
 PREFIXES = {"object": "o", "parts": "pt"}  # of the result keys
 PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
-DISC_CACHE_BYTES = 64 * 2**20  # part discs on map grids kept from one chunk to the next
 
 def check_regions(dataset: Dataset) -> None:
     """Refuse, before any work, a dataset without object regions."""
@@ -188,32 +186,14 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
                                  seed, progress, {"radius": radius, "parts": list(names)})
     if row is not None:
         return row
-    column = {name: j for j, name in enumerate(names)}
-    crop = model.preprocess.crop_box
     ratio = np.full((len(qidx), len(names)), np.nan)
-    discs: dict[tuple, np.ndarray] = {}  # (image, part, grid) -> cell coverage, across chunks
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
             matrix, dataset, decomposer, qidx, metric, k, chunk,
             f"part attention {layer} {metric}", progress):
-        points = dict(zip(seen.tolist(), dataset.part_points(seen)))
-        sizes = dict(zip(seen.tolist(), dataset.image_sizes(seen)))
-        if sum(d.nbytes for d in discs.values()) > DISC_CACHE_BYTES:
-            discs.clear()
-
-        def disc(image: int, part: str, grid: tuple[int, int]) -> np.ndarray:
-            if (image, part, grid) not in discs:
-                size = sizes[image]
-                mask = disc_mask(size, points[image][part], radius * min(size))
-                discs[(image, part, grid)] = region_on_grid(mask, crop(*size), grid)
-            return discs[(image, part, grid)]
-        images = _images_of(queries, results)
-        covers = np.zeros((len(images), len(names), grid[0] * grid[1]))
-        visible = np.zeros((len(images), len(names)), bool)
-        for i, image in enumerate(images):
-            for part in points.get(image) or {}:
-                if part in column:  # the maps of images where the part is visible
-                    covers[i, column[part]] = disc(image, part, grid).ravel()
-                    visible[i, column[part]] = True
+        covers, visible = discs_on_grid(dataset.part_points(seen), dataset.image_sizes(seen),
+                                        names, radius, model.preprocess.crop_box, grid)
+        at_image = np.searchsorted(seen, _images_of(queries, results))
+        covers, visible = covers[at_image], visible[at_image]  # where a part is visible
         ratio[at] = query_part_ratios(mq, mr, covers.reshape(len(at), k + 1, len(names), -1),
                                       visible.reshape(len(at), k + 1, len(names)))
     summary = PartRatios(qidx, names, ratio).summary(seed)
