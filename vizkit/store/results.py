@@ -120,10 +120,12 @@ class ResultTables(StoreFile):
                 if con.execute("SELECT count(*) FROM results WHERE result_key = ?", [key]
                                ).fetchall()[0][0]:
                     continue
-                for name, path, n_rows, n_cols, dtype in rows:
-                    con.execute("INSERT OR REPLACE INTO shards VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                                [key, name, self.relative(path), n_rows, n_cols, dtype,
-                                 path.stat().st_size, sha256_file(path)])
+                if rows:  # one statement for all of a result's files
+                    con.execute("INSERT OR REPLACE INTO shards VALUES "
+                                + ", ".join(["(?, ?, ?, ?, ?, ?, ?, ?)"] * len(rows)),
+                                [v for name, path, n_rows, n_cols, dtype in rows
+                                 for v in (key, name, self.relative(path), n_rows, n_cols,
+                                           dtype, path.stat().st_size, sha256_file(path))])
                 _insert_catalog_row(con, meta)
             written = _catalog_rows(con, keys)
         return [written[k] for k in keys]
