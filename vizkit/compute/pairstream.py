@@ -7,7 +7,8 @@ memory (a page fault per 4 KB). Instead a :class:`PairMapStream` holds the featu
 chunk's queries (forwarded first) and of the few images a later chunk needs; every other
 image's result-side maps (``M_R(j) = R_j . f_Q / n``, see :mod:`vizkit.compute.pairmaps`)
 are made as soon as its batch is forwarded, and its features dropped, so the next batch
-reuses their memory. Its query-side maps need only its compared vector.
+reuses their memory. The query side of a pair (``M_Q(i) = Q_i . f_R / n``) needs only the
+result's compared vector, which every image keeps.
 """
 from __future__ import annotations
 
