@@ -96,8 +96,8 @@ def faithfulness(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
     per_image = 2 * (steps + 1)
     if pairs_per_batch is None:
         c = model.config
-        image_bytes = 4 * c.channels * c.height * c.width * per_image * len(explainers)
-        pairs_per_batch = max(1, min(MAX_PAIRS_PER_BATCH, PERTURBED_BYTES // image_bytes))
+        pair_bytes = 4 * c.channels * c.height * c.width * per_image * len(explainers)
+        pairs_per_batch = max(1, min(MAX_PAIRS_PER_BATCH, PERTURBED_BYTES // pair_bytes))
     with tqdm(total=len(pairs), desc=f"faithfulness {layer} {metric}", unit="pair",
               disable=not progress) as bar, blas_beside_torch():
         for lo in range(0, len(pairs), pairs_per_batch):

@@ -95,9 +95,9 @@ def _chunk_maps(matrix: np.ndarray, dataset: Dataset, decomposer: Decomposer,
             bar.update(len(part))
 
 
-def _images_of(queries: np.ndarray, results: np.ndarray) -> list[int]:
+def _images_of(queries: np.ndarray, results: np.ndarray) -> np.ndarray:
     """The images of a batch's pairs, query first in each row: ``[B * (1 + k)]``."""
-    return np.concatenate([queries[:, None], results], 1).ravel().tolist()
+    return np.concatenate([queries[:, None], results], 1).ravel()
 
 
 def _regions_of(seen: np.ndarray, masks: list, crop, grid: tuple[int, int],
@@ -156,7 +156,7 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
             matrix, dataset, decomposer, qidx, metric, k, chunk,
             f"object-centricity {layer} {metric}", progress):
         cells, has = _regions_of(seen, dataset.object_masks(seen), model.preprocess.crop_box,
-                                 grid, np.asarray(_images_of(queries, results)))
+                                 grid, _images_of(queries, results))
         share[at], area[at] = query_object_shares(  # an image without a region: not counted
             mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
