@@ -20,7 +20,7 @@ from vizkit.compute.findings import (
     positive_share,
     region_on_grid,
 )
-from vizkit.jobs.findings import object_centricity
+from vizkit.jobs.findings import object_centricity, part_attention
 from vizkit.registry import get_registry
 from vizkit.runtime.models import load_model
 from vizkit.store import Store
@@ -99,6 +99,27 @@ def test_the_stored_shares_equal_a_computation_by_hand(tmp_path):
                 areas.append(region.mean())
         assert share[q] == pytest.approx(np.nanmean(shares), abs=1e-5), q
         assert area[q] == pytest.approx(np.mean(areas), abs=1e-6), q
+
+
+@pytest.mark.parametrize("finding", ["object", "parts"])
+def test_chunks_of_queries_and_batches_of_masks_change_no_number(tmp_path, monkeypatch,
+                                                                  finding):
+    """A finding measured two queries at a time (images kept from chunk to chunk), its
+    masks read and carried to the grid a few at a time, stores the numbers one chunk does."""
+    data = get_registry().open_dataset("synthetic:120")
+    model = load_model("vizkit_small_cnn", "random", input_size=32)
+    job, name = (object_centricity, "share") if finding == "object" else \
+        (part_attention, "ratio")
+
+    def measured(folder: str, **chunking) -> np.ndarray:
+        store = Store(tmp_path / folder / "s.duckdb")
+        row = job(store, data, model, "stages.2", queries=7, k=4, progress=False, **chunking)
+        return np.load(store.shard_files(row["result_key"])[name].path)
+    whole = measured("whole")
+    monkeypatch.setattr("vizkit.jobs.findings.MASK_IMAGES", 3)
+    monkeypatch.setattr("vizkit.compute.findings.GRID_PIXELS", 2 * 32 * 32)
+    np.testing.assert_allclose(measured("chunked", chunk=2), whole, rtol=1e-6)
+    assert np.isfinite(whole).any()
 
 
 def test_an_embedding_trained_on_the_shapes_looks_at_them_more_than_chance_and_untrained(

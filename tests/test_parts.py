@@ -106,7 +106,7 @@ def test_the_discs_of_many_images_equal_each_disc_carried_alone(pixels, monkeypa
     """discs_on_grid (images of several sizes, square and not, each size's discs drawn
     together) gives each visible part the cover disc_mask + region_on_grid give it; an
     invisible part, an unnamed part and an image without points cover nothing."""
-    monkeypatch.setattr("vizkit.compute.findings.DISC_PIXELS", pixels)
+    monkeypatch.setattr("vizkit.compute.findings.GRID_PIXELS", pixels)
     crop = load_model("vizkit_small_cnn", "random").preprocess.crop_box
     sizes = [(40, 80), (32, 32), (40, 80), (90, 60)]
     points = [{"eye": (50.0, 20.0), "tail": (79.5, 0.2)}, {"eye": (3.0, 30.0)}, None,

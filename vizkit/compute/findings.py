@@ -34,10 +34,14 @@ def region_on_grid(mask: np.ndarray, crop_box: tuple[int, int, int, int],
     return (_area_weights(sub.shape[0], h) @ sub @ _area_weights(sub.shape[1], w).T).clip(0, 1)
 
 
+GRID_PIXELS = 1 << 22  # image pixels carried to the map grid at once (32 MB as float64)
+
+
 def regions_on_grid(masks: list[np.ndarray | None], crop_box, grid: tuple[int, int]
                     ) -> list[np.ndarray | None]:
     """:func:`region_on_grid` of many masks (None stays None), those of one size in one
-    product; ``crop_box(h, w)`` gives each size's crop."""
+    product per batch of at most :data:`GRID_PIXELS` pixels; ``crop_box(h, w)`` gives each
+    size's crop."""
     out: list[np.ndarray | None] = [None] * len(masks)
     by_shape: dict[tuple, list[int]] = {}
     for i, m in enumerate(masks):
@@ -45,11 +49,14 @@ def regions_on_grid(masks: list[np.ndarray | None], crop_box, grid: tuple[int, i
             by_shape.setdefault(m.shape[:2], []).append(i)
     for (h0, w0), where in by_shape.items():
         top, left, ch, cw = crop_box(h0, w0)
-        stack = np.stack([masks[i][top: top + ch, left: left + cw] for i in where])
-        cells = (_area_weights(ch, grid[0]) @ stack.astype(np.float64)  # batched matmuls:
-                 @ _area_weights(cw, grid[1]).T).clip(0, 1)             # 10x an einsum
-        for i, c in zip(where, cells):
-            out[i] = c
+        to_rows, to_cols = _area_weights(ch, grid[0]), _area_weights(cw, grid[1]).T
+        step = max(1, GRID_PIXELS // (ch * cw))
+        for lo in range(0, len(where), step):
+            batch = where[lo: lo + step]
+            stack = np.stack([masks[i][top: top + ch, left: left + cw] for i in batch])
+            cells = (to_rows @ stack.astype(np.float64) @ to_cols).clip(0, 1)  # batched
+            for i, c in zip(batch, cells):                            # matmuls: 10x an einsum
+                out[i] = c
     return out
 
 
@@ -62,16 +69,13 @@ def disc_mask(size: tuple[int, int], point: tuple[float, float], radius: float) 
     return (xx + 0.5 - x) ** 2 + (yy + 0.5 - y) ** 2 <= radius ** 2
 
 
-DISC_PIXELS = 1 << 22  # pixels of part discs drawn at once by discs_on_grid (32 MB)
-
-
 def discs_on_grid(points: list, sizes: list, names, radius: float, crop_box,
                   grid: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
     """Each image's named parts (``points``: per image ``{part: (x, y)}`` or None, images of
     ``sizes``) as :func:`disc_mask` discs of ``radius`` × the short side, carried onto
     ``grid`` as :func:`region_on_grid` carries them: the covers ``[N, P, h*w]`` of parts
     ``names`` and which are visible ``[N, P]``. The discs of one image size are drawn
-    and carried together, in batches of at most :data:`DISC_PIXELS` pixels."""
+    and carried together, in batches of at most :data:`GRID_PIXELS` pixels."""
     column = {name: j for j, name in enumerate(names)}
     covers = np.zeros((len(points), len(names), grid[0] * grid[1]))
     visible = np.zeros((len(points), len(names)), bool)
@@ -85,7 +89,7 @@ def discs_on_grid(points: list, sizes: list, names, radius: float, crop_box,
         yy = np.arange(top, top + ch)[None, :, None] + 0.5  # pixel centres in the crop
         xx = np.arange(left, left + cw)[None, None, :] + 0.5
         to_rows, to_cols = _area_weights(ch, grid[0]), _area_weights(cw, grid[1]).T
-        step = max(1, DISC_PIXELS // (ch * cw))
+        step = max(1, GRID_PIXELS // (ch * cw))
         for lo in range(0, len(rows), step):
             image, col, x, y = (np.array(v) for v in zip(*rows[lo: lo + step]))
             inside = (xx - x[:, None, None]) ** 2 + (yy - y[:, None, None]) ** 2 \

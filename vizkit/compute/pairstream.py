@@ -9,6 +9,10 @@ image's result-side maps (``M_R(j) = R_j . f_Q / n``, see :mod:`vizkit.compute.p
 are made as soon as its batch is forwarded, and its features dropped, so the next batch
 reuses their memory. The query side of a pair (``M_Q(i) = Q_i . f_R / n``) needs only the
 result's compared vector, which every image keeps.
+
+The products are made in float32, the precision the model computes the positions in (each
+map within ~1e-7 of its largest value of the float64 product, at a fifth of the time); the
+compared vectors and the cosine's norms stay float64.
 """
 from __future__ import annotations
 
@@ -24,9 +28,9 @@ if TYPE_CHECKING:
 
 
 def _dot_rows(positions: np.ndarray, vectors: np.ndarray) -> np.ndarray:
-    """``[p, n]``: each of ``p`` position arrays ``[n, D]`` times its vector ``[D]``, ÷ n,
-    in float64."""
-    return np.einsum("pnd,pd->pn", positions, vectors) / positions.shape[1]
+    """``[p, n]``: each of ``p`` position arrays ``[n, D]`` times its vector ``[D]``, ÷ n
+    (both float32: one matrix-vector product each)."""
+    return np.matmul(positions, vectors[:, :, None])[..., 0] / positions.shape[1]
 
 
 class PairMapStream:
@@ -61,7 +65,7 @@ class PairMapStream:
         known = np.isin(here, list(kept))
         missing = np.concatenate([np.flatnonzero(~known & (query_row >= 0)),
                                   np.flatnonzero(~known & (query_row < 0))])  # queries first
-        pooled = pq = mr = None  # [len(here), D]; the queries' [B, n, D]; [B*k, n]
+        pooled = pq = mr = fq32 = None  # [len(here), D]; the queries' [B, n, D]; [B*k, n]
         new_kept: dict[int, tuple[np.ndarray, np.ndarray]] = {}
         done = np.zeros(b * k, bool)
 
@@ -91,27 +95,30 @@ class PairMapStream:
                 new_kept[int(here[rows[slot]])] = (batch.positions[slot].copy(),  # is freed
                                                    batch.pooled[slot])
             if known[at_q].all():  # every query known: this batch's results' maps, now
-                mr = mr if mr is not None else np.zeros((b * k, batch.h * batch.w))
+                if mr is None:
+                    mr = np.zeros((b * k, batch.h * batch.w))
+                    fq32 = pooled[at_q].astype(np.float32)
                 slot_of[rows] = np.arange(len(rows))
                 pairs = np.flatnonzero((slot_of[at_r] >= 0) & ~done)
                 mr[pairs] = _dot_rows(batch.positions[slot_of[at_r[pairs]]],
-                                      pooled[at_q][owner[pairs]])
+                                      fq32[owner[pairs]])
                 done[pairs] = True
                 slot_of[rows] = -1
         fq, fr = pooled[at_q], pooled[at_r].reshape(b, k, -1)  # [B, D], [B, k, D]
         if mr is None:
             mr = np.zeros((b * k, pq.shape[1]))
-        pq = pq.astype(np.float64)
         rest = np.flatnonzero(~done)  # results whose features are at hand: queries, kept
         rest = rest[np.argsort(at_r[rest], kind="stable")]  # by image: one product each
         starts = np.flatnonzero(np.diff(at_r[rest], prepend=-1))
-        vectors, out = fq[owner[rest]], np.empty((len(rest), pq.shape[1]))
+        vectors = fq[owner[rest]].astype(np.float32)
+        out = np.empty((len(rest), pq.shape[1]), np.float32)
         for lo, hi in zip(starts.tolist(), [*starts[1:].tolist(), len(rest)]):
             r = at_r[rest[lo]]
             positions = pq[query_row[r]] if query_row[r] >= 0 else kept[int(here[r])][0]
             np.matmul(vectors[lo:hi], positions.T, out=out[lo:hi])
         mr[rest] = out / pq.shape[1]
-        mq = np.matmul(fr, pq.transpose(0, 2, 1)) / pq.shape[1]
+        mq = np.matmul(fr.astype(np.float32), pq.transpose(0, 2, 1)).astype(np.float64)
+        mq /= pq.shape[1]
         mr = mr.reshape(b, k, -1)
         if self.metric == "cosine":
             denom = (np.maximum(np.linalg.norm(fq, axis=1), EPS)[:, None]

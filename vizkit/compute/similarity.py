@@ -33,6 +33,7 @@ class Decomposer:
     feature), and a layer computed by the model's head from the pooled output of
     ``forward_features`` when that head is affine (checked numerically on every batch).
     Anything else raises :class:`NotDecomposableError` naming the spatial layers to use.
+    :attr:`position_shape` is ``(positions, dims)`` of one image at the model's input size.
     """
 
     def __init__(self, model: LoadedModel, layer: str):
@@ -40,11 +41,15 @@ class Decomposer:
         info = model.layer(layer)
         if info.spatial:
             self.mode = "spatial"
+            channels, h, w = info.shape
+            self.position_shape = (h * w, channels)
         elif self._computed_by_head(layer):
             self.mode = "head"
             gen = torch.Generator().manual_seed(0)
             c = model.config
-            self.spatial_features(torch.randn(2, c.channels, c.height, c.width, generator=gen))
+            probe = self.batch_positions(  # checks the head is affine
+                torch.randn(2, c.channels, c.height, c.width, generator=gen))
+            self.position_shape = probe.positions.shape[1:]
         else:
             raise self._not_decomposable("it is not spatial and not computed from the pooled "
                                          "features by the model's head")

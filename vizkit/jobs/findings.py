@@ -46,6 +46,8 @@ WITH_PARTS = ("cub200:PATH (with parts/)", "synthetic:N (centre and background)"
               "folder:PATH with a parts.csv")
 PREFIXES = {"object": "o", "parts": "pt"}  # of the result keys
 PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
+CHUNK_BYTES = 256 << 20  # what one chunk of queries holds at once: see queries_per_chunk
+MASK_IMAGES = 256  # images whose object masks are read and carried to the grid at once
 
 def check_regions(dataset: Dataset) -> None:
     """Refuse, before any work, a dataset without object regions."""
@@ -67,6 +69,16 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
     if not len(labelled):
         raise BadArgumentError(f"{dataset.name} has no labelled images to use as queries.")
     return labelled
+
+
+def queries_per_chunk(decomposer: Decomposer, k: int, covers: int) -> int:
+    """How many queries one chunk takes so that what it holds fits :data:`CHUNK_BYTES`:
+    the queries' per-position features (float32, and float64 for their products) and,
+    for each query's ``k`` pairs, both maps and ``covers`` regions per image on the grid
+    (float64). Fewer chunks forward fewer part-filled batches and keep fewer images for a
+    later chunk."""
+    n, d = decomposer.position_shape
+    return max(1, CHUNK_BYTES // (n * (12 * d + 8 * (k + 1) * (2 + covers))))
 
 
 def _chunk_maps(matrix: np.ndarray, dataset: Dataset, decomposer: Decomposer,
@@ -100,16 +112,19 @@ def _images_of(queries: np.ndarray, results: np.ndarray) -> np.ndarray:
     return np.concatenate([queries[:, None], results], 1).ravel()
 
 
-def _regions_of(seen: np.ndarray, masks: list, crop, grid: tuple[int, int],
+def _regions_of(dataset: Dataset, seen: np.ndarray, crop, grid: tuple[int, int],
                 images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The regions of ``images`` (each one of ``seen``, whose ``masks`` these are) on the
-    map grid ``[len(images), h*w]``, every mask carried there in one product per image
-    size, and which images have one (an image without one gets zeros)."""
+    """The object regions of ``images`` (each one of ``seen``) on the map grid
+    ``[len(images), h*w]``, and which images have one (an image without one gets zeros).
+    The masks of ``seen`` are read :data:`MASK_IMAGES` at a time, each batch carried to the
+    grid in one product per image size."""
     cells = np.zeros((len(seen) + 1, grid[0] * grid[1]))  # the last row: no region
     row = np.full(len(seen), len(seen))
-    for i, c in enumerate(regions_on_grid(masks, crop, grid)):
-        if c is not None:
-            cells[i], row[i] = c.ravel(), i
+    for lo in range(0, len(seen), MASK_IMAGES):
+        masks = dataset.object_masks(seen[lo: lo + MASK_IMAGES])
+        for i, c in enumerate(regions_on_grid(masks, crop, grid), lo):
+            if c is not None:
+                cells[i], row[i] = c.ravel(), i
     at = row[np.searchsorted(seen, images)]
     return cells[at], at < len(seen)
 
@@ -140,10 +155,11 @@ def _prepare(store: Store, dataset: Dataset, model: LoadedModel, layer: str, fin
 
 def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                       metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
-                      chunk: int = 128, progress: bool = True) -> dict:
+                      chunk: int | None = None, progress: bool = True) -> dict:
     """Measure (unless stored) and store the object-centricity of (model, layer, metric)
     over ``dataset``; return the result's catalog row, whose ``params`` hold the summary
-    (object_share, area_share, ci95, n_queries, per_class)."""
+    (object_share, area_share, ci95, n_queries, per_class). Queries are taken ``chunk`` at
+    a time (default: :func:`queries_per_chunk`)."""
     check_regions(dataset)
     decomposer = Decomposer(model, layer)  # refuses layers without an exact map first
     qidx = query_positions(dataset, queries)
@@ -153,10 +169,11 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
         return row
     share, area = np.full(len(qidx), np.nan), np.full(len(qidx), np.nan)
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
-            matrix, dataset, decomposer, qidx, metric, k, chunk,
+            matrix, dataset, decomposer, qidx, metric, k,
+            chunk or queries_per_chunk(decomposer, k, 1),
             f"object-centricity {layer} {metric}", progress):
-        cells, has = _regions_of(seen, dataset.object_masks(seen), model.preprocess.crop_box,
-                                 grid, _images_of(queries, results))
+        cells, has = _regions_of(dataset, seen, model.preprocess.crop_box, grid,
+                                 _images_of(queries, results))
         share[at], area[at] = query_object_shares(  # an image without a region: not counted
             mq, mr, cells.reshape(len(at), k + 1, -1), has.reshape(len(at), k + 1))
     summary = ObjectShares(qidx, dataset.labels[qidx], share, area).summary(
@@ -170,11 +187,13 @@ def object_centricity(store: Store, dataset: Dataset, model: LoadedModel, layer:
 
 def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: str,
                    metric: str = "cosine", queries: int = 500, k: int = 10, seed: int = 0,
-                   radius: float = PART_RADIUS, chunk: int = 128, progress: bool = True) -> dict:
+                   radius: float = PART_RADIUS, chunk: int | None = None, progress: bool = True
+                   ) -> dict:
     """Measure (unless stored) and store how strongly (model, layer, metric)'s similarity
     maps lie on each named part of ``dataset``: per part the ratio of the maps' positive
     mean within ``radius`` (a share of the image's short side) of the part point to their
-    mean over the image; return the result's catalog row (``params``: the summary)."""
+    mean over the image; return the result's catalog row (``params``: the summary).
+    Queries are taken ``chunk`` at a time (default: :func:`queries_per_chunk`)."""
     check_parts(dataset)
     if not 0 < radius <= 0.5:
         raise BadArgumentError(f"--radius {radius:g}: give a share of the short side, "
@@ -188,7 +207,8 @@ def part_attention(store: Store, dataset: Dataset, model: LoadedModel, layer: st
         return row
     ratio = np.full((len(qidx), len(names)), np.nan)
     for seen, at, queries, results, mq, mr, grid in _chunk_maps(
-            matrix, dataset, decomposer, qidx, metric, k, chunk,
+            matrix, dataset, decomposer, qidx, metric, k,
+            chunk or queries_per_chunk(decomposer, k, len(names)),
             f"part attention {layer} {metric}", progress):
         covers, visible = discs_on_grid(dataset.part_points(seen), dataset.image_sizes(seen),
                                         names, radius, model.preprocess.crop_box, grid)
