@@ -21,6 +21,7 @@ from vizkit.errors import ResultMissingError, StoreBusyError, StoreEmptyError, S
 from vizkit.files import process_alive
 from vizkit.paths import store_path
 from vizkit.store import bundle
+from vizkit.store.attached import ATTACHMENTS, AttachedConnection, ReadersBusy
 from vizkit.store.schema import DDL, META_TABLE, MIGRATIONS, SCHEMA_VERSION
 
 LOCK_WAIT_S = 60.0
@@ -33,7 +34,8 @@ def now() -> datetime:
 
 def _is_lock_error(e: Exception) -> bool:
     text = str(e).lower()
-    return "lock" in text or "conflicting" in text or "being used by another" in text
+    return ("lock" in text or "conflicting" in text or "being used by another" in text
+            or "file handle conflict" in text)  # another DuckDB instance of this process
 
 
 def _is_permission_error(e: Exception) -> bool:
@@ -107,14 +109,22 @@ class StoreFile:
         self._held = threading.local()  # this thread's shared read connection, see held()
 
     # -- connections ----------------------------------------------------------------
-    def _connect(self, read_only: bool, path: Path | None = None) -> duckdb.DuckDBPyConnection:
+    def _connect(self, read_only: bool, path: Path | None = None) -> AttachedConnection:
+        """A connection to the file (attached to this process's DuckDB instance: see
+        :mod:`vizkit.store.attached`), retried while another process holds its lock."""
         path = path or self.path
         deadline = time.monotonic() + self.lock_wait_s
         delay = 0.02
         while True:
             try:
-                return duckdb.connect(str(path), read_only=read_only)
-            except (duckdb.IOException, duckdb.ConnectionException) as e:
+                return ATTACHMENTS.open(str(path), read_only,
+                                        max(0.0, deadline - time.monotonic()))
+            except ReadersBusy:
+                raise StoreBusyError(
+                    f"{path} stayed in use by reads of this process for {self.lock_wait_s:.0f}"
+                    " s, so it could not be written; try again in a moment.") from None
+            except (duckdb.IOException, duckdb.ConnectionException,
+                    duckdb.ResourceInUseException) as e:
                 if _is_permission_error(e):
                     raise self._unwritable(e) from None
                 if not _is_lock_error(e):
@@ -213,7 +223,9 @@ class StoreFile:
         wal = self.path.with_name(self.path.name + ".wal")
         if wal.exists() and wal.stat().st_size:  # blocks a log replays live in memory
             return
-        _, _, block_size, _, used, *_ = con.execute("PRAGMA database_size").fetchone()
+        block_size, used = con.execute(
+            "SELECT block_size, used_blocks FROM pragma_database_size() "
+            "WHERE database_name = current_database()").fetchone()
         needed = 3 * 4096 + int(used) * int(block_size)  # header blocks, then data blocks
         size = self.path.stat().st_size
         if size < needed:
@@ -284,7 +296,8 @@ class StoreFile:
             rows = con.execute(f"SELECT value FROM {META_TABLE} WHERE key = 'schema_version'"
                                ).fetchall()
         except duckdb.CatalogException:  # (a failed statement aborts a transaction: see write)
-            tables = con.execute("SELECT table_name FROM information_schema.tables").fetchall()
+            tables = con.execute("SELECT table_name FROM information_schema.tables "
+                                 "WHERE table_catalog = current_database()").fetchall()
             return None if not tables else -1
         if not rows:
             return None

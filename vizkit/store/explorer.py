@@ -30,7 +30,8 @@ def _has_tables(store: Store) -> bool:
         return False
     with store.read() as con:
         names = {r[0] for r in con.execute(
-            "SELECT table_name FROM information_schema.tables").fetchall()}
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_catalog = current_database()").fetchall()}
     return set(TABLES) <= names
 
 
