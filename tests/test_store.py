@@ -108,6 +108,35 @@ def test_held_reads_share_one_connection_and_a_write_releases_it(tmp_path, monke
     assert opened == [True, False, True, True]  # outside: one per read again
 
 
+def test_this_process_reads_share_the_file_and_a_write_waits_for_them(tmp_path):
+    """Reads of several Store objects and threads share one attachment of the file; a write
+    from another thread waits until they have finished, and one that would wait longer than
+    the store's lock wait says why; once every connection is closed none holds the file."""
+    import threading
+
+    from vizkit.errors import StoreBusyError
+
+    store = Store(tmp_path / "s.duckdb")
+    store.put_features({"result_key": "f1"}, np.ones((3, 2), np.float32))
+    count = "SELECT count(*) FROM results"
+    written = []
+    writer = threading.Thread(target=lambda: written.append(store.put_features(
+        {"result_key": "f2"}, np.zeros((2, 2), np.float32))["n"]))
+    with store.read() as one, Store(store.path).read() as other:
+        assert one.execute(count).fetchone() == other.execute(count).fetchone() == (1,)
+        writer.start()
+        writer.join(0.5)
+        assert writer.is_alive() and not written  # waiting for the two reads
+    writer.join(30)
+    assert written == [2] and store.result("f2")["n"] == 2
+    impatient = Store(store.path, lock_wait_s=0.3)
+    with store.read():
+        with pytest.raises(StoreBusyError, match="reads of this process"):
+            impatient.put_features({"result_key": "f3"}, np.zeros((2, 2), np.float32))
+    assert store.result("f3") is None
+    duckdb.connect(str(store.path)).close()  # no connection of this process holds the file
+
+
 def test_precompute_twice_computes_once(digits_store):
     from vizkit.jobs import precompute as job
     from vizkit.registry import get_registry
