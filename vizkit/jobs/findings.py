@@ -73,12 +73,11 @@ def query_positions(dataset: Dataset, queries: int) -> np.ndarray:
 
 def queries_per_chunk(decomposer: Decomposer, k: int, covers: int) -> int:
     """How many queries one chunk takes so that what it holds fits :data:`CHUNK_BYTES`:
-    the queries' per-position features (float32, and float64 for their products) and,
-    for each query's ``k`` pairs, both maps and ``covers`` regions per image on the grid
-    (float64). Fewer chunks forward fewer part-filled batches and keep fewer images for a
-    later chunk."""
+    the queries' per-position features (float32) and, for each query's ``k`` pairs, both
+    maps and ``covers`` regions per image on the grid (float64). Fewer chunks forward fewer
+    part-filled batches and keep fewer images for a later chunk."""
     n, d = decomposer.position_shape
-    return max(1, CHUNK_BYTES // (n * (12 * d + 8 * (k + 1) * (2 + covers))))
+    return max(1, CHUNK_BYTES // (n * (4 * d + 8 * (k + 1) * (2 + covers))))
 
 
 def _chunk_maps(matrix: np.ndarray, dataset: Dataset, decomposer: Decomposer,

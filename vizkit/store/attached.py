@@ -71,8 +71,10 @@ class Attachments:
         self._names = itertools.count()
 
     def _base(self) -> duckdb.DuckDBPyConnection:
-        if self._pid != os.getpid():  # a forked child starts its own (the parent's is not
-            self._instance, self._pid = duckdb.connect(":memory:"), os.getpid()  # its to use)
+        """This process's instance, started on first use (a forked child starts its own:
+        the parent's, copied with the fork, is not its to use)."""
+        if self._pid != os.getpid():
+            self._instance, self._pid = duckdb.connect(":memory:"), os.getpid()
             self._files = {}
         return self._instance
 
