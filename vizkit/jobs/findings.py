@@ -49,6 +49,7 @@ PART_RADIUS = 1 / 16  # of the image's short side: the disc around a part point
 CHUNK_BYTES = 256 << 20  # what one chunk of queries holds at once: see queries_per_chunk
 MASK_IMAGES = 256  # images whose object masks are read and carried to the grid at once
 
+
 def check_regions(dataset: Dataset) -> None:
     """Refuse, before any work, a dataset without object regions."""
     if not dataset.regions:
